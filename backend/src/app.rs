@@ -1,0 +1,273 @@
+//! Builds the running service from settings: database, first-start key, HTTP server
+//! with its middleware, routes, API docs and the dashboard's static files.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_files::{Files, NamedFile};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse, fn_service};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{Logger, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use sea_orm::DatabaseConnection;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::{Settings, redact_url};
+use crate::demo;
+use crate::http::problem::ApiError;
+use crate::http::{auth, health, keys, openapi, orders};
+use crate::store::{self, keys::KeySource};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the database at {url}: {source}")]
+    Database { url: String, source: sea_orm::DbErr },
+    #[error("cannot apply migrations: {0}")]
+    Migration(sea_orm::DbErr),
+    #[error("cannot prepare API keys: {0}")]
+    Keys(sea_orm::DbErr),
+    #[error("cannot add demo orders: {0}")]
+    Demo(sea_orm::DbErr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Connects to the configured database and brings its schema up to date.
+pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, StartError> {
+    let db = store::connect(&settings.database_url)
+        .await
+        .map_err(|source| StartError::Database {
+            url: redact_url(&settings.database_url),
+            source,
+        })?;
+    store::migrate(&db).await.map_err(StartError::Migration)?;
+    Ok(db)
+}
+
+/// A first admin key, created when no key exists at all, and the sign-in link for it.
+pub struct FirstStartKey {
+    pub secret: String,
+    pub sign_in_link: String,
+}
+
+/// Prepares keys and sample data: the ORDER_NOTIFY_ADMIN_KEY key, a first admin key on
+/// an empty database, and demo orders when asked for.
+pub async fn prepare(
+    db: &DatabaseConnection,
+    settings: &Settings,
+) -> Result<Option<FirstStartKey>, StartError> {
+    if let Some(secret) = &settings.admin_key {
+        store::keys::ensure_env_admin_key(db, secret.expose())
+            .await
+            .map_err(StartError::Keys)?;
+    }
+    let mut first = None;
+    if store::keys::count_active(db)
+        .await
+        .map_err(StartError::Keys)?
+        == 0
+    {
+        let (_, secret) = store::keys::create_key(
+            db,
+            "first-start admin",
+            crate::domain::Role::Admin,
+            KeySource::FirstStart,
+        )
+        .await
+        .map_err(StartError::Keys)?;
+        let sign_in_link = format!("{}/#key={secret}", settings.base_url());
+        first = Some(FirstStartKey {
+            secret,
+            sign_in_link,
+        });
+    }
+    if settings.demo {
+        demo::seed(db, settings).await.map_err(StartError::Demo)?;
+    }
+    Ok(first)
+}
+
+/// A server bound to its port, ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free one) and builds the server around `db`.
+    pub fn build(
+        settings: Arc<Settings>,
+        db: DatabaseConnection,
+    ) -> Result<Application, StartError> {
+        let listener = TcpListener::bind(settings.bind).map_err(|source| StartError::Bind {
+            addr: settings.bind.to_string(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(settings.bind.port());
+        let state = web::Data::new(AppState { db, settings });
+        spawn_housekeeping(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(auth::authenticate))
+                .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+                .configure(configure)
+                .configure(|cfg| configure_static(cfg, state.settings.static_dir.clone()))
+                .default_service(fn_service(|req: ServiceRequest| async move {
+                    let (req, _) = req.into_parts();
+                    let response = not_found(&req);
+                    Ok(ServiceResponse::new(req, response))
+                }))
+        })
+        .listen(listener)
+        .map_err(|source| StartError::Bind {
+            addr: settings_addr(port),
+            source,
+        })?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server from elsewhere (tests, signal handlers of embedders).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT or SIGTERM; in-flight requests are finished first.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn settings_addr(port: u16) -> String {
+    format!("port {port}")
+}
+
+/// Forgets expired idempotency keys once an hour.
+fn spawn_housekeeping(state: web::Data<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match store::idempotency::purge_expired(&state.db).await {
+                Ok(0) => {}
+                Ok(n) => log::info!("forgot {n} expired idempotency keys"),
+                Err(e) => log::warn!("could not purge expired idempotency keys: {e}"),
+            }
+        }
+    });
+}
+
+/// A resource whose unsupported methods answer 405 as problem+json.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|req: HttpRequest| async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed(format!(
+            "{} is not supported on {}.",
+            req.method(),
+            req.path()
+        )))
+    }))
+}
+
+/// Every API route (authenticated by the middleware in `Application::build`), with the error handlers that turn actix's own extractor failures
+/// into problem+json.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PathConfig::default().error_handler(|err, req| {
+        ApiError::BadRequest(format!("{} is not a valid path here: {err}.", req.path())).into()
+    }))
+    .app_data(web::QueryConfig::default().error_handler(|err, _| {
+        ApiError::field("query", format!("The query string is not valid: {err}.")).into()
+    }))
+    .service(resource("/healthz").route(web::get().to(health::healthz)))
+    .service(resource("/readyz").route(web::get().to(health::readyz)))
+    .service(
+        resource("/orders")
+            .route(web::get().to(orders::list_orders))
+            .route(web::post().to(orders::create_order)),
+    )
+    .service(resource("/orders/{id}").route(web::get().to(orders::get_order)))
+    .service(resource("/orders/{id}/status").route(web::patch().to(orders::change_status)))
+    .service(resource("/orders/{id}/events").route(web::get().to(orders::list_events)))
+    .service(
+        resource("/keys")
+            .route(web::get().to(keys::list_keys))
+            .route(web::post().to(keys::create_key)),
+    )
+    .service(resource("/keys/{id}").route(web::delete().to(keys::revoke_key)))
+    .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", openapi::spec()));
+}
+
+fn not_found(req: &HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::NotFound(format!(
+        "Nothing is at {}.",
+        req.path()
+    )))
+}
+
+fn wants_html(req: &HttpRequest) -> bool {
+    matches!(*req.method(), Method::GET | Method::HEAD)
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// Serves the built dashboard at `/`: its files as they are, and `index.html` for any
+/// other page a browser navigates to (the SPA routes in the browser).
+fn configure_static(cfg: &mut web::ServiceConfig, dir: Option<PathBuf>) {
+    let Some(dir) = dir else {
+        cfg.route("/", web::get().to(no_dashboard));
+        return;
+    };
+    let index = dir.join("index.html");
+    cfg.service(
+        Files::new("/", dir)
+            .index_file("index.html")
+            .default_handler(fn_service(move |req: ServiceRequest| {
+                let index = index.clone();
+                async move {
+                    let (req, _) = req.into_parts();
+                    if !wants_html(&req) {
+                        let response = not_found(&req);
+                        return Ok(ServiceResponse::new(req, response));
+                    }
+                    let file = NamedFile::open_async(&index).await?;
+                    let response = file.into_response(&req);
+                    Ok(ServiceResponse::new(req, response))
+                }
+            })),
+    );
+}
+
+/// What `/` shows when the dashboard has not been built.
+async fn no_dashboard() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            "<!doctype html><meta charset=utf-8><title>order-notify</title>\
+         <h1>order-notify is running</h1>\
+         <p>The dashboard has not been built (see <code>frontend/</code>). \
+         The API is described at <a href=\"/swagger-ui/\">/swagger-ui/</a> \
+         and <a href=\"/openapi.json\">/openapi.json</a>.</p>",
+        )
+}

@@ -1,0 +1,200 @@
+//! The `order-notify` command line: serve (the default), migrate, keys, openapi.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+
+use crate::app::{self, Application};
+use crate::config::Settings;
+use crate::domain::Role;
+use crate::http::keys::parse_key_name;
+use crate::http::openapi;
+use crate::store::keys::{self, KeySource, Revocation};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "order-notify",
+    version,
+    about = "Order dashboard and JSON API that texts customers when their order changes status"
+)]
+pub struct Cli {
+    /// A TOML file with settings (the environment variables' names without
+    /// ORDER_NOTIFY_, in lower case); the environment wins over it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Add sample orders when the database has none (same as ORDER_NOTIFY_DEMO=1).
+    #[arg(long, global = true)]
+    pub demo: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP API and dashboard (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print the OpenAPI description (YAML, or JSON with --json).
+    Openapi {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Create a key and print its secret (only the secret goes to stdout).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, staff or integration
+        #[arg(long)]
+        role: Role,
+    },
+    /// List active keys (never their secrets).
+    List,
+    /// Revoke a key by its id.
+    Revoke { id: Uuid },
+}
+
+impl clap::ValueEnum for Role {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Role::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+/// Parses the command line, runs the command and says how it went.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi { json }) = cli.command {
+        let doc = if json {
+            openapi::spec().to_pretty_json().unwrap_or_default() + "\n"
+        } else {
+            openapi::yaml()
+        };
+        print!("{doc}");
+        return ExitCode::SUCCESS;
+    }
+    let mut settings = match Settings::from_env(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("order-notify: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    settings.demo |= cli.demo;
+    env_logger::Builder::new()
+        .parse_filters(&settings.log_filter)
+        .format_timestamp_millis()
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("order-notify: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Serve);
+    match runtime.block_on(execute(command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("order-notify: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
+    let db = app::open_database(&settings).await?;
+    match command {
+        Command::Serve => serve(settings, db).await,
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Keys { command } => manage_keys(command, &db).await,
+        Command::Openapi { .. } => unreachable!("handled before the settings are read"),
+    }
+}
+
+async fn serve(settings: Settings, db: sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    let first = app::prepare(&db, &settings).await?;
+    let settings = Arc::new(settings);
+    let server = Application::build(settings.clone(), db)?;
+    log::info!(
+        "order-notify listening on {} (SMS provider: {}, dashboard: {})",
+        settings.base_url(),
+        settings.sms_provider.as_str(),
+        match &settings.static_dir {
+            Some(dir) => dir.display().to_string(),
+            None => "not built".to_owned(),
+        }
+    );
+    if let Some(first) = first {
+        // Printed, not logged: the secret must not end up in log files, and this is
+        // the only time it is shown.
+        println!(
+            "\nCreated the first admin key. It is shown only this once; keep it safe:\n\n    {}\n",
+            first.secret
+        );
+        println!("Sign in to the dashboard: {}\n", first.sign_in_link);
+    }
+    server.run_until_stopped().await?;
+    log::info!("order-notify stopped");
+    Ok(())
+}
+
+async fn manage_keys(command: KeysCommand, db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create { name, role } => {
+            let name =
+                parse_key_name(&name).map_err(|e| anyhow::anyhow!("--name {}", e.message))?;
+            let (key, secret) = keys::create_key(db, &name, role, KeySource::Cli).await?;
+            eprintln!(
+                "Created {} key {:?} ({}). Its secret is shown only this once:",
+                key.role, key.name, key.id
+            );
+            println!("{secret}");
+        }
+        KeysCommand::List => {
+            println!(
+                "{:<36}  {:<11}  {:<8}  {:<20}  NAME",
+                "ID", "ROLE", "PREFIX", "LAST USED"
+            );
+            for key in keys::list_active(db).await? {
+                let last_used = key
+                    .last_used_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_else(|| "never".to_owned());
+                println!(
+                    "{:<36}  {:<11}  {:<8}  {:<20}  {}",
+                    key.id, key.role, key.prefix, last_used, key.name
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => match keys::revoke(db, id).await? {
+            Revocation::Revoked => println!("revoked key {id}"),
+            Revocation::NotFound => anyhow::bail!("there is no active key {id}"),
+            Revocation::LastAdmin => {
+                anyhow::bail!("key {id} is the last admin key; create another admin key first")
+            }
+        },
+    }
+    Ok(())
+}

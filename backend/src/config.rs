@@ -1,0 +1,713 @@
+//! Every setting of the service in one place: its default, where it may come from
+//! (environment over an optional TOML file), and what a valid value looks like.
+//! Nothing else in the crate reads the environment.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use phonenumber::country;
+
+/// A value that must never appear in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmsProviderKind {
+    Sandbox,
+    MessageBird,
+    Twilio,
+}
+
+impl SmsProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmsProviderKind::Sandbox => "sandbox",
+            SmsProviderKind::MessageBird => "messagebird",
+            SmsProviderKind::Twilio => "twilio",
+        }
+    }
+}
+
+/// The sender shown on the customer's phone: an alphanumeric name of up to 11
+/// characters (with at least one letter) or a phone number in international form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Originator(String);
+
+impl Originator {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let value = raw.trim();
+        let digits = value.strip_prefix('+').unwrap_or(value);
+        let is_number =
+            !digits.is_empty() && digits.len() <= 15 && digits.chars().all(|c| c.is_ascii_digit());
+        let is_name = !value.is_empty()
+            && value.len() <= 11
+            && value.chars().all(|c| c.is_ascii_alphanumeric())
+            && value.chars().any(|c| c.is_ascii_alphabetic());
+        if is_number || is_name {
+            Ok(Originator(value.to_owned()))
+        } else {
+            Err(format!(
+                "expected up to 11 letters or digits (with at least one letter) or a phone number of up to 15 digits, got {value:?}"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct MessageBirdSettings {
+    pub access_key: Option<Secret>,
+    pub base_url: String,
+    pub signing_key: Option<Secret>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TwilioSettings {
+    pub account_sid: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub base_url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub admin_key: Option<Secret>,
+    pub public_url: Option<String>,
+    pub sms_provider: SmsProviderKind,
+    pub sms_originator: Originator,
+    pub default_region: Option<country::Id>,
+    pub auto_notify: bool,
+    pub retry_max_attempts: u32,
+    pub retry_base: Duration,
+    pub send_concurrency: usize,
+    pub lease: Duration,
+    pub messagebird: MessageBirdSettings,
+    pub twilio: TwilioSettings,
+    pub static_dir: Option<PathBuf>,
+    pub demo: bool,
+    pub log_filter: String,
+}
+
+/// Why the settings could not be built; `Display` is the one line the operator sees.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{name}: {message}")]
+pub struct ConfigError {
+    /// The variable (or file key) that was wrong.
+    pub name: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+}
+
+const PREFIX: &str = "ORDER_NOTIFY_";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://order-notify.db?mode=rwc";
+/// The shortest secret accepted for `ORDER_NOTIFY_ADMIN_KEY`: long enough that guessing
+/// it is hopeless even without rate limits.
+const MIN_ADMIN_KEY_CHARS: usize = 24;
+
+/// The keys a settings file may hold: the variables without the prefix, in lower case.
+const FILE_KEYS: &[&str] = &[
+    "bind",
+    "database_url",
+    "admin_key",
+    "public_url",
+    "sms_provider",
+    "sms_originator",
+    "default_region",
+    "auto_notify",
+    "retry_max_attempts",
+    "retry_base_ms",
+    "send_concurrency",
+    "lease_secs",
+    "messagebird_access_key",
+    "messagebird_base_url",
+    "messagebird_signing_key",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "twilio_base_url",
+    "static_dir",
+    "demo",
+    "rust_log",
+];
+
+/// Where each raw value came from, so an error can name what the operator wrote.
+struct Sources<'a> {
+    env: &'a HashMap<String, String>,
+    file: HashMap<String, String>,
+    file_name: String,
+}
+
+impl Sources<'_> {
+    /// The raw value for a setting and the name to blame if it is wrong.
+    fn get(&self, key: &str) -> Option<(String, String)> {
+        let var = format!("{PREFIX}{}", key.to_uppercase());
+        if let Some(value) = self.env.get(&var) {
+            return Some((var, value.clone()));
+        }
+        if key == "database_url"
+            && let Some(value) = self.env.get("DATABASE_URL")
+        {
+            return Some(("DATABASE_URL".to_owned(), value.clone()));
+        }
+        if key == "rust_log"
+            && let Some(value) = self.env.get("RUST_LOG")
+        {
+            return Some(("RUST_LOG".to_owned(), value.clone()));
+        }
+        self.file
+            .get(key)
+            .map(|value| (format!("{key} (in {})", self.file_name), value.clone()))
+    }
+
+    /// A non-empty value, or `None` when unset or set to the empty string.
+    fn optional(&self, key: &str) -> Option<(String, String)> {
+        self.get(key).filter(|(_, value)| !value.trim().is_empty())
+    }
+
+    fn parsed<T>(
+        &self,
+        key: &str,
+        default: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match self.optional(key) {
+            None => Ok(default),
+            Some((name, value)) => {
+                parse(value.trim()).map_err(|message| ConfigError::new(name, message))
+            }
+        }
+    }
+}
+
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("expected true or false, got {raw:?}")),
+    }
+}
+
+fn parse_range(raw: &str, min: u64, max: u64, unit: &str) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of {unit} from {min} to {max}, got {raw:?}"
+        )),
+    }
+}
+
+fn parse_http_url(raw: &str) -> Result<String, String> {
+    let url =
+        url::Url::parse(raw).map_err(|e| format!("expected an http(s) URL, got {raw:?} ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("expected an http(s) URL, got {raw:?}"));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+fn parse_database_url(raw: &str) -> Result<String, String> {
+    let known = ["sqlite:", "postgres://", "postgresql://"];
+    if known.iter().any(|prefix| raw.starts_with(prefix)) {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!(
+            "expected a sqlite://… or postgres://… URL, got {:?}",
+            redact_url(raw)
+        ))
+    }
+}
+
+/// Hides a password in a URL so an error message can show the rest.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// Turns a TOML document into the same flat `key → text` form the environment has.
+fn read_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("--config", format!("cannot read {shown}: {e}")))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        ConfigError::new(
+            "--config",
+            format!("{shown} is not valid TOML: {}", e.message()),
+        )
+    })?;
+    let mut values = HashMap::new();
+    for (key, value) in table {
+        if !FILE_KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::new(
+                format!("{key} (in {shown})"),
+                "unknown setting; expected one of the variables without ORDER_NOTIFY_, in lower case",
+            ));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(ConfigError::new(
+                    format!("{key} (in {shown})"),
+                    format!(
+                        "expected a string, number or boolean, got {}",
+                        other.type_str()
+                    ),
+                ));
+            }
+        };
+        values.insert(key, text);
+    }
+    Ok(values)
+}
+
+impl Settings {
+    /// Builds the settings from the process environment and an optional file.
+    pub fn from_env(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Settings::load(&env, file)
+    }
+
+    /// Builds the settings from the given variables (over the file, if any) and checks
+    /// every value, so a bad one stops the start before anything runs.
+    pub fn load(
+        env: &HashMap<String, String>,
+        file: Option<&Path>,
+    ) -> Result<Settings, ConfigError> {
+        let sources = Sources {
+            env,
+            file: match file {
+                Some(path) => read_file(path)?,
+                None => HashMap::new(),
+            },
+            file_name: file.map(|p| p.display().to_string()).unwrap_or_default(),
+        };
+
+        let bind = sources.parsed("bind", SocketAddr::from(([127, 0, 0, 1], 8080)), |raw| {
+            raw.parse().map_err(|_| {
+                format!("expected an address and port such as 127.0.0.1:8080, got {raw:?}")
+            })
+        })?;
+        let database_url = sources.parsed(
+            "database_url",
+            DEFAULT_DATABASE_URL.to_owned(),
+            parse_database_url,
+        )?;
+        let admin_key = sources.parsed("admin_key", None, |raw| {
+            if raw.chars().count() < MIN_ADMIN_KEY_CHARS {
+                Err(format!(
+                    "must be at least {MIN_ADMIN_KEY_CHARS} characters long"
+                ))
+            } else if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                Err("must not contain spaces or control characters".to_owned())
+            } else {
+                Ok(Some(Secret::new(raw)))
+            }
+        })?;
+        let public_url = sources.parsed("public_url", None, |raw| parse_http_url(raw).map(Some))?;
+        let sms_provider =
+            sources.parsed("sms_provider", SmsProviderKind::Sandbox, |raw| {
+                match raw.to_ascii_lowercase().as_str() {
+                    "sandbox" => Ok(SmsProviderKind::Sandbox),
+                    "messagebird" => Ok(SmsProviderKind::MessageBird),
+                    "twilio" => Ok(SmsProviderKind::Twilio),
+                    _ => Err(format!(
+                        "expected sandbox, messagebird or twilio, got {raw:?}"
+                    )),
+                }
+            })?;
+        let sms_originator = sources.parsed(
+            "sms_originator",
+            Originator("NomNom".to_owned()),
+            Originator::parse,
+        )?;
+        let default_region = sources.parsed("default_region", None, |raw| {
+            raw.to_ascii_uppercase()
+                .parse::<country::Id>()
+                .map(Some)
+                .map_err(|_| {
+                    format!("expected a two-letter ISO country code such as NL, got {raw:?}")
+                })
+        })?;
+        let auto_notify = sources.parsed("auto_notify", true, parse_bool)?;
+        let retry_max_attempts = sources.parsed("retry_max_attempts", 8, |raw| {
+            parse_range(raw, 1, 100, "attempts")
+        })? as u32;
+        let retry_base = Duration::from_millis(sources.parsed("retry_base_ms", 2000, |raw| {
+            parse_range(raw, 1, 600_000, "milliseconds")
+        })?);
+        let send_concurrency = sources.parsed("send_concurrency", 32, |raw| {
+            parse_range(raw, 1, 10_000, "texts")
+        })? as usize;
+        let lease = Duration::from_secs(sources.parsed("lease_secs", 30, |raw| {
+            parse_range(raw, 1, 86_400, "seconds")
+        })?);
+
+        let secret = |raw: &str| Ok(Some(Secret::new(raw)));
+        let messagebird = MessageBirdSettings {
+            access_key: sources.parsed("messagebird_access_key", None, secret)?,
+            base_url: sources.parsed(
+                "messagebird_base_url",
+                "https://rest.messagebird.com".to_owned(),
+                parse_http_url,
+            )?,
+            signing_key: sources.parsed("messagebird_signing_key", None, secret)?,
+        };
+        let twilio = TwilioSettings {
+            account_sid: sources.parsed("twilio_account_sid", None, |raw| {
+                if raw.starts_with("AC")
+                    && raw.len() == 34
+                    && raw.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    Ok(Some(raw.to_owned()))
+                } else {
+                    Err(format!(
+                        "expected a Twilio account SID (AC followed by 32 characters), got {raw:?}"
+                    ))
+                }
+            })?,
+            auth_token: sources.parsed("twilio_auth_token", None, secret)?,
+            base_url: sources.parsed(
+                "twilio_base_url",
+                "https://api.twilio.com".to_owned(),
+                parse_http_url,
+            )?,
+        };
+        match sms_provider {
+            SmsProviderKind::MessageBird if messagebird.access_key.is_none() => {
+                return Err(ConfigError::new(
+                    "ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY",
+                    "required when ORDER_NOTIFY_SMS_PROVIDER is messagebird",
+                ));
+            }
+            SmsProviderKind::Twilio if twilio.account_sid.is_none() => {
+                return Err(ConfigError::new(
+                    "ORDER_NOTIFY_TWILIO_ACCOUNT_SID",
+                    "required when ORDER_NOTIFY_SMS_PROVIDER is twilio",
+                ));
+            }
+            SmsProviderKind::Twilio if twilio.auth_token.is_none() => {
+                return Err(ConfigError::new(
+                    "ORDER_NOTIFY_TWILIO_AUTH_TOKEN",
+                    "required when ORDER_NOTIFY_SMS_PROVIDER is twilio",
+                ));
+            }
+            _ => {}
+        }
+
+        let static_dir = match sources.optional("static_dir") {
+            Some((name, raw)) => {
+                let path = PathBuf::from(raw.trim());
+                if !path.join("index.html").is_file() {
+                    return Err(ConfigError::new(
+                        name,
+                        format!(
+                            "expected a folder holding index.html, got {:?}",
+                            path.display()
+                        ),
+                    ));
+                }
+                Some(path)
+            }
+            None => Some(PathBuf::from("frontend/dist")).filter(|p| p.join("index.html").is_file()),
+        };
+        let demo = sources.parsed("demo", false, parse_bool)?;
+        let log_filter = sources.parsed("rust_log", "info".to_owned(), |raw| Ok(raw.to_owned()))?;
+
+        Ok(Settings {
+            bind,
+            database_url,
+            admin_key,
+            public_url,
+            sms_provider,
+            sms_originator,
+            default_region,
+            auto_notify,
+            retry_max_attempts,
+            retry_base,
+            send_concurrency,
+            lease,
+            messagebird,
+            twilio,
+            static_dir,
+            demo,
+            log_filter,
+        })
+    }
+
+    /// The address people and providers should use to reach this server.
+    pub fn base_url(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let host = match self.bind.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        format!("http://{host}:{}", self.bind.port())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn error_for(pairs: &[(&str, &str)]) -> ConfigError {
+        Settings::load(&env(pairs), None).unwrap_err()
+    }
+
+    #[test]
+    fn no_configuration_gives_the_contract_defaults() {
+        let s = Settings::load(&env(&[]), None).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite://order-notify.db?mode=rwc");
+        assert!(s.admin_key.is_none() && s.public_url.is_none() && s.default_region.is_none());
+        assert_eq!(s.sms_provider, SmsProviderKind::Sandbox);
+        assert_eq!(s.sms_originator.as_str(), "NomNom");
+        assert!(s.auto_notify);
+        assert_eq!(s.retry_max_attempts, 8);
+        assert_eq!(s.retry_base, Duration::from_millis(2000));
+        assert_eq!(s.send_concurrency, 32);
+        assert_eq!(s.lease, Duration::from_secs(30));
+        assert_eq!(s.messagebird.base_url, "https://rest.messagebird.com");
+        assert_eq!(s.twilio.base_url, "https://api.twilio.com");
+        assert_eq!(s.log_filter, "info");
+        assert!(!s.demo);
+        assert_eq!(s.base_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let s = Settings::load(
+            &env(&[
+                ("ORDER_NOTIFY_BIND", "0.0.0.0:9000"),
+                ("ORDER_NOTIFY_DATABASE_URL", "postgres://u:pw@db/orders"),
+                ("ORDER_NOTIFY_ADMIN_KEY", "an-admin-secret-of-enough-length"),
+                ("ORDER_NOTIFY_PUBLIC_URL", "https://orders.example.com/"),
+                ("ORDER_NOTIFY_SMS_PROVIDER", "twilio"),
+                ("ORDER_NOTIFY_SMS_ORIGINATOR", "+31612345678"),
+                ("ORDER_NOTIFY_DEFAULT_REGION", "nl"),
+                ("ORDER_NOTIFY_AUTO_NOTIFY", "false"),
+                ("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", "3"),
+                ("ORDER_NOTIFY_RETRY_BASE_MS", "250"),
+                ("ORDER_NOTIFY_SEND_CONCURRENCY", "4"),
+                ("ORDER_NOTIFY_LEASE_SECS", "60"),
+                ("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", "http://127.0.0.1:9999"),
+                ("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY", "sign"),
+                (
+                    "ORDER_NOTIFY_TWILIO_ACCOUNT_SID",
+                    "AC0123456789abcdef0123456789abcdef",
+                ),
+                ("ORDER_NOTIFY_TWILIO_AUTH_TOKEN", "token"),
+                ("ORDER_NOTIFY_TWILIO_BASE_URL", "http://127.0.0.1:9998"),
+                ("ORDER_NOTIFY_DEMO", "1"),
+                ("RUST_LOG", "debug"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.database_url, "postgres://u:pw@db/orders");
+        assert_eq!(
+            s.admin_key.as_ref().unwrap().expose(),
+            "an-admin-secret-of-enough-length"
+        );
+        assert_eq!(s.base_url(), "https://orders.example.com");
+        assert_eq!(s.sms_provider, SmsProviderKind::Twilio);
+        assert_eq!(s.sms_originator.as_str(), "+31612345678");
+        assert_eq!(s.default_region, Some(country::Id::NL));
+        assert!(!s.auto_notify);
+        assert_eq!((s.retry_max_attempts, s.send_concurrency), (3, 4));
+        assert_eq!(s.retry_base, Duration::from_millis(250));
+        assert_eq!(s.lease, Duration::from_secs(60));
+        assert_eq!(s.messagebird.base_url, "http://127.0.0.1:9999");
+        assert_eq!(s.messagebird.signing_key.as_ref().unwrap().expose(), "sign");
+        assert_eq!(s.twilio.base_url, "http://127.0.0.1:9998");
+        assert!(s.demo);
+        assert_eq!(s.log_filter, "debug");
+    }
+
+    #[test]
+    fn database_url_falls_back_to_the_generic_variable() {
+        let s = Settings::load(&env(&[("DATABASE_URL", "postgres://db/x")]), None).unwrap();
+        assert_eq!(s.database_url, "postgres://db/x");
+        let s = Settings::load(
+            &env(&[
+                ("DATABASE_URL", "postgres://db/x"),
+                ("ORDER_NOTIFY_DATABASE_URL", "sqlite://a.db"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.database_url, "sqlite://a.db");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let cases = [
+            ("ORDER_NOTIFY_BIND", "localhost"),
+            ("ORDER_NOTIFY_DATABASE_URL", "mysql://x"),
+            ("ORDER_NOTIFY_ADMIN_KEY", "short"),
+            ("ORDER_NOTIFY_PUBLIC_URL", "ftp://x"),
+            ("ORDER_NOTIFY_SMS_PROVIDER", "pigeon"),
+            ("ORDER_NOTIFY_SMS_ORIGINATOR", "Birdie NomNom Foods"),
+            ("ORDER_NOTIFY_DEFAULT_REGION", "Netherlands"),
+            ("ORDER_NOTIFY_AUTO_NOTIFY", "sometimes"),
+            ("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", "0"),
+            ("ORDER_NOTIFY_RETRY_BASE_MS", "-5"),
+            ("ORDER_NOTIFY_SEND_CONCURRENCY", "lots"),
+            ("ORDER_NOTIFY_LEASE_SECS", "0"),
+            ("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", "not a url"),
+            ("ORDER_NOTIFY_TWILIO_ACCOUNT_SID", "123"),
+            ("ORDER_NOTIFY_TWILIO_BASE_URL", "mailto:x@y"),
+            ("ORDER_NOTIFY_STATIC_DIR", "/nonexistent/dist"),
+            ("ORDER_NOTIFY_DEMO", "maybe"),
+        ];
+        for (var, value) in cases {
+            let error = error_for(&[(var, value)]);
+            assert_eq!(error.name, var, "{var}={value}: {error}");
+            assert!(!error.to_string().contains('\n'), "one line: {error}");
+        }
+    }
+
+    #[test]
+    fn provider_credentials_are_required_for_their_provider() {
+        assert_eq!(
+            error_for(&[("ORDER_NOTIFY_SMS_PROVIDER", "messagebird")]).name,
+            "ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY"
+        );
+        assert_eq!(
+            error_for(&[("ORDER_NOTIFY_SMS_PROVIDER", "twilio")]).name,
+            "ORDER_NOTIFY_TWILIO_ACCOUNT_SID"
+        );
+        assert_eq!(
+            error_for(&[
+                ("ORDER_NOTIFY_SMS_PROVIDER", "twilio"),
+                (
+                    "ORDER_NOTIFY_TWILIO_ACCOUNT_SID",
+                    "AC0123456789abcdef0123456789abcdef"
+                )
+            ])
+            .name,
+            "ORDER_NOTIFY_TWILIO_AUTH_TOKEN"
+        );
+        let ok = Settings::load(
+            &env(&[
+                ("ORDER_NOTIFY_SMS_PROVIDER", "messagebird"),
+                ("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "k"),
+            ]),
+            None,
+        );
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn originators_are_names_or_numbers() {
+        for good in [
+            "NomNom",
+            "Birdie2",
+            "ABCDEFGHIJK",
+            "+31612345678",
+            "3197010",
+        ] {
+            assert!(Originator::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "ABCDEFGHIJKL",
+            "Nom Nom",
+            "Nöm",
+            "+1234567890123456",
+            "12-34",
+        ] {
+            assert!(Originator::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_file_sets_keys_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("order-notify.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9100\"\nsend_concurrency = 7\nauto_notify = false\nsms_originator = \"Kitchen\"\n").unwrap();
+        let s = Settings::load(
+            &env(&[("ORDER_NOTIFY_SMS_ORIGINATOR", "Birdie")]),
+            Some(&path),
+        )
+        .unwrap();
+        assert_eq!(s.bind.port(), 9100);
+        assert_eq!(s.send_concurrency, 7);
+        assert!(!s.auto_notify);
+        assert_eq!(s.sms_originator.as_str(), "Birdie");
+
+        std::fs::write(&path, "send_concurrency = 0\n").unwrap();
+        let error = Settings::load(&env(&[]), Some(&path)).unwrap_err();
+        assert!(error.name.starts_with("send_concurrency (in "), "{error}");
+
+        std::fs::write(&path, "sned_concurrency = 3\n").unwrap();
+        let error = Settings::load(&env(&[]), Some(&path)).unwrap_err();
+        assert!(error.to_string().contains("unknown setting"), "{error}");
+
+        std::fs::write(&path, "bind = [").unwrap();
+        assert_eq!(
+            Settings::load(&env(&[]), Some(&path)).unwrap_err().name,
+            "--config"
+        );
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let s = Settings::load(
+            &env(&[("ORDER_NOTIFY_ADMIN_KEY", "an-admin-secret-of-enough-length")]),
+            None,
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("an-admin-secret"));
+        assert_eq!(
+            redact_url("postgres://u:hunter2@db/x"),
+            "postgres://u:***@db/x"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The pure middle of the service: types that cannot hold a bad value and the rules
+//! between them. Nothing here touches HTTP, the database or the clock.
+
+mod order;
+mod phone;
+mod role;
+mod status;
+
+pub use order::{CustomerName, ExternalRef, OrderItem, OrderItems, ValidationError};
+pub use phone::{PhoneError, PhoneNumber};
+pub use role::Role;
+pub use status::{OrderStatus, StatusChange};

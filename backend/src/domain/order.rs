@@ -1,0 +1,228 @@
+//! The parts of an order a person or an order system types in, each checked once at the
+//! edge: the customer's name, the items, and the caller's own reference.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// One reason an input was refused, tied to the field it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ValidationError {
+    /// The field's path in the request, such as `items[2].quantity`.
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ValidationError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+const MAX_NAME_CHARS: usize = 100;
+const MAX_ITEM_NAME_CHARS: usize = 100;
+const MAX_ITEMS: usize = 50;
+const MAX_QUANTITY: i64 = 999;
+const MAX_EXTERNAL_REF_CHARS: usize = 100;
+
+/// Trims and checks a line of free text: not empty, not too long, no control characters.
+fn parse_line(field: &str, raw: &str, max_chars: usize) -> Result<String, ValidationError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters such as line breaks",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The name the kitchen calls the customer by, and the texts greet them with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerName(String);
+
+impl CustomerName {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        parse_line("customer_name", raw, MAX_NAME_CHARS).map(CustomerName)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// The calling system's own id for the order, unique per API key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalRef(String);
+
+impl ExternalRef {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        parse_line("external_ref", raw, MAX_EXTERNAL_REF_CHARS).map(ExternalRef)
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// One line of an order: what and how many.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderItem {
+    #[schema(min_length = 1, max_length = 100, example = "Margherita")]
+    pub name: String,
+    #[schema(minimum = 1, maximum = 999, example = 2)]
+    pub quantity: u32,
+}
+
+/// The items of an order: at least one, at most fifty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderItems(Vec<OrderItem>);
+
+impl OrderItems {
+    /// Checks every item and reports every problem at once, each with its index.
+    pub fn parse(raw: &[(String, i64)]) -> Result<Self, Vec<ValidationError>> {
+        if raw.is_empty() {
+            return Err(vec![ValidationError::new(
+                "items",
+                "must list at least one item",
+            )]);
+        }
+        if raw.len() > MAX_ITEMS {
+            return Err(vec![ValidationError::new(
+                "items",
+                format!("must list at most {MAX_ITEMS} items"),
+            )]);
+        }
+        let mut items = Vec::with_capacity(raw.len());
+        let mut errors = Vec::new();
+        for (index, (name, quantity)) in raw.iter().enumerate() {
+            let name = parse_line(&format!("items[{index}].name"), name, MAX_ITEM_NAME_CHARS);
+            let quantity = match *quantity {
+                q if q < 1 => Err(ValidationError::new(
+                    format!("items[{index}].quantity"),
+                    "must be at least 1",
+                )),
+                q if q > MAX_QUANTITY => Err(ValidationError::new(
+                    format!("items[{index}].quantity"),
+                    format!("must be at most {MAX_QUANTITY}"),
+                )),
+                q => Ok(q as u32),
+            };
+            match (name, quantity) {
+                (Ok(name), Ok(quantity)) => items.push(OrderItem { name, quantity }),
+                (name, quantity) => errors.extend(name.err().into_iter().chain(quantity.err())),
+            }
+        }
+        if errors.is_empty() {
+            Ok(OrderItems(items))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Rebuilds items that were validated before they were stored.
+    pub fn from_trusted(items: Vec<OrderItem>) -> Self {
+        OrderItems(items)
+    }
+
+    pub fn as_slice(&self) -> &[OrderItem] {
+        &self.0
+    }
+
+    pub fn into_vec(self) -> Vec<OrderItem> {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(name: &str, quantity: i64) -> (String, i64) {
+        (name.to_owned(), quantity)
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(
+            CustomerName::parse("  Ada Lovelace ").unwrap().as_str(),
+            "Ada Lovelace"
+        );
+        assert_eq!(CustomerName::parse("Zoë 😀").unwrap().as_str(), "Zoë 😀");
+        assert_eq!(CustomerName::parse(" ").unwrap_err().field, "customer_name");
+        assert!(CustomerName::parse(&"a".repeat(100)).is_ok());
+        assert!(CustomerName::parse(&"a".repeat(101)).is_err());
+        assert!(CustomerName::parse("Ada\nLovelace").is_err());
+    }
+
+    #[test]
+    fn items_need_a_name_and_a_positive_quantity() {
+        let items = OrderItems::parse(&[item(" Pizza ", 2), item("Cola", 1)]).unwrap();
+        assert_eq!(
+            items.as_slice(),
+            &[
+                OrderItem {
+                    name: "Pizza".into(),
+                    quantity: 2
+                },
+                OrderItem {
+                    name: "Cola".into(),
+                    quantity: 1
+                }
+            ]
+        );
+        assert!(OrderItems::parse(&[item("Pizza", 999)]).is_ok());
+    }
+
+    #[test]
+    fn every_bad_item_is_reported_with_its_index() {
+        let errors = OrderItems::parse(&[
+            item("Pizza", 0),
+            item("", 1),
+            item("", -3),
+            item("Soup", 1000),
+        ])
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "items[0].quantity",
+                "items[1].name",
+                "items[2].name",
+                "items[2].quantity",
+                "items[3].quantity"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_order_has_between_one_and_fifty_items() {
+        assert_eq!(OrderItems::parse(&[]).unwrap_err()[0].field, "items");
+        let many: Vec<_> = (0..51).map(|i| item(&format!("dish {i}"), 1)).collect();
+        assert_eq!(OrderItems::parse(&many).unwrap_err()[0].field, "items");
+        assert!(OrderItems::parse(&many[..50]).is_ok());
+    }
+
+    #[test]
+    fn external_refs_are_trimmed_lines() {
+        assert_eq!(ExternalRef::parse(" PO-1 ").unwrap().into_string(), "PO-1");
+        assert!(ExternalRef::parse("").is_err());
+        assert!(ExternalRef::parse(&"x".repeat(101)).is_err());
+    }
+}

@@ -1,0 +1,167 @@
+//! Bearer keys to callers. A middleware authenticates every API path before any
+//! extractor or handler runs, so an unauthenticated request gets 401 whatever else is
+//! wrong with it; handlers then state the roles they admit with `Caller::require`.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use std::future::{Ready, ready};
+use uuid::Uuid;
+
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::domain::Role;
+use crate::store::orders::{Actor, Scope};
+use crate::store::{self, keys::ApiKey};
+
+/// The authenticated key behind a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub key_id: Uuid,
+    pub name: String,
+    pub role: Role,
+}
+
+impl Caller {
+    /// Admits only the given roles.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            let names: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
+            Err(ApiError::Forbidden(format!(
+                "This needs a key with the role {}; this key is {}.",
+                names.join(" or "),
+                self.role
+            )))
+        }
+    }
+
+    /// Which orders this caller may see: integration keys see only their own.
+    pub fn scope(&self) -> Scope {
+        match self.role {
+            Role::Integration => Scope::CreatedBy(self.key_id),
+            Role::Admin | Role::Staff => Scope::All,
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            key_id: Some(self.key_id),
+            name: self.name.clone(),
+        }
+    }
+}
+
+impl From<ApiKey> for Caller {
+    fn from(key: ApiKey) -> Self {
+        Caller {
+            key_id: key.id,
+            name: key.name,
+            role: key.role,
+        }
+    }
+}
+
+/// The paths that need a key. Everything else (health, docs, webhooks, the SPA's
+/// files) is public.
+fn needs_key(path: &str) -> bool {
+    const API_ROOTS: [&str; 7] = [
+        "orders",
+        "notifications",
+        "templates",
+        "opt-outs",
+        "keys",
+        "sandbox",
+        "events",
+    ];
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    API_ROOTS.contains(&first)
+}
+
+fn bearer_token(req: &ServiceRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if needs_key(req.path()) {
+        let Some(token) = bearer_token(&req) else {
+            return Err(
+                ApiError::Unauthorized("Send an API key as Authorization: Bearer <key>.").into(),
+            );
+        };
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| ApiError::Internal("application state missing".to_owned()))?;
+        let key = store::keys::authenticate(&state.db, token)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::Unauthorized(
+                "This API key is unknown or has been revoked.",
+            ))?;
+        if let Err(e) = store::keys::touch(&state.db, &key).await {
+            log::warn!("could not record use of key {}: {e}", key.id);
+        }
+        req.extensions_mut().insert(Caller::from(key));
+    }
+    next.call(req).await
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<Caller>()
+                .cloned()
+                .ok_or(ApiError::Unauthorized(
+                    "Send an API key as Authorization: Bearer <key>.",
+                )),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_key;
+
+    #[test]
+    fn api_paths_need_a_key_and_the_rest_is_public() {
+        for path in [
+            "/orders",
+            "/orders/x/status",
+            "/keys",
+            "/keys/1",
+            "/templates",
+            "/notifications",
+            "/opt-outs/x",
+            "/sandbox/messages",
+            "/events",
+        ] {
+            assert!(needs_key(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+            "/swagger-ui/",
+            "/webhooks/messagebird",
+            "/assets/app.js",
+            "/ordersx",
+        ] {
+            assert!(!needs_key(path), "{path}");
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! `Idempotency-Key` for the routes that create or change things: the work runs in one
+//! transaction that also stores its response, so "did it happen?" and "what did it
+//! answer?" can never disagree.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::store::idempotency::{self, Claim, StoredResponse};
+
+pub const HEADER: &str = "Idempotency-Key";
+/// Marks a response that was stored earlier and is being answered again.
+pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
+/// How often work that lost a race with a concurrent change is tried again.
+const MAX_ATTEMPTS: usize = 5;
+
+#[derive(Clone, Debug)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Reads the optional header: 1 to 255 visible ASCII characters.
+    pub fn from_request(req: &HttpRequest) -> Result<Option<Self>, ApiError> {
+        let Some(value) = req.headers().get(HEADER) else {
+            return Ok(None);
+        };
+        let text = value.to_str().unwrap_or("");
+        let valid =
+            !text.is_empty() && text.len() <= 255 && text.bytes().all(|b| b.is_ascii_graphic());
+        if valid {
+            Ok(Some(IdempotencyKey(text.to_owned())))
+        } else {
+            Err(ApiError::field(
+                HEADER,
+                "must be 1 to 255 visible ASCII characters",
+            ))
+        }
+    }
+}
+
+/// A JSON response that can be stored and answered again.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: String,
+    pub location: Option<String>,
+}
+
+impl Reply {
+    pub fn json(status: StatusCode, value: &impl Serialize) -> Result<Reply, ApiError> {
+        let body = serde_json::to_string(value)
+            .map_err(|e| ApiError::Internal(format!("encoding a response: {e}")))?;
+        Ok(Reply {
+            status,
+            body,
+            location: None,
+        })
+    }
+
+    pub fn with_location(mut self, location: String) -> Reply {
+        self.location = Some(location);
+        self
+    }
+
+    fn stored(&self) -> StoredResponse {
+        StoredResponse {
+            status: self.status.as_u16(),
+            body: self.body.clone(),
+            location: self.location.clone(),
+        }
+    }
+
+    fn into_response(self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.content_type("application/json");
+        if let Some(location) = self.location {
+            response.insert_header((header::LOCATION, location));
+        }
+        response.body(self.body)
+    }
+}
+
+fn replay(stored: StoredResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = Reply {
+        status,
+        body: stored.body,
+        location: stored.location,
+    }
+    .into_response();
+    response.headers_mut().insert(
+        header::HeaderName::from_static("idempotent-replayed"),
+        HeaderValue::from_static("true"),
+    );
+    response
+}
+
+/// Runs `work` in a transaction and answers its reply, honouring the idempotency key if
+/// there is one: a replay answers the stored response, a different request with the
+/// same key gets 422, and one whose twin is still running gets 409. Work that fails
+/// changes nothing and frees the key again.
+pub async fn run(
+    state: &AppState,
+    caller: &Caller,
+    key: Option<IdempotencyKey>,
+    fingerprint: &str,
+    mut work: impl AsyncFnMut(&DatabaseTransaction) -> Result<Reply, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(IdempotencyKey(key)) = &key {
+        match idempotency::claim(&state.db, caller.key_id, key, fingerprint).await? {
+            Claim::Proceed => {}
+            Claim::Replay(stored) => return Ok(replay(stored)),
+            Claim::InFlight => {
+                return Err(ApiError::Conflict {
+                    title: "Request still in progress",
+                    detail: "A request with this Idempotency-Key is still being processed; retry once it has finished."
+                        .to_owned(),
+                });
+            }
+            Claim::Mismatch => {
+                return Err(ApiError::Unprocessable {
+                    title: "Idempotency-Key reused",
+                    detail: "This Idempotency-Key was already used for a different request; use a new key for a new request."
+                        .to_owned(),
+                });
+            }
+        }
+    }
+    let key = key.map(|IdempotencyKey(k)| k);
+    let mut outcome = Err(ApiError::ConcurrentChange);
+    for _ in 0..MAX_ATTEMPTS {
+        outcome = attempt(state, caller, key.as_deref(), &mut work).await;
+        if !matches!(outcome, Err(ApiError::ConcurrentChange)) {
+            break;
+        }
+    }
+    if outcome.is_err()
+        && let Some(key) = &key
+        && let Err(e) = idempotency::release(&state.db, caller.key_id, key).await
+    {
+        log::warn!(
+            "could not release an idempotency key of key {}: {e}",
+            caller.key_id
+        );
+    }
+    outcome.map(Reply::into_response)
+}
+
+async fn attempt(
+    state: &AppState,
+    caller: &Caller,
+    key: Option<&str>,
+    work: &mut impl AsyncFnMut(&DatabaseTransaction) -> Result<Reply, ApiError>,
+) -> Result<Reply, ApiError> {
+    let txn = state.db.begin().await?;
+    match work(&txn).await {
+        Ok(reply) => {
+            if let Some(key) = key {
+                idempotency::complete(&txn, caller.key_id, key, &reply.stored()).await?;
+            }
+            txn.commit().await?;
+            Ok(reply)
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! `/keys` (admin only): create a key (its secret shown once), list keys, revoke one.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::body::RawBody;
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::domain::{Role, ValidationError};
+use crate::store::keys::{self as store, ApiKey, KeySource, Revocation};
+
+/// A key without its secret.
+#[derive(Serialize, ToSchema)]
+pub struct Key {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    /// The first characters of the secret, to tell keys apart.
+    #[schema(example = "onk_3fQx")]
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKey> for Key {
+    fn from(key: ApiKey) -> Self {
+        Key {
+            id: key.id,
+            name: key.name,
+            role: key.role,
+            prefix: key.prefix,
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyList {
+    pub items: Vec<Key>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    #[schema(example = "Front counter tablet")]
+    pub name: String,
+    pub role: Role,
+}
+
+/// A new key with its secret: the only response that ever contains it.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedKey {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    /// The secret, for `Authorization: Bearer …`. It cannot be shown again.
+    pub key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Checks a key's name: a line of 1 to 100 characters.
+pub fn parse_key_name(raw: &str) -> Result<String, ValidationError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        Err(ValidationError::new(
+            "name",
+            "must be 1 to 100 characters on one line",
+        ))
+    } else {
+        Ok(name.to_owned())
+    }
+}
+
+/// List active keys.
+#[utoipa::path(
+    get, path = "/keys", tag = "keys",
+    responses(
+        (status = 200, description = "Active keys, oldest first, without secrets", body = KeyList),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 403, response = super::problem::Forbidden),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_keys(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let keys = store::list_active(&state.db).await?;
+    Ok(HttpResponse::Ok().json(KeyList {
+        items: keys.into_iter().map(Key::from).collect(),
+    }))
+}
+
+/// Create a key. The response holds its secret, once.
+#[utoipa::path(
+    post, path = "/keys", tag = "keys",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "Created; `key` is the secret", body = CreatedKey,
+            headers(("Location" = String, description = "The new key's URL"))),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 403, response = super::problem::Forbidden),
+        (status = 413, response = super::problem::PayloadTooLarge),
+        (status = 415, response = super::problem::UnsupportedMediaType),
+        (status = 422, response = super::problem::UnprocessableEntity),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let request = body.parse::<CreateKey>()?.value;
+    let name = parse_key_name(&request.name).map_err(|e| ApiError::Validation(vec![e]))?;
+    let (key, secret) = store::create_key(&state.db, &name, request.role, KeySource::Api).await?;
+    log::info!(
+        "key {} ({:?}, {}) created by key {:?} ({})",
+        key.id,
+        key.name,
+        key.role,
+        caller.name,
+        caller.key_id
+    );
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/keys/{}", key.id)))
+        .json(CreatedKey {
+            id: key.id,
+            name: key.name,
+            role: key.role,
+            key: secret,
+            created_at: key.created_at,
+        }))
+}
+
+/// Revoke a key. Requests with it fail with 401 from then on.
+#[utoipa::path(
+    delete, path = "/keys/{id}", tag = "keys",
+    params(("id" = Uuid, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 403, response = super::problem::Forbidden),
+        (status = 404, response = super::problem::NotFound),
+        (status = 409, response = super::problem::Conflict),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn revoke_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let id = id.into_inner();
+    match store::revoke(&state.db, id).await? {
+        Revocation::Revoked => {
+            log::info!(
+                "key {id} revoked by key {:?} ({})",
+                caller.name,
+                caller.key_id
+            );
+            Ok(HttpResponse::NoContent().finish())
+        }
+        Revocation::NotFound => Err(ApiError::NotFound(format!("There is no active key {id}."))),
+        Revocation::LastAdmin => Err(ApiError::Conflict {
+            title: "Last admin key",
+            detail: "This is the only admin key left; create another admin key before revoking it."
+                .to_owned(),
+        }),
+    }
+}

@@ -1,0 +1,12 @@
+//! The HTTP edge: one module per resource, plus authentication, request bodies,
+//! idempotency and problem+json errors.
+
+pub mod auth;
+pub mod body;
+pub mod health;
+pub mod idempotency;
+pub mod keys;
+pub mod notifications;
+pub mod openapi;
+pub mod orders;
+pub mod problem;

@@ -1,0 +1,544 @@
+//! `/orders`: list, create, read (with ETag), change status (with If-Match) and history.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::body::{RawBody, fingerprint};
+use super::idempotency::{self, IdempotencyKey, Reply};
+use super::notifications::Notification;
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::domain::{
+    CustomerName, ExternalRef, OrderItem, OrderItems, OrderStatus, PhoneNumber, Role, StatusChange,
+    ValidationError,
+};
+use crate::store::orders::{self as store, NewOrder, Order, OrderFilter};
+
+const ALL_ROLES: [Role; 3] = [Role::Admin, Role::Staff, Role::Integration];
+const DEFAULT_LIMIT: u64 = 50;
+const MAX_LIMIT: u64 = 200;
+
+/// An order as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename = "Order")]
+#[schema(as = Order)]
+pub struct OrderView {
+    pub id: Uuid,
+    /// The creating system's own reference, unique per API key.
+    pub external_ref: Option<String>,
+    pub customer_name: String,
+    /// E.164, such as `+31612345678`.
+    #[schema(example = "+31612345678")]
+    pub phone: String,
+    pub items: Vec<OrderItem>,
+    pub status: OrderStatus,
+    /// Goes up by one with every status change; the ETag is `"v<version>"`.
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The latest text sent (or queued) about this order.
+    pub last_notification: Option<Notification>,
+}
+
+impl From<Order> for OrderView {
+    fn from(order: Order) -> Self {
+        OrderView {
+            id: order.id,
+            external_ref: order.external_ref,
+            customer_name: order.customer_name,
+            phone: order.phone.into_string(),
+            items: order.items.into_vec(),
+            status: order.status,
+            version: order.version,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+            last_notification: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderPage {
+    pub items: Vec<OrderView>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrderItem {
+    #[schema(example = "Margherita")]
+    pub name: String,
+    #[schema(minimum = 1, maximum = 999, example = 2)]
+    pub quantity: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrder {
+    #[schema(example = "Ada Lovelace")]
+    pub customer_name: String,
+    /// International (`+31 6 1234 5678`), or national when the server has a default region.
+    #[schema(example = "+31 6 1234 5678")]
+    pub phone: String,
+    pub items: Vec<NewOrderItem>,
+    #[serde(default)]
+    pub external_ref: Option<String>,
+    /// Text the customer that the order was received (default: no text on creation).
+    #[serde(default)]
+    pub notify: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeStatus {
+    pub status: OrderStatus,
+    /// `false` changes the status without texting the customer.
+    #[serde(default)]
+    pub notify: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatusChanged {
+    pub order: OrderView,
+    /// The text queued by this change, if any.
+    pub notification: Option<Notification>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderEventView {
+    /// `null` for the event that created the order.
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    /// The name of the API key that made the change.
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderEventList {
+    pub items: Vec<OrderEventView>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListOrdersParams {
+    /// Only these statuses, comma-separated (`pending,confirmed`).
+    pub status: Option<String>,
+    /// Search in the customer's name, phone number and external_ref.
+    pub q: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+const CURSOR_TAG: &str = "seq:";
+
+fn encode_cursor(seq: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_TAG}{seq}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<i64> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix(CURSOR_TAG)?.parse().ok()
+}
+
+impl ListOrdersParams {
+    fn into_filter(self) -> Result<OrderFilter, ApiError> {
+        let mut errors = Vec::new();
+        let mut statuses = Vec::new();
+        for name in self
+            .status
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match name.parse::<OrderStatus>() {
+                Ok(status) => statuses.push(status),
+                Err(e) => errors.push(ValidationError::new("status", e.to_string())),
+            }
+        }
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_LIMIT,
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    errors.push(ValidationError::new(
+                        "limit",
+                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                    ));
+                    DEFAULT_LIMIT
+                }
+            },
+        };
+        let before_seq = match self.cursor.as_deref() {
+            None => None,
+            Some(raw) => {
+                let seq = decode_cursor(raw);
+                if seq.is_none() {
+                    errors.push(ValidationError::new(
+                        "cursor",
+                        "is not a cursor this server gave out",
+                    ));
+                }
+                seq
+            }
+        };
+        let search = self
+            .q
+            .map(|q| q.trim().to_owned())
+            .filter(|q| !q.is_empty());
+        if search.as_ref().is_some_and(|q| q.chars().count() > 100) {
+            errors.push(ValidationError::new("q", "must be at most 100 characters"));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Ok(OrderFilter {
+            statuses,
+            search,
+            limit,
+            before_seq,
+        })
+    }
+}
+
+impl CreateOrder {
+    /// Turns the request into domain types, reporting every bad field at once.
+    fn parse(self, state: &AppState) -> Result<NewOrder, ApiError> {
+        let mut errors = Vec::new();
+        let customer_name = CustomerName::parse(&self.customer_name)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let phone = PhoneNumber::parse(&self.phone, state.settings.default_region)
+            .map_err(|e| errors.push(ValidationError::new("phone", e.to_string())))
+            .ok();
+        let raw_items: Vec<(String, i64)> = self
+            .items
+            .into_iter()
+            .map(|i| (i.name, i.quantity))
+            .collect();
+        let items = OrderItems::parse(&raw_items)
+            .map_err(|e| errors.extend(e))
+            .ok();
+        let external_ref = match self.external_ref {
+            Some(raw) => ExternalRef::parse(&raw)
+                .map(Some)
+                .map_err(|e| errors.push(e))
+                .ok(),
+            None => Some(None),
+        };
+        match (customer_name, phone, items, external_ref) {
+            (Some(customer_name), Some(phone), Some(items), Some(external_ref))
+                if errors.is_empty() =>
+            {
+                Ok(NewOrder {
+                    customer_name,
+                    phone,
+                    items,
+                    external_ref,
+                })
+            }
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+}
+
+pub fn etag(order: &Order) -> String {
+    format!("\"v{}\"", order.version)
+}
+
+/// Whether an `If-Match` / `If-None-Match` header names the order's current version.
+/// `*` matches any order; weak tags never match `If-Match` (RFC 9110 strong comparison).
+fn header_matches(value: &HeaderValue, current: &str, allow_weak: bool) -> bool {
+    let Ok(text) = value.to_str() else {
+        return false;
+    };
+    text.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag == current || (allow_weak && tag.strip_prefix("W/") == Some(current))
+    })
+}
+
+fn order_not_found(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("There is no order {id}."))
+}
+
+async fn load_order(state: &AppState, caller: &Caller, id: Uuid) -> Result<Order, ApiError> {
+    store::find_order(&state.db, id, caller.scope())
+        .await?
+        .ok_or_else(|| order_not_found(id))
+}
+
+/// List orders, newest first.
+#[utoipa::path(
+    get, path = "/orders", tag = "orders",
+    params(ListOrdersParams),
+    responses(
+        (status = 200, description = "A page of orders, newest first", body = OrderPage),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 422, response = super::problem::UnprocessableEntity),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_orders(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<ListOrdersParams>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&ALL_ROLES)?;
+    let filter = params.into_inner().into_filter()?;
+    let (orders, more) = store::list_orders(&state.db, &filter, caller.scope()).await?;
+    let next_cursor = if more {
+        orders.last().map(|o| encode_cursor(o.seq))
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(OrderPage {
+        items: orders.into_iter().map(OrderView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Create an order. It starts `pending`; no text is sent unless `notify` is true.
+#[utoipa::path(
+    post, path = "/orders", tag = "orders",
+    request_body = CreateOrder,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours")),
+    responses(
+        (status = 201, description = "Created", body = OrderView,
+            headers(("Location" = String, description = "The new order's URL"))),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 409, response = super::problem::Conflict),
+        (status = 413, response = super::problem::PayloadTooLarge),
+        (status = 415, response = super::problem::UnsupportedMediaType),
+        (status = 422, response = super::problem::UnprocessableEntity),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_order(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&ALL_ROLES)?;
+    let key = IdempotencyKey::from_request(&req)?;
+    let request = body.parse::<CreateOrder>()?;
+    let fingerprint = fingerprint("POST", "/orders", &request.canonical);
+    let new = request.value.parse(&state)?;
+    let actor = caller.actor();
+    let mut created = None;
+    let response = idempotency::run(&state, &caller, key, &fingerprint, async |txn| {
+        let order = store::create_order(txn, new.clone(), &actor).await?;
+        created = Some(order.id);
+        let location = format!("/orders/{}", order.id);
+        Ok(Reply::json(StatusCode::CREATED, &OrderView::from(order))?.with_location(location))
+    })
+    .await?;
+    if let Some(id) = created {
+        log::info!(
+            "order {id} created by key {:?} ({})",
+            caller.name,
+            caller.key_id
+        );
+    }
+    Ok(response)
+}
+
+/// Read one order. Answers 304 to a matching `If-None-Match`.
+#[utoipa::path(
+    get, path = "/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = OrderView,
+            headers(("ETag" = String, description = "`\"v<version>\"`, for If-Match"))),
+        (status = 304, description = "Not modified since the ETag in If-None-Match"),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 404, response = super::problem::NotFound),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_order(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&ALL_ROLES)?;
+    let order = load_order(&state, &caller, id.into_inner()).await?;
+    let tag = etag(&order);
+    if req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|value| header_matches(value, &tag, true))
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, tag))
+        .json(OrderView::from(order)))
+}
+
+/// Change an order's status. Setting the status it already has changes nothing.
+#[utoipa::path(
+    patch, path = "/orders/{id}/status", tag = "orders",
+    request_body = ChangeStatus,
+    params(
+        ("id" = Uuid, Path, description = "The order's id"),
+        ("If-Match" = Option<String>, Header, description = "Apply only if the order still has this ETag"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours"),
+    ),
+    responses(
+        (status = 200, description = "The order after the change", body = StatusChanged),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 404, response = super::problem::NotFound),
+        (status = 409, response = super::problem::Conflict),
+        (status = 412, response = super::problem::PreconditionFailed),
+        (status = 413, response = super::problem::PayloadTooLarge),
+        (status = 415, response = super::problem::UnsupportedMediaType),
+        (status = 422, response = super::problem::UnprocessableEntity),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn change_status(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&ALL_ROLES)?;
+    let id = id.into_inner();
+    let key = IdempotencyKey::from_request(&req)?;
+    let request = body.parse::<ChangeStatus>()?;
+    let fingerprint = fingerprint("PATCH", &format!("/orders/{id}/status"), &request.canonical);
+    let target = request.value.status;
+    let if_match = req.headers().get(header::IF_MATCH).cloned();
+    let actor = caller.actor();
+    let scope = caller.scope();
+    let mut changed = None;
+    let response = idempotency::run(&state, &caller, key, &fingerprint, async |txn| {
+        let order = store::find_order(txn, id, scope)
+            .await?
+            .ok_or_else(|| order_not_found(id))?;
+        if let Some(expected) = &if_match
+            && !header_matches(expected, &etag(&order), false)
+        {
+            return Err(ApiError::PreconditionFailed(format!(
+                "The order is at version {} (ETag {}) now; read it again before changing it.",
+                order.version,
+                etag(&order)
+            )));
+        }
+        let order = match order.status.change_to(target) {
+            StatusChange::Unchanged => order,
+            StatusChange::Forbidden { allowed } => {
+                return Err(ApiError::InvalidTransition {
+                    from: order.status,
+                    to: target,
+                    allowed,
+                });
+            }
+            StatusChange::Allowed => {
+                let from = order.status;
+                let order = store::change_status(txn, &order, target, &actor).await?;
+                changed = Some(from);
+                order
+            }
+        };
+        Reply::json(
+            StatusCode::OK,
+            &StatusChanged {
+                order: OrderView::from(order),
+                notification: None,
+            },
+        )
+    })
+    .await?;
+    if let Some(from) = changed {
+        log::info!(
+            "order {id} status {from} -> {target} by key {:?} ({})",
+            caller.name,
+            caller.key_id
+        );
+    }
+    Ok(response)
+}
+
+/// The order's status history, oldest first.
+#[utoipa::path(
+    get, path = "/orders/{id}/events", tag = "orders",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "Status history, oldest first", body = OrderEventList),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 404, response = super::problem::NotFound),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&ALL_ROLES)?;
+    let order = load_order(&state, &caller, id.into_inner()).await?;
+    let events = store::list_events(&state.db, order.id).await?;
+    Ok(HttpResponse::Ok().json(OrderEventList {
+        items: events
+            .into_iter()
+            .map(|e| OrderEventView {
+                from: e.from,
+                to: e.to,
+                actor: e.actor,
+                at: e.at,
+            })
+            .collect(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
+        assert_eq!(decode_cursor("42"), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("seq:x")), None);
+        assert_eq!(decode_cursor("!!!"), None);
+    }
+
+    #[test]
+    fn etag_headers_match_by_strong_comparison() {
+        let current = "\"v3\"";
+        let check =
+            |raw: &str, weak| header_matches(&HeaderValue::from_str(raw).unwrap(), current, weak);
+        assert!(check("\"v3\"", false));
+        assert!(check("\"v1\", \"v3\"", false));
+        assert!(check("*", false));
+        assert!(!check("\"v2\"", false));
+        assert!(!check("W/\"v3\"", false));
+        assert!(check("W/\"v3\"", true));
+        assert!(!check("v3", false));
+    }
+}

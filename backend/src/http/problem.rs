@@ -1,0 +1,274 @@
+//! The one error type at the HTTP edge, and its RFC 9457 `application/problem+json`
+//! form. Modules return their own errors; they become an `ApiError` here, once.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::{ToResponse, ToSchema};
+
+use crate::domain::{OrderStatus, ValidationError};
+use crate::store::orders::OrderError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/invalid-transition",
+    "title": "Status change not allowed",
+    "status": 409,
+    "detail": "An order that is delivered cannot become confirmed; it is final.",
+    "allowed": []
+}))]
+pub struct Problem {
+    /// A URI reference naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For 422: each field that failed validation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ValidationError>>,
+    /// For a refused status change: the statuses the order may move to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<OrderStatus>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{detail}")]
+    Conflict { title: &'static str, detail: String },
+    #[error("cannot change status from {from} to {to}")]
+    InvalidTransition {
+        from: OrderStatus,
+        to: OrderStatus,
+        allowed: &'static [OrderStatus],
+    },
+    #[error("the order was changed by another request at the same moment")]
+    ConcurrentChange,
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request has invalid fields")]
+    Validation(Vec<ValidationError>),
+    #[error("{detail}")]
+    Unprocessable { title: &'static str, detail: String },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Validation(vec![ValidationError::new(field, message)])
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::MalformedJson(_) => ("malformed-json", "Malformed JSON"),
+            ApiError::BadRequest(_) => ("bad-request", "Bad request"),
+            ApiError::Unauthorized(_) => ("unauthorized", "Missing or unknown API key"),
+            ApiError::Forbidden(_) => ("forbidden", "Not allowed for this key's role"),
+            ApiError::NotFound(_) => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
+            ApiError::Conflict { title, .. } => ("conflict", title),
+            ApiError::InvalidTransition { .. } => {
+                ("invalid-transition", "Status change not allowed")
+            }
+            ApiError::ConcurrentChange => ("concurrent-change", "Concurrent change"),
+            ApiError::PreconditionFailed(_) => ("precondition-failed", "The order has changed"),
+            ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
+            ApiError::Validation(_) => ("validation", "Invalid request"),
+            ApiError::Unprocessable { title, .. } => ("unprocessable", title),
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::InvalidTransition { from, to, allowed } => {
+                if allowed.is_empty() {
+                    format!("An order that is {from} cannot become {to}; {from} is final.")
+                } else {
+                    let names: Vec<_> = allowed.iter().map(|s| s.as_str()).collect();
+                    format!(
+                        "An order that is {from} cannot become {to}; it can become: {}.",
+                        names.join(", ")
+                    )
+                }
+            }
+            ApiError::Validation(errors) => {
+                let parts: Vec<_> = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect();
+                parts.join("; ")
+            }
+            // The cause is logged; the client learns only that it was not its fault.
+            ApiError::Internal(_) => {
+                "Something went wrong on our side. It has been logged; please try again.".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let (slug, title) = self.slug_and_title();
+        Problem {
+            kind: format!("/problems/{slug}"),
+            title: title.to_owned(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            errors: match self {
+                ApiError::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+            allowed: match self {
+                ApiError::InvalidTransition { allowed, .. } => Some(allowed.to_vec()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedJson(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. }
+            | ApiError::InvalidTransition { .. }
+            | ApiError::ConcurrentChange => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) | ApiError::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) | ApiError::Unavailable(cause) = self {
+            log::error!("{cause}");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        response.body(serde_json::to_string(&self.to_problem()).unwrap_or_default())
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ApiError::Internal(format!("database error: {e}"))
+    }
+}
+
+impl From<OrderError> for ApiError {
+    fn from(e: OrderError) -> Self {
+        match e {
+            OrderError::DuplicateExternalRef(_) => ApiError::Conflict {
+                title: "Duplicate external_ref",
+                detail: e.to_string(),
+            },
+            OrderError::ConcurrentChange => ApiError::ConcurrentChange,
+            OrderError::Db(e) => e.into(),
+        }
+    }
+}
+
+// Reusable OpenAPI responses, one per error status, so every route documents its
+// failures the same way. They exist only for the description, hence never built.
+
+/// Malformed JSON or a malformed path parameter.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json")]
+pub struct BadRequest(Problem);
+
+/// No `Authorization: Bearer` key, or an unknown or revoked one.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json")]
+pub struct Unauthorized(Problem);
+
+/// The key's role may not use this route.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json")]
+pub struct Forbidden(Problem);
+
+/// No such resource (or one that this integration key did not create).
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json")]
+pub struct NotFound(Problem);
+
+/// The request conflicts with the current state: a forbidden status change (with the
+/// allowed statuses in `allowed`), a duplicate `external_ref`, or an `Idempotency-Key`
+/// whose first request is still running.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json")]
+pub struct Conflict(Problem);
+
+/// `If-Match` named a version the order no longer has.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json")]
+pub struct PreconditionFailed(Problem);
+
+/// The body is over 64 KiB.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json")]
+pub struct PayloadTooLarge(Problem);
+
+/// The body is not `application/json`.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json")]
+pub struct UnsupportedMediaType(Problem);
+
+/// A field failed validation (listed in `errors`), or an `Idempotency-Key` was reused
+/// for a different request.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json")]
+pub struct UnprocessableEntity(Problem);
+
+/// The database cannot be reached.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json")]
+pub struct ServiceUnavailable(Problem);

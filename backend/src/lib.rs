@@ -1,0 +1,10 @@
+//! order-notify: an order dashboard and JSON API that texts customers when their order
+//! changes status. `main.rs` only calls `cli::run`; tests drive the same `app`.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod store;

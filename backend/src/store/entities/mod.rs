@@ -1,0 +1,6 @@
+//! sea-orm entities: one module per table, mirroring `store::migration`.
+
+pub mod api_keys;
+pub mod idempotency_records;
+pub mod order_events;
+pub mod orders;

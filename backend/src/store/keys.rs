@@ -1,0 +1,283 @@
+//! API keys: generation, hashing, lookup and revocation. The secret itself is never
+//! stored; only its SHA-256 hash is, which is enough because the secret has 256 bits of
+//! randomness (no salt or slow hash is needed against guessing).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::entities::api_keys;
+use crate::domain::Role;
+
+/// Every generated secret starts with this, so a leaked key is easy to recognise
+/// (and to search for in code and logs).
+pub const SECRET_PREFIX: &str = "onk_";
+
+/// A stored key as the rest of the service sees it: never with its secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub prefix: String,
+    pub source: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    Api,
+    Cli,
+    FirstStart,
+    Env,
+}
+
+impl KeySource {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeySource::Api => "api",
+            KeySource::Cli => "cli",
+            KeySource::FirstStart => "first-start",
+            KeySource::Env => "env",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    NotFound,
+    /// Refused: it is the last admin key, and revoking it would lock everyone out.
+    LastAdmin,
+}
+
+/// 32 random bytes from the OS generator, base64url, behind the recognisable prefix.
+pub fn generate_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn display_prefix(secret: &str) -> String {
+    secret.chars().take(8).collect()
+}
+
+fn to_key(model: api_keys::Model) -> Result<ApiKey, DbErr> {
+    let role = model
+        .role
+        .parse()
+        .map_err(|e| DbErr::Custom(format!("api key {}: {e}", model.id)))?;
+    Ok(ApiKey {
+        id: model.id,
+        name: model.name,
+        role,
+        prefix: model.prefix,
+        source: model.source,
+        created_at: model.created_at,
+        last_used_at: model.last_used_at,
+    })
+}
+
+async fn insert_key(
+    db: &impl ConnectionTrait,
+    name: &str,
+    role: Role,
+    source: KeySource,
+    secret: &str,
+) -> Result<ApiKey, DbErr> {
+    let model = api_keys::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        name: Set(name.to_owned()),
+        role: Set(role.as_str().to_owned()),
+        secret_hash: Set(hash_secret(secret)),
+        prefix: Set(display_prefix(secret)),
+        source: Set(source.as_str().to_owned()),
+        created_at: Set(super::now()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    to_key(model)
+}
+
+/// Creates a key and returns it with its secret: the only time the secret exists
+/// outside the caller's hands.
+pub async fn create_key(
+    db: &impl ConnectionTrait,
+    name: &str,
+    role: Role,
+    source: KeySource,
+) -> Result<(ApiKey, String), DbErr> {
+    let secret = generate_secret();
+    let key = insert_key(db, name, role, source, &secret).await?;
+    Ok((key, secret))
+}
+
+/// Finds the active key with this secret. The lookup goes by hash, and the stored hash
+/// is compared again in constant time, so response timing says nothing about how close
+/// a guess was.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    secret: &str,
+) -> Result<Option<ApiKey>, DbErr> {
+    let hash = hash_secret(secret);
+    let found = api_keys::Entity::find()
+        .filter(api_keys::Column::SecretHash.eq(hash.as_str()))
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .one(db)
+        .await?;
+    match found {
+        Some(model) if bool::from(model.secret_hash.as_bytes().ct_eq(hash.as_bytes())) => {
+            to_key(model).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Records that a key was used, at most once a minute per key to keep reads cheap.
+pub async fn touch(db: &impl ConnectionTrait, key: &ApiKey) -> Result<(), DbErr> {
+    let now = super::now();
+    if key
+        .last_used_at
+        .is_some_and(|last| now - last < chrono::Duration::seconds(60))
+    {
+        return Ok(());
+    }
+    api_keys::Entity::update_many()
+        .col_expr(
+            api_keys::Column::LastUsedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(api_keys::Column::Id.eq(key.id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn list_active(db: &impl ConnectionTrait) -> Result<Vec<ApiKey>, DbErr> {
+    api_keys::Entity::find()
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .order_by_asc(api_keys::Column::CreatedAt)
+        .order_by_asc(api_keys::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_key)
+        .collect()
+}
+
+pub async fn count_active(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    api_keys::Entity::find()
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .count(db)
+        .await
+}
+
+/// Revokes a key, unless it is the last active admin key.
+pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<Revocation, DbErr> {
+    let txn = db.begin().await?;
+    let Some(key) = api_keys::Entity::find_by_id(id)
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .one(&txn)
+        .await?
+    else {
+        return Ok(Revocation::NotFound);
+    };
+    if key.role == Role::Admin.as_str() {
+        let admins = api_keys::Entity::find()
+            .filter(api_keys::Column::RevokedAt.is_null())
+            .filter(api_keys::Column::Role.eq(Role::Admin.as_str()))
+            .count(&txn)
+            .await?;
+        if admins <= 1 {
+            return Ok(Revocation::LastAdmin);
+        }
+    }
+    let mut active: api_keys::ActiveModel = key.into();
+    active.revoked_at = Set(Some(super::now()));
+    active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(Revocation::Revoked)
+}
+
+/// Makes sure an active admin key with exactly this secret exists (ORDER_NOTIFY_ADMIN_KEY),
+/// and retires keys that an earlier value of the variable created.
+pub async fn ensure_env_admin_key(db: &DatabaseConnection, secret: &str) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    let hash = hash_secret(secret);
+    let now = super::now();
+    api_keys::Entity::update_many()
+        .col_expr(
+            api_keys::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(api_keys::Column::Source.eq(KeySource::Env.as_str()))
+        .filter(api_keys::Column::SecretHash.ne(hash.as_str()))
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    let existing = api_keys::Entity::find()
+        .filter(api_keys::Column::SecretHash.eq(hash.as_str()))
+        .one(&txn)
+        .await?;
+    match existing {
+        Some(model) if model.revoked_at.is_none() && model.role == Role::Admin.as_str() => {}
+        Some(model) => {
+            let mut active: api_keys::ActiveModel = model.into();
+            active.role = Set(Role::Admin.as_str().to_owned());
+            active.revoked_at = Set(None);
+            active.update(&txn).await?;
+        }
+        None => {
+            insert_key(
+                &txn,
+                "ORDER_NOTIFY_ADMIN_KEY",
+                Role::Admin,
+                KeySource::Env,
+                secret,
+            )
+            .await?;
+        }
+    }
+    txn.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_long_random_and_recognisable() {
+        let a = generate_secret();
+        let b = generate_secret();
+        assert_ne!(a, b);
+        assert!(a.starts_with(SECRET_PREFIX));
+        assert_eq!(a.len(), SECRET_PREFIX.len() + 43);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        );
+    }
+
+    #[test]
+    fn the_hash_is_sha256_hex() {
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

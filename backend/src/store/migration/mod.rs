@@ -1,0 +1,15 @@
+//! Schema migrations, applied in order by `order-notify migrate` and at every start.
+//! Later features add tables in new migrations; existing ones are never edited.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_core::Migration)]
+    }
+}

@@ -1,0 +1,338 @@
+//! `spawn_app`: the real service on a random port with a fresh database, plus the
+//! small vocabulary the tests speak (create an order, change a status, read a problem).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use order_notify::app::{self, Application};
+use order_notify::config::Settings;
+use order_notify::store::entities::{api_keys, idempotency_records, order_events, orders};
+use reqwest::{Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+
+pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each test body once on SQLite and once on PostgreSQL, as `name::sqlite` and
+/// `name::postgres`, so the two backends cannot drift apart.
+macro_rules! both_databases {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let $app = $crate::helpers::spawn_app($crate::helpers::DbKind::Sqlite).await.unwrap();
+                    $body
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some($app) = $crate::helpers::spawn_app($crate::helpers::DbKind::Postgres).await else {
+                        return;
+                    };
+                    $body
+                }
+            }
+        )*
+    };
+}
+pub(crate) use both_databases;
+
+/// A database that exists for one test and is removed after it.
+pub enum TestDb {
+    Sqlite {
+        url: String,
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        url: String,
+        name: String,
+    },
+}
+
+impl TestDb {
+    /// A fresh database, or `None` when PostgreSQL is not reachable and not required.
+    pub async fn create(kind: DbKind) -> Option<TestDb> {
+        match kind {
+            DbKind::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary folder");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                Some(TestDb::Sqlite { url, _dir: dir })
+            }
+            DbKind::Postgres => {
+                let admin = match Database::connect(POSTGRES_ADMIN_URL).await {
+                    Ok(admin) => admin,
+                    Err(e) => {
+                        if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                            panic!(
+                                "REQUIRE_POSTGRES=1 but PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {e}"
+                            );
+                        }
+                        eprintln!("skipped: no PostgreSQL ({e})");
+                        return None;
+                    }
+                };
+                let name = format!("order_notify_test_{}", uuid::Uuid::new_v4().simple());
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create a test database");
+                admin.close().await.ok();
+                let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+                Some(TestDb::Postgres { url, name })
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { name, .. } = self {
+            let name = name.clone();
+            // Drop runs inside the test's runtime, which cannot block on async work:
+            // a thread with its own runtime removes the database.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    if let Ok(admin) = Database::connect(POSTGRES_ADMIN_URL).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                        admin.close().await.ok();
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// An admin key (set through ORDER_NOTIFY_ADMIN_KEY).
+    pub admin_key: String,
+    /// A direct connection for checking what was (not) written.
+    pub db: DatabaseConnection,
+    pub kind: DbKind,
+    server: actix_web::dev::ServerHandle,
+    _test_db: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sending the stop command is synchronous; nothing needs to wait for it.
+        drop(self.server.stop(false));
+    }
+}
+
+pub fn settings_for(url: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("ORDER_NOTIFY_BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        ("ORDER_NOTIFY_DATABASE_URL".to_owned(), url.to_owned()),
+    ]);
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    Settings::load(&env, None).expect("valid test settings")
+}
+
+pub async fn spawn_app(kind: DbKind) -> Option<TestApp> {
+    spawn_app_with(kind, &[]).await
+}
+
+pub async fn spawn_app_with(kind: DbKind, extra: &[(&str, &str)]) -> Option<TestApp> {
+    let test_db = TestDb::create(kind).await?;
+    let admin_key = format!("test-admin-{}", uuid::Uuid::new_v4().simple());
+    let mut vars = vec![("ORDER_NOTIFY_ADMIN_KEY", admin_key.as_str())];
+    vars.extend_from_slice(extra);
+    let settings = settings_for(test_db.url(), &vars);
+    let db = app::open_database(&settings)
+        .await
+        .expect("open the test database");
+    let first = app::prepare(&db, &settings).await.expect("prepare keys");
+    assert!(
+        first.is_none(),
+        "no first-start key when ORDER_NOTIFY_ADMIN_KEY is set"
+    );
+    let application = Application::build(Arc::new(settings), db).expect("build the app");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let server = application.handle();
+    tokio::spawn(application.run_until_stopped());
+    let inspect = order_notify::store::connect(test_db.url())
+        .await
+        .expect("inspection connection");
+    Some(TestApp {
+        address,
+        client: reqwest::Client::new(),
+        admin_key,
+        db: inspect,
+        kind,
+        server,
+        _test_db: test_db,
+    })
+}
+
+/// A valid order body; tests change what they need.
+pub fn order_body(name: &str) -> Value {
+    json!({
+        "customer_name": name,
+        "phone": "+31 6 1234 5678",
+        "items": [{"name": "Margherita", "quantity": 2}, {"name": "Cola", "quantity": 1}]
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn get(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(key)
+    }
+
+    pub fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(key).json(body)
+    }
+
+    pub fn patch(&self, path: &str, key: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+    }
+
+    pub async fn create_order_as(&self, key: &str, body: &Value) -> Value {
+        let response = self.post("/orders", key, body).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "{:?}",
+            response.text().await
+        );
+        response.json().await.unwrap()
+    }
+
+    pub async fn create_order(&self, name: &str) -> Value {
+        self.create_order_as(&self.admin_key, &order_body(name))
+            .await
+    }
+
+    pub async fn change_status(&self, id: &str, status: &str) -> Response {
+        self.patch(
+            &format!("/orders/{id}/status"),
+            &self.admin_key,
+            &json!({"status": status}),
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
+    pub async fn get_order(&self, id: &str) -> Value {
+        let response = self
+            .get(&format!("/orders/{id}"), &self.admin_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    pub async fn create_key(&self, name: &str, role: &str) -> (String, String) {
+        let response = self
+            .post(
+                "/keys",
+                &self.admin_key,
+                &json!({"name": name, "role": role}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Everything a failed request must leave untouched: every order as the API shows
+    /// it, and the row counts of every table.
+    pub async fn snapshot(&self) -> Value {
+        let orders: Value = self
+            .get("/orders?limit=200", &self.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        json!({
+            "orders": orders,
+            "order_rows": orders::Entity::find().count(&self.db).await.unwrap(),
+            "event_rows": order_events::Entity::find().count(&self.db).await.unwrap(),
+            "key_rows": api_keys::Entity::find().count(&self.db).await.unwrap(),
+            "idempotency_rows": idempotency_records::Entity::find().count(&self.db).await.unwrap(),
+        })
+    }
+}
+
+/// Asserts an RFC 9457 problem response with this status and returns its body.
+pub async fn assert_problem(response: Response, status: u16) -> Value {
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "status of {}",
+        response.url()
+    );
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("a JSON problem body");
+    assert_eq!(body["status"], status, "{body}");
+    for member in ["type", "title", "detail"] {
+        assert!(
+            body[member].as_str().is_some_and(|s| !s.is_empty()),
+            "problem member {member} missing: {body}"
+        );
+    }
+    body
+}
+
+/// The fields named in a 422 problem's `errors`.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["field"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,15 @@
+//! API tests: each starts the real application on a random port with a fresh database
+//! (a SQLite file, and a PostgreSQL database of its own) and talks HTTP to it.
+//! One binary with modules keeps link time low.
+
+mod helpers;
+
+mod cli;
+mod errors;
+mod health;
+mod idempotency;
+mod keys;
+mod openapi;
+mod orders;
+mod pagination;
+mod roles;

@@ -1,0 +1,49 @@
+use std::path::PathBuf;
+
+use order_notify::http::openapi;
+use serde_json::Value;
+
+fn checked_in() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi.yaml")
+}
+
+#[test]
+fn the_checked_in_openapi_yaml_is_what_the_code_generates() {
+    let generated = openapi::yaml();
+    if std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+        std::fs::write(checked_in(), &generated).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(checked_in()).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "openapi.yaml is stale: run `cargo run -q -- openapi > openapi.yaml` (or UPDATE_OPENAPI=1 cargo test)"
+    );
+}
+
+#[test]
+fn every_route_but_health_needs_a_key_and_documents_401() {
+    let spec: Value = serde_json::to_value(openapi::spec()).unwrap();
+    let mut operations = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let public = path == "/healthz" || path == "/readyz";
+            assert_eq!(operation["security"].is_array(), !public, "{method} {path}");
+            assert_eq!(
+                operation["responses"]["401"].is_object(),
+                !public,
+                "{method} {path}"
+            );
+            let writes_json = operation["requestBody"].is_object();
+            for status in ["400", "413", "415", "422"] {
+                if writes_json {
+                    assert!(
+                        operation["responses"][status].is_object(),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(operations, 10);
+}

@@ -1,0 +1,193 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn events(app: &TestApp, id: &str) -> Vec<Value> {
+    let body: Value = app
+        .get(&format!("/orders/{id}/events"), &app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["items"].as_array().unwrap().clone()
+}
+
+both_databases! {
+    async fn creating_an_order_normalises_it_and_points_to_it(app) {
+        let response = app
+            .post("/orders", &app.admin_key, &json!({
+                "customer_name": "  Ada Lovelace ",
+                "phone": "+31 (0)6-1234 5678",
+                "items": [{"name": " Margherita ", "quantity": 2}],
+                "external_ref": "PO-1"
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let order: Value = response.json().await.unwrap();
+        assert_eq!(location, format!("/orders/{}", order["id"].as_str().unwrap()));
+        assert_eq!(order["customer_name"], "Ada Lovelace");
+        assert_eq!(order["phone"], "+31612345678");
+        assert_eq!(order["items"], json!([{"name": "Margherita", "quantity": 2}]));
+        assert_eq!(order["external_ref"], "PO-1");
+        assert_eq!(order["status"], "pending");
+        assert_eq!(order["version"], 1);
+        assert_eq!(order["last_notification"], Value::Null);
+        assert_eq!(order["created_at"], order["updated_at"]);
+        let fetched = app.get(&location, &app.admin_key).send().await.unwrap();
+        assert_eq!(fetched.status(), StatusCode::OK);
+        assert_eq!(fetched.headers()["etag"], "\"v1\"");
+        assert_eq!(fetched.json::<Value>().await.unwrap(), order);
+    }
+
+    async fn national_numbers_need_the_default_region(app) {
+        let mut body = order_body("Bob");
+        body["phone"] = json!("06 1234 5678");
+        let problem = assert_problem(app.post("/orders", &app.admin_key, &body).send().await.unwrap(), 422).await;
+        assert_eq!(error_fields(&problem), ["phone"]);
+        let kind = app.kind;
+        drop(app);
+        let app = spawn_app_with(kind, &[("ORDER_NOTIFY_DEFAULT_REGION", "NL")]).await.unwrap();
+        let order = app.create_order_as(&app.admin_key, &body).await;
+        assert_eq!(order["phone"], "+31612345678");
+    }
+
+    async fn the_workflow_moves_through_allowed_statuses(app) {
+        let order = app.create_order("Grace").await;
+        let id = order["id"].as_str().unwrap();
+        let path = ["confirmed", "delayed", "confirmed", "delivered"];
+        for (i, status) in path.iter().enumerate() {
+            let response = app.change_status(id, status).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["order"]["status"], *status);
+            assert_eq!(body["order"]["version"], i as i64 + 2);
+            assert_eq!(body["notification"], Value::Null);
+        }
+        let history = events(&app, id).await;
+        let steps: Vec<_> = history.iter().map(|e| (e["from"].clone(), e["to"].clone())).collect();
+        assert_eq!(steps, vec![
+            (Value::Null, json!("pending")),
+            (json!("pending"), json!("confirmed")),
+            (json!("confirmed"), json!("delayed")),
+            (json!("delayed"), json!("confirmed")),
+            (json!("confirmed"), json!("delivered")),
+        ]);
+        assert!(history.iter().all(|e| e["actor"] == "ORDER_NOTIFY_ADMIN_KEY"));
+        let final_order = app.get_order(id).await;
+        assert_eq!(final_order["version"], 5);
+        assert_ne!(final_order["updated_at"], final_order["created_at"]);
+    }
+
+    async fn setting_the_same_status_changes_nothing(app) {
+        let order = app.create_order("Alan").await;
+        let id = order["id"].as_str().unwrap();
+        app.change_status(id, "confirmed").await;
+        let before = app.snapshot().await;
+        let response = app.change_status(id, "confirmed").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["order"]["version"], 2);
+        assert_eq!(body["notification"], Value::Null);
+        assert_eq!(app.snapshot().await, before);
+    }
+
+    async fn forbidden_changes_name_the_allowed_ones(app) {
+        let order = app.create_order("Katherine").await;
+        let id = order["id"].as_str().unwrap();
+        let before = app.snapshot().await;
+        let problem = assert_problem(app.change_status(id, "delivered").await, 409).await;
+        assert_eq!(problem["allowed"], json!(["confirmed", "delayed", "cancelled"]));
+        assert!(problem["detail"].as_str().unwrap().contains("confirmed, delayed, cancelled"), "{problem}");
+        assert_eq!(app.snapshot().await, before);
+
+        app.change_status(id, "cancelled").await;
+        for status in ["pending", "confirmed", "delayed", "delivered"] {
+            let problem = assert_problem(app.change_status(id, status).await, 409).await;
+            assert_eq!(problem["allowed"], json!([]));
+            assert!(problem["detail"].as_str().unwrap().contains("final"));
+        }
+    }
+
+    async fn if_match_guards_against_lost_updates(app) {
+        let order = app.create_order("Edsger").await;
+        let id = order["id"].as_str().unwrap();
+        let path = format!("/orders/{id}/status");
+        let confirm = json!({"status": "confirmed"});
+        let ok = app.patch(&path, &app.admin_key, &confirm).header("If-Match", "\"v1\"").send().await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+
+        let before = app.snapshot().await;
+        let stale = app.patch(&path, &app.admin_key, &json!({"status": "delayed"})).header("If-Match", "\"v1\"").send().await.unwrap();
+        let problem = assert_problem(stale, 412).await;
+        assert!(problem["detail"].as_str().unwrap().contains("\"v2\""));
+        let weak = app.patch(&path, &app.admin_key, &json!({"status": "delayed"})).header("If-Match", "W/\"v2\"").send().await.unwrap();
+        assert_problem(weak, 412).await;
+        assert_eq!(app.snapshot().await, before);
+
+        let any = app.patch(&path, &app.admin_key, &json!({"status": "delayed"})).header("If-Match", "*").send().await.unwrap();
+        assert_eq!(any.status(), StatusCode::OK);
+    }
+
+    async fn an_unchanged_order_answers_304_to_its_etag(app) {
+        let order = app.create_order("Barbara").await;
+        let path = format!("/orders/{}", order["id"].as_str().unwrap());
+        let cached = app.get(&path, &app.admin_key).header("If-None-Match", "\"v1\"").send().await.unwrap();
+        assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+        app.change_status(order["id"].as_str().unwrap(), "confirmed").await;
+        let fresh = app.get(&path, &app.admin_key).header("If-None-Match", "\"v1\"").send().await.unwrap();
+        assert_eq!(fresh.status(), StatusCode::OK);
+        assert_eq!(fresh.headers()["etag"], "\"v2\"");
+    }
+
+    async fn the_list_filters_by_status_and_searches(app) {
+        let ada = app.create_order("Ada Lovelace").await;
+        let mut body = order_body("Grace Hopper");
+        body["phone"] = json!("+44 7400 123456");
+        body["external_ref"] = json!("SHOP-77");
+        let grace = app.create_order_as(&app.admin_key, &body).await;
+        let alan = app.create_order("Alan 50%_off").await;
+        app.change_status(grace["id"].as_str().unwrap(), "confirmed").await;
+        app.change_status(alan["id"].as_str().unwrap(), "cancelled").await;
+
+        let names = |query: &'static str| {
+            let app = &app;
+            async move {
+                let response = app.get(&format!("/orders?{query}"), &app.admin_key).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK, "{query}");
+                let page: Value = response.json().await.unwrap();
+                page["items"].as_array().unwrap().iter().map(|o| o["customer_name"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(names("").await, ["Alan 50%_off", "Grace Hopper", "Ada Lovelace"]);
+        assert_eq!(names("status=pending").await, ["Ada Lovelace"]);
+        assert_eq!(names("status=confirmed,cancelled").await, ["Alan 50%_off", "Grace Hopper"]);
+        assert_eq!(names("q=LOVELACE").await, ["Ada Lovelace"]);
+        assert_eq!(names("q=7400%20123").await, ["Grace Hopper"]);
+        assert_eq!(names("q=shop-77").await, ["Grace Hopper"]);
+        assert_eq!(names("q=50%25_").await, ["Alan 50%_off"]);
+        assert_eq!(names("q=%25").await, ["Alan 50%_off"]);
+        assert_eq!(names("q=nobody").await, Vec::<String>::new());
+        assert_eq!(names("q=a&status=pending").await, ["Ada Lovelace"]);
+        assert_eq!(ada["status"], "pending");
+    }
+
+    async fn external_refs_are_unique_per_key(app) {
+        let mut body = order_body("Ada");
+        body["external_ref"] = json!("PO-9");
+        app.create_order_as(&app.admin_key, &body).await;
+        let before = app.snapshot().await;
+        let again = app.post("/orders", &app.admin_key, &body).send().await.unwrap();
+        let problem = assert_problem(again, 409).await;
+        assert!(problem["detail"].as_str().unwrap().contains("PO-9"));
+        assert_eq!(app.snapshot().await, before);
+
+        let (_, other) = app.create_key("shop", "integration").await;
+        let order = app.create_order_as(&other, &body).await;
+        assert_eq!(order["external_ref"], "PO-9");
+    }
+}
