@@ -17,6 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::{Settings, redact_url};
 use crate::demo;
 use crate::http::problem::ApiError;
+use crate::http::rate_limit::RateLimiter;
 use crate::http::{auth, health, keys, openapi, orders};
 use crate::store::{self, keys::KeySource};
 
@@ -24,6 +25,7 @@ use crate::store::{self, keys::KeySource};
 pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
+    pub limiter: RateLimiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +120,12 @@ impl Application {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(settings.bind.port());
-        let state = web::Data::new(AppState { db, settings });
+        let limiter = RateLimiter::new(settings.rate_limit, settings.rate_limit_burst);
+        let state = web::Data::new(AppState {
+            db,
+            settings,
+            limiter,
+        });
         spawn_housekeeping(state.clone());
         let server = HttpServer::new(move || {
             App::new()

@@ -108,6 +108,11 @@ pub struct Settings {
     pub twilio: TwilioSettings,
     pub static_dir: Option<PathBuf>,
     pub demo: bool,
+    /// Requests per second each API key (or, without one, each client address) may make
+    /// on average; 0 turns rate limiting off.
+    pub rate_limit: u32,
+    /// How many requests above the average a client may make in a burst.
+    pub rate_limit_burst: u32,
     pub log_filter: String,
 }
 
@@ -157,6 +162,8 @@ const FILE_KEYS: &[&str] = &[
     "twilio_base_url",
     "static_dir",
     "demo",
+    "rate_limit",
+    "rate_limit_burst",
     "rust_log",
 ];
 
@@ -447,6 +454,12 @@ impl Settings {
             None => Some(PathBuf::from("frontend/dist")).filter(|p| p.join("index.html").is_file()),
         };
         let demo = sources.parsed("demo", false, parse_bool)?;
+        let rate_limit = sources.parsed("rate_limit", 100, |raw| {
+            parse_range(raw, 0, 1_000_000, "requests per second")
+        })? as u32;
+        let rate_limit_burst = sources.parsed("rate_limit_burst", 200, |raw| {
+            parse_range(raw, 1, 1_000_000, "requests")
+        })? as u32;
         let log_filter = sources.parsed("rust_log", "info".to_owned(), |raw| Ok(raw.to_owned()))?;
 
         Ok(Settings {
@@ -466,6 +479,8 @@ impl Settings {
             twilio,
             static_dir,
             demo,
+            rate_limit,
+            rate_limit_burst,
             log_filter,
         })
     }
@@ -515,6 +530,7 @@ mod tests {
         assert_eq!(s.messagebird.base_url, "https://rest.messagebird.com");
         assert_eq!(s.twilio.base_url, "https://api.twilio.com");
         assert_eq!(s.log_filter, "info");
+        assert_eq!((s.rate_limit, s.rate_limit_burst), (100, 200));
         assert!(!s.demo);
         assert_eq!(s.base_url(), "http://127.0.0.1:8080");
     }
@@ -544,6 +560,8 @@ mod tests {
                 ("ORDER_NOTIFY_TWILIO_AUTH_TOKEN", "token"),
                 ("ORDER_NOTIFY_TWILIO_BASE_URL", "http://127.0.0.1:9998"),
                 ("ORDER_NOTIFY_DEMO", "1"),
+                ("ORDER_NOTIFY_RATE_LIMIT", "0"),
+                ("ORDER_NOTIFY_RATE_LIMIT_BURST", "5"),
                 ("RUST_LOG", "debug"),
             ]),
             None,
@@ -568,6 +586,7 @@ mod tests {
         assert_eq!(s.twilio.base_url, "http://127.0.0.1:9998");
         assert!(s.demo);
         assert_eq!(s.log_filter, "debug");
+        assert_eq!((s.rate_limit, s.rate_limit_burst), (0, 5));
     }
 
     #[test]
@@ -605,6 +624,8 @@ mod tests {
             ("ORDER_NOTIFY_TWILIO_BASE_URL", "mailto:x@y"),
             ("ORDER_NOTIFY_STATIC_DIR", "/nonexistent/dist"),
             ("ORDER_NOTIFY_DEMO", "maybe"),
+            ("ORDER_NOTIFY_RATE_LIMIT", "-1"),
+            ("ORDER_NOTIFY_RATE_LIMIT_BURST", "0"),
         ];
         for (var, value) in cases {
             let error = error_for(&[(var, value)]);

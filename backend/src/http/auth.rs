@@ -11,6 +11,7 @@ use std::future::{Ready, ready};
 use uuid::Uuid;
 
 use super::problem::ApiError;
+use super::rate_limit::Client;
 use crate::app::AppState;
 use crate::domain::Role;
 use crate::store::orders::{Actor, Scope};
@@ -88,29 +89,52 @@ fn bearer_token(req: &ServiceRequest) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// Takes a token from the client's bucket, or answers 429.
+fn admit(state: &AppState, client: Client) -> Result<(), ApiError> {
+    state
+        .limiter
+        .admit(client)
+        .map_err(|wait| ApiError::TooManyRequests {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })
+}
+
+/// Authenticates API paths (401 without a valid key) and applies the rate limit: per
+/// key once the key is known, per client address for everything else.
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("application state missing".to_owned()))?;
+    let address = req.peer_addr().map(|a| a.ip());
     if needs_key(req.path()) {
-        let Some(token) = bearer_token(&req) else {
-            return Err(
-                ApiError::Unauthorized("Send an API key as Authorization: Bearer <key>.").into(),
-            );
+        let key = match bearer_token(&req) {
+            Some(token) => store::keys::authenticate(&state.db, token)
+                .await
+                .map_err(ApiError::from)?,
+            None => None,
         };
-        let state = req
-            .app_data::<web::Data<AppState>>()
-            .ok_or_else(|| ApiError::Internal("application state missing".to_owned()))?;
-        let key = store::keys::authenticate(&state.db, token)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::Unauthorized(
-                "This API key is unknown or has been revoked.",
-            ))?;
+        let Some(key) = key else {
+            if let Some(address) = address {
+                admit(&state, Client::Address(address))?;
+            }
+            let detail = if bearer_token(&req).is_some() {
+                "This API key is unknown or has been revoked."
+            } else {
+                "Send an API key as Authorization: Bearer <key>."
+            };
+            return Err(ApiError::Unauthorized(detail).into());
+        };
+        admit(&state, Client::Key(key.id))?;
         if let Err(e) = store::keys::touch(&state.db, &key).await {
             log::warn!("could not record use of key {}: {e}", key.id);
         }
         req.extensions_mut().insert(Caller::from(key));
+    } else if let Some(address) = address {
+        admit(&state, Client::Address(address))?;
     }
     next.call(req).await
 }

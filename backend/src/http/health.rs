@@ -16,7 +16,10 @@ pub struct Health {
 
 /// The process is up and answering.
 #[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, description = "Alive", body = Health)))]
+    responses(
+        (status = 200, description = "Alive", body = Health),
+        (status = 429, response = super::problem::TooManyRequests),
+    ))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok".to_owned(),
@@ -27,6 +30,7 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready", body = Health),
+        (status = 429, response = super::problem::TooManyRequests),
         (status = 503, response = super::problem::ServiceUnavailable),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

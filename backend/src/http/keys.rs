@@ -83,6 +83,7 @@ pub fn parse_key_name(raw: &str) -> Result<String, ValidationError> {
     responses(
         (status = 200, description = "Active keys, oldest first, without secrets", body = KeyList),
         (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
         (status = 403, response = super::problem::Forbidden),
     ),
     security(("bearer" = []))
@@ -107,6 +108,7 @@ pub async fn list_keys(
             headers(("Location" = String, description = "The new key's URL"))),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
         (status = 403, response = super::problem::Forbidden),
         (status = 413, response = super::problem::PayloadTooLarge),
         (status = 415, response = super::problem::UnsupportedMediaType),
@@ -150,6 +152,7 @@ pub async fn create_key(
         (status = 204, description = "Revoked"),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
         (status = 403, response = super::problem::Forbidden),
         (status = 404, response = super::problem::NotFound),
         (status = 409, response = super::problem::Conflict),

@@ -10,3 +10,4 @@ pub mod notifications;
 pub mod openapi;
 pub mod orders;
 pub mod problem;
+pub mod rate_limit;

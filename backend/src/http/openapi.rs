@@ -57,7 +57,8 @@ impl Modify for BearerAuth {
         responses(
             problem::BadRequest, problem::Unauthorized, problem::Forbidden, problem::NotFound,
             problem::Conflict, problem::PreconditionFailed, problem::PayloadTooLarge,
-            problem::UnsupportedMediaType, problem::UnprocessableEntity, problem::ServiceUnavailable,
+            problem::UnsupportedMediaType, problem::UnprocessableEntity, problem::TooManyRequests,
+            problem::ServiceUnavailable,
         ),
     ),
     modifiers(&BearerAuth),

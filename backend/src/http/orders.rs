@@ -289,6 +289,7 @@ async fn load_order(state: &AppState, caller: &Caller, id: Uuid) -> Result<Order
     responses(
         (status = 200, description = "A page of orders, newest first", body = OrderPage),
         (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
         (status = 422, response = super::problem::UnprocessableEntity),
     ),
     security(("bearer" = []))
@@ -322,6 +323,7 @@ pub async fn list_orders(
             headers(("Location" = String, description = "The new order's URL"))),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
         (status = 409, response = super::problem::Conflict),
         (status = 413, response = super::problem::PayloadTooLarge),
         (status = 415, response = super::problem::UnsupportedMediaType),
@@ -369,6 +371,7 @@ pub async fn create_order(
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
         (status = 404, response = super::problem::NotFound),
     ),
     security(("bearer" = []))
@@ -409,6 +412,7 @@ pub async fn get_order(
         (status = 200, description = "The order after the change", body = StatusChanged),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
         (status = 404, response = super::problem::NotFound),
         (status = 409, response = super::problem::Conflict),
         (status = 412, response = super::problem::PreconditionFailed),
@@ -491,6 +495,7 @@ pub async fn change_status(
         (status = 200, description = "Status history, oldest first", body = OrderEventList),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
         (status = 404, response = super::problem::NotFound),
     ),
     security(("bearer" = []))

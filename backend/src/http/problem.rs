@@ -70,6 +70,8 @@ pub enum ApiError {
     Validation(Vec<ValidationError>),
     #[error("{detail}")]
     Unprocessable { title: &'static str, detail: String },
+    #[error("Too many requests; try again in {retry_after_secs} s.")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -101,6 +103,7 @@ impl ApiError {
             }
             ApiError::Validation(_) => ("validation", "Invalid request"),
             ApiError::Unprocessable { title, .. } => ("unprocessable", title),
+            ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
@@ -170,6 +173,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::Unprocessable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -183,6 +187,9 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         if matches!(self, ApiError::Unauthorized(_)) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let ApiError::TooManyRequests { retry_after_secs } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         response.body(serde_json::to_string(&self.to_problem()).unwrap_or_default())
     }
@@ -266,6 +273,13 @@ pub struct UnsupportedMediaType(Problem);
 #[allow(dead_code)]
 #[response(content_type = "application/problem+json")]
 pub struct UnprocessableEntity(Problem);
+
+/// Over the rate limit for this key (or client address); `Retry-After` says when to
+/// try again.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait")))]
+pub struct TooManyRequests(Problem);
 
 /// The database cannot be reached.
 #[derive(ToResponse)]

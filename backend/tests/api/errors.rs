@@ -2,6 +2,8 @@
 //! and each leaving the data exactly as it was.
 
 use crate::helpers::*;
+use order_notify::store::entities::orders;
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 both_databases! {
@@ -136,5 +138,31 @@ both_databases! {
             .header("Idempotency-Key", "has spaces").send().await.unwrap();
         assert_eq!(error_fields(&assert_problem(bad_idempotency_key, 422).await), ["Idempotency-Key"]);
         assert_eq!(app.snapshot().await, before);
+    }
+
+    async fn too_many_requests_is_429_with_retry_after(app) {
+        let kind = app.kind;
+        drop(app);
+        let app = spawn_app_with(kind, &[("ORDER_NOTIFY_RATE_LIMIT", "1"), ("ORDER_NOTIFY_RATE_LIMIT_BURST", "3")]).await.unwrap();
+        for _ in 0..3 {
+            assert_eq!(app.get("/orders", &app.admin_key).send().await.unwrap().status(), 200);
+        }
+        let limited = app.post("/orders", &app.admin_key, &order_body("Ada")).send().await.unwrap();
+        let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=2).contains(&retry_after), "{retry_after}");
+        let problem = assert_problem(limited, 429).await;
+        assert!(problem["detail"].as_str().unwrap().contains("try again"));
+        assert_eq!(orders::Entity::find().count(&app.db).await.unwrap(), 0);
+
+        // Requests without a key are limited per client address, apart from the key's bucket.
+        for _ in 0..3 {
+            assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+        }
+        assert_problem(app.client.get(app.url("/healthz")).send().await.unwrap(), 429).await;
+        assert_problem(app.get("/orders", "onk_guess").send().await.unwrap(), 429).await;
+
+        // The bucket refills at the configured rate.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(app.get("/orders", &app.admin_key).send().await.unwrap().status(), 200);
     }
 }

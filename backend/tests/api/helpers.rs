@@ -164,7 +164,11 @@ pub async fn spawn_app(kind: DbKind) -> Option<TestApp> {
 pub async fn spawn_app_with(kind: DbKind, extra: &[(&str, &str)]) -> Option<TestApp> {
     let test_db = TestDb::create(kind).await?;
     let admin_key = format!("test-admin-{}", uuid::Uuid::new_v4().simple());
-    let mut vars = vec![("ORDER_NOTIFY_ADMIN_KEY", admin_key.as_str())];
+    // Rate limiting is off unless a test turns it on: the tests fire requests in bursts.
+    let mut vars = vec![
+        ("ORDER_NOTIFY_ADMIN_KEY", admin_key.as_str()),
+        ("ORDER_NOTIFY_RATE_LIMIT", "0"),
+    ];
     vars.extend_from_slice(extra);
     let settings = settings_for(test_db.url(), &vars);
     let db = app::open_database(&settings)

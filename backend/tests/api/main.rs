@@ -5,6 +5,7 @@
 mod helpers;
 
 mod cli;
+mod dashboard;
 mod errors;
 mod health;
 mod idempotency;
