@@ -72,13 +72,45 @@ pub struct OrderPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(ToSchema)]
 pub struct NewOrderItem {
     #[schema(example = "Margherita")]
     pub name: String,
     #[schema(minimum = 1, maximum = 999, example = 2)]
     pub quantity: i64,
+}
+
+/// serde's derive would also read an item from an array (`["Pie", 2]`); an item is an
+/// object with named fields, nothing else.
+impl<'de> Deserialize<'de> for NewOrderItem {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            name: String,
+            quantity: i64,
+        }
+
+        struct ObjectOnly;
+
+        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+            type Value = Fields;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object with name and quantity")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Fields, A::Error> {
+                Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        let fields = deserializer.deserialize_map(ObjectOnly)?;
+        Ok(NewOrderItem {
+            name: fields.name,
+            quantity: fields.quantity,
+        })
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -118,6 +118,8 @@ both_databases! {
             (json!({"customer_name": "Bo", "phone": "+31612345678"}), vec!["body"]),
             (json!({"customer_name": "Bo", "phone": "+31612345678", "items": [{"name": "Pie", "quantity": 1}], "colour": "red"}), vec!["colour"]),
             (json!([1, 2]), vec!["body"]),
+            (json!({"customer_name": "Bo", "phone": "+31612345678", "items": [["Pie", 1]]}), vec!["items[0]"]),
+            (json!({"customer_name": "Bo", "phone": "+31612345678", "items": [{"name": "Pie", "quantity": 1, "x": 1}]}), vec!["items[0].x"]),
         ];
         for (body, fields) in cases {
             let response = app.post("/orders", &app.admin_key, &body).send().await.unwrap();
