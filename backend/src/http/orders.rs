@@ -73,6 +73,7 @@ pub struct OrderPage {
 }
 
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)] // read by ToSchema: the description says no other fields
 pub struct NewOrderItem {
     #[schema(example = "Margherita")]
     pub name: String,
