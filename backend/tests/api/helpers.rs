@@ -215,6 +215,13 @@ impl TestApp {
         self.client.get(self.url(path)).bearer_auth(key)
     }
 
+    /// GETs a path that must answer 200 and returns its JSON.
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        let response = self.get(path, key).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     pub fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::RequestBuilder {
         self.client.post(self.url(path)).bearer_auth(key).json(body)
     }
@@ -284,14 +291,7 @@ impl TestApp {
     /// Everything a failed request must leave untouched: every order as the API shows
     /// it, and the row counts of every table.
     pub async fn snapshot(&self) -> Value {
-        let orders: Value = self
-            .get("/orders?limit=200", &self.admin_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let orders = self.get_json("/orders?limit=200", &self.admin_key).await;
         json!({
             "orders": orders,
             "order_rows": orders::Entity::find().count(&self.db).await.unwrap(),

@@ -15,7 +15,7 @@ both_databases! {
         assert_eq!(created["name"], "Front counter");
         assert_eq!(created["role"], "staff");
 
-        let list: Value = app.get("/keys", &app.admin_key).send().await.unwrap().json().await.unwrap();
+        let list = app.get_json("/keys", &app.admin_key).await;
         let listed = list["items"].as_array().unwrap();
         assert_eq!(listed.len(), 2);
         let mine = listed.iter().find(|k| k["id"] == created["id"]).unwrap();
@@ -31,7 +31,7 @@ both_databases! {
 
         // The key works, and records when it was last used.
         assert_eq!(app.get("/orders", &secret).send().await.unwrap().status(), 200);
-        let list: Value = app.get("/keys", &app.admin_key).send().await.unwrap().json().await.unwrap();
+        let list = app.get_json("/keys", &app.admin_key).await;
         let mine = list["items"].as_array().unwrap().iter().find(|k| k["id"] == created["id"]).unwrap().clone();
         assert!(mine["last_used_at"].is_string());
     }

@@ -3,14 +3,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 async fn events(app: &TestApp, id: &str) -> Vec<Value> {
-    let body: Value = app
-        .get(&format!("/orders/{id}/events"), &app.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app
+        .get_json(&format!("/orders/{id}/events"), &app.admin_key)
+        .await;
     body["items"].as_array().unwrap().clone()
 }
 

@@ -2,7 +2,6 @@ use std::collections::HashSet;
 
 use crate::helpers::*;
 use futures_util::StreamExt;
-use serde_json::Value;
 
 async fn create_many(app: &TestApp, prefix: &str, count: usize) -> Vec<String> {
     futures_util::stream::iter(0..count)
@@ -32,7 +31,7 @@ both_databases! {
                 Some(c) => format!("/orders?limit=37&cursor={c}"),
                 None => "/orders?limit=37".to_owned(),
             };
-            let page: Value = app.get(&path, &app.admin_key).send().await.unwrap().json().await.unwrap();
+            let page = app.get_json(&path, &app.admin_key).await;
             let items = page["items"].as_array().unwrap();
             assert!(items.len() <= 37);
             seen.extend(items.iter().map(|o| o["id"].as_str().unwrap().to_owned()));

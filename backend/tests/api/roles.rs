@@ -76,7 +76,7 @@ both_databases! {
         let list = |key: String| {
             let app = &app;
             async move {
-                let page: Value = app.get("/orders", &key).send().await.unwrap().json().await.unwrap();
+                let page = app.get_json("/orders", &key).await;
                 let mut names: Vec<String> = page["items"].as_array().unwrap().iter()
                     .map(|o| o["customer_name"].as_str().unwrap().to_owned()).collect();
                 names.sort();
@@ -87,7 +87,7 @@ both_databases! {
         assert_eq!(list(shop_b.clone()).await, ["B's customer"]);
         assert_eq!(list(staff.clone()).await, ["A's customer", "B's customer", "walk-in"]);
         assert_eq!(list(app.admin_key.clone()).await, ["A's customer", "B's customer", "walk-in"]);
-        let search: Value = app.get("/orders?q=customer", &shop_a).send().await.unwrap().json().await.unwrap();
+        let search = app.get_json("/orders?q=customer", &shop_a).await;
         assert_eq!(search["items"].as_array().unwrap().len(), 1);
 
         // Staff may change any order, including an integration's.
