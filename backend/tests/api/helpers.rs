@@ -2,7 +2,10 @@
 //! small vocabulary the tests speak (create an order, change a status, read a problem).
 
 use std::collections::HashMap;
+use std::io::Write;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
+use std::time::Duration;
 
 use order_notify::app::{self, Application};
 use order_notify::config::Settings;
@@ -11,7 +14,37 @@ use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
-pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The server the PostgreSQL tests create their databases on; override it with
+/// ORDER_NOTIFY_TEST_POSTGRES_URL (a URL to an existing database, such as `postgres`).
+pub fn postgres_admin_url() -> String {
+    std::env::var("ORDER_NOTIFY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Whether anything listens at the server's address; a quick TCP probe, so a machine
+/// without PostgreSQL skips at once instead of waiting out connection retries.
+fn postgres_reachable(admin_url: &str) -> Result<(), String> {
+    let url = url::Url::parse(admin_url).map_err(|e| e.to_string())?;
+    let host = url.host_str().unwrap_or("127.0.0.1");
+    let port = url.port().unwrap_or(5432);
+    let addresses = (host, port).to_socket_addrs().map_err(|e| e.to_string())?;
+    let mut last_error = "no address".to_owned();
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    Err(last_error)
+}
+
+/// The same server, another database.
+fn postgres_url_for(name: &str) -> String {
+    let mut url =
+        url::Url::parse(&postgres_admin_url()).expect("ORDER_NOTIFY_TEST_POSTGRES_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DbKind {
@@ -69,25 +102,30 @@ impl TestDb {
                 Some(TestDb::Sqlite { url, _dir: dir })
             }
             DbKind::Postgres => {
-                let admin = match Database::connect(POSTGRES_ADMIN_URL).await {
-                    Ok(admin) => admin,
-                    Err(e) => {
-                        if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                            panic!(
-                                "REQUIRE_POSTGRES=1 but PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {e}"
-                            );
-                        }
-                        eprintln!("skipped: no PostgreSQL ({e})");
-                        return None;
+                let admin_url = postgres_admin_url();
+                if let Err(e) = postgres_reachable(&admin_url) {
+                    if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                        panic!(
+                            "REQUIRE_POSTGRES=1 but PostgreSQL at {admin_url} is unreachable: {e}"
+                        );
                     }
-                };
+                    // Written past the test harness's capture, so the skip is seen.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "skipped: no PostgreSQL ({admin_url}: {e})"
+                    );
+                    return None;
+                }
+                let admin = Database::connect(admin_url.as_str())
+                    .await
+                    .expect("connect to PostgreSQL");
                 let name = format!("order_notify_test_{}", uuid::Uuid::new_v4().simple());
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
                     .expect("create a test database");
                 admin.close().await.ok();
-                let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+                let url = postgres_url_for(&name);
                 Some(TestDb::Postgres { url, name })
             }
         }
@@ -112,7 +150,7 @@ impl Drop for TestDb {
                     .build()
                     .unwrap();
                 runtime.block_on(async move {
-                    if let Ok(admin) = Database::connect(POSTGRES_ADMIN_URL).await {
+                    if let Ok(admin) = Database::connect(postgres_admin_url()).await {
                         let _ = admin
                             .execute_unprepared(&format!(
                                 "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
