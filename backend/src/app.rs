@@ -112,8 +112,9 @@ impl Application {
         settings: Arc<Settings>,
         db: DatabaseConnection,
     ) -> Result<Application, StartError> {
+        let addr = settings.bind.to_string();
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartError::Bind {
-            addr: settings.bind.to_string(),
+            addr: addr.clone(),
             source,
         })?;
         let port = listener
@@ -141,10 +142,7 @@ impl Application {
                 }))
         })
         .listen(listener)
-        .map_err(|source| StartError::Bind {
-            addr: settings_addr(port),
-            source,
-        })?
+        .map_err(|source| StartError::Bind { addr, source })?
         .shutdown_timeout(10)
         .run();
         Ok(Application { port, server })
@@ -163,10 +161,6 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
-}
-
-fn settings_addr(port: u16) -> String {
-    format!("port {port}")
 }
 
 /// Forgets expired idempotency keys once an hour.
