@@ -4,9 +4,13 @@
 mod order;
 mod phone;
 mod role;
+mod sms;
 mod status;
+mod template;
 
 pub use order::{CustomerName, ExternalRef, OrderItem, OrderItems, ValidationError};
 pub use phone::{PhoneError, PhoneNumber};
 pub use role::Role;
+pub use sms::{Encoding, SmsText};
 pub use status::{OrderStatus, StatusChange};
+pub use template::{Placeholder, Template, TemplateError, TemplateValues, short_ref};
