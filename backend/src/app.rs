@@ -18,7 +18,7 @@ use crate::config::{Settings, redact_url};
 use crate::demo;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{auth, health, keys, openapi, orders};
+use crate::http::{auth, health, keys, openapi, orders, templates};
 use crate::store::{self, keys::KeySource};
 
 /// What every handler can reach.
@@ -214,6 +214,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(keys::create_key)),
     )
     .service(resource("/keys/{id}").route(web::delete().to(keys::revoke_key)))
+    .service(resource("/templates").route(web::get().to(templates::list_templates)))
+    .service(resource("/templates/preview").route(web::post().to(templates::preview)))
+    .service(resource("/templates/{status}").route(web::put().to(templates::save_template)))
     .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", openapi::spec()));
 }
 

@@ -11,3 +11,4 @@ pub mod openapi;
 pub mod orders;
 pub mod problem;
 pub mod rate_limit;
+pub mod templates;

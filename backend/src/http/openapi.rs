@@ -4,8 +4,8 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, keys, notifications, orders, problem};
-use crate::domain::{OrderItem, OrderStatus, Role, ValidationError};
+use super::{health, keys, notifications, orders, problem, templates};
+use crate::domain::{Encoding, OrderItem, OrderStatus, Role, ValidationError};
 
 struct BearerAuth;
 
@@ -45,6 +45,9 @@ impl Modify for BearerAuth {
         keys::list_keys,
         keys::create_key,
         keys::revoke_key,
+        templates::list_templates,
+        templates::save_template,
+        templates::preview,
     ),
     components(
         schemas(
@@ -52,7 +55,8 @@ impl Modify for BearerAuth {
             orders::OrderView, orders::OrderPage, orders::CreateOrder, orders::NewOrderItem,
             orders::ChangeStatus, orders::StatusChanged, orders::OrderEventView, orders::OrderEventList,
             notifications::Notification, keys::Key, keys::KeyList, keys::CreateKey, keys::CreatedKey,
-            health::Health,
+            health::Health, Encoding, templates::TemplateView, templates::TemplateList,
+            templates::SaveTemplate, templates::PreviewRequest, templates::Preview,
         ),
         responses(
             problem::BadRequest, problem::Unauthorized, problem::Forbidden, problem::NotFound,
@@ -64,6 +68,7 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth),
     tags(
         (name = "orders", description = "Orders and their status"),
+        (name = "templates", description = "The text sent for each status"),
         (name = "keys", description = "API keys (admin only)"),
         (name = "health", description = "Liveness and readiness"),
     )

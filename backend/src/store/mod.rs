@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod migration;
 pub mod orders;
+pub mod templates;
 
 pub use migration::Migrator;
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use order_notify::app::{self, Application};
 use order_notify::config::Settings;
-use order_notify::store::entities::{api_keys, idempotency_records, order_events, orders};
+use order_notify::store::entities::{
+    api_keys, idempotency_records, order_events, orders, templates,
+};
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
@@ -336,6 +338,7 @@ impl TestApp {
             "event_rows": order_events::Entity::find().count(&self.db).await.unwrap(),
             "key_rows": api_keys::Entity::find().count(&self.db).await.unwrap(),
             "idempotency_rows": idempotency_records::Entity::find().count(&self.db).await.unwrap(),
+            "template_rows": templates::Entity::find().count(&self.db).await.unwrap(),
         })
     }
 }

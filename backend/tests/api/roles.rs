@@ -32,6 +32,7 @@ both_databases! {
             let id = order["id"].as_str().unwrap();
             let (victim, _) = app.create_key("victim", "staff").await;
             let keys_allowed = role == "admin";
+            let staff_allowed = role != "integration";
             let expectations: Vec<(Method, String, Option<Value>, u16)> = vec![
                 (Method::GET, "/orders".into(), None, 200),
                 (Method::POST, "/orders".into(), Some(order_body("x")), 201),
@@ -41,6 +42,9 @@ both_databases! {
                 (Method::GET, "/keys".into(), None, if keys_allowed { 200 } else { 403 }),
                 (Method::POST, "/keys".into(), Some(json!({"name": "n", "role": "staff"})), if keys_allowed { 201 } else { 403 }),
                 (Method::DELETE, format!("/keys/{victim}"), None, if keys_allowed { 204 } else { 403 }),
+                (Method::GET, "/templates".into(), None, if staff_allowed { 200 } else { 403 }),
+                (Method::POST, "/templates/preview".into(), Some(json!({"body": "Hi {first_name}"})), if staff_allowed { 200 } else { 403 }),
+                (Method::PUT, "/templates/delayed".into(), Some(json!({"body": "Sorry {first_name}"})), if keys_allowed { 200 } else { 403 }),
             ];
             for (method, path, body, expected) in expectations {
                 let anonymous = call(&app, None, method.clone(), &path, body.clone()).await;

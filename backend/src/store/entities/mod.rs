@@ -4,3 +4,4 @@ pub mod api_keys;
 pub mod idempotency_records;
 pub mod order_events;
 pub mod orders;
+pub mod templates;

@@ -1,0 +1,221 @@
+//! `/templates`: the text sent for each status (list, replace) and a live preview of
+//! what a text will look like on the handset and cost.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::body::RawBody;
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::domain::{Encoding, OrderItem, OrderStatus, Role, SmsText, Template, TemplateValues};
+use crate::store::templates::{self as store, StatusTemplate};
+
+const READERS: [Role; 2] = [Role::Admin, Role::Staff];
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename = "Template")]
+#[schema(as = Template)]
+pub struct TemplateView {
+    pub status: OrderStatus,
+    pub body: String,
+    /// `false`: no automatic text for this status ("Notify customer" still sends it).
+    pub enabled: bool,
+    /// The encoding of the text for a sample order.
+    pub encoding: Encoding,
+    /// How many SMS the text for a sample order takes.
+    pub segments: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplateList {
+    pub items: Vec<TemplateView>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveTemplate {
+    /// The text, with `{customer_name}`, `{first_name}`, `{order_ref}`, `{items}` or `{status}`.
+    #[schema(example = "Hi {first_name}, order {order_ref} is confirmed!")]
+    pub body: String,
+    /// Defaults to true.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    pub body: String,
+    /// Render for this order; without it, for a sample order.
+    #[serde(default)]
+    pub order_id: Option<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Preview {
+    /// The text as the customer would receive it.
+    pub text: String,
+    pub encoding: Encoding,
+    pub segments: usize,
+    /// Characters as the handset counts them (an emoji counts two in UCS-2).
+    pub characters: usize,
+    /// The characters that force UCS-2, each once.
+    pub non_gsm_characters: Vec<String>,
+}
+
+/// The order texts are shown for when no real one is chosen.
+fn sample_values(status: OrderStatus) -> TemplateValues {
+    let items = [
+        OrderItem {
+            name: "Margherita".to_owned(),
+            quantity: 2,
+        },
+        OrderItem {
+            name: "Cola".to_owned(),
+            quantity: 1,
+        },
+    ];
+    TemplateValues::new(
+        "Ada Lovelace",
+        None,
+        Uuid::from_u128(0x4b20b7),
+        &items,
+        status,
+    )
+}
+
+fn view(stored: StatusTemplate) -> TemplateView {
+    let text = stored.template.render(&sample_values(stored.status));
+    TemplateView {
+        status: stored.status,
+        body: stored.template.body().to_owned(),
+        enabled: stored.enabled,
+        encoding: text.encoding(),
+        segments: text.segments(),
+    }
+}
+
+fn parse_template(body: &str) -> Result<Template, ApiError> {
+    Template::parse(body).map_err(|e| ApiError::field("body", e.to_string()))
+}
+
+fn status_from_path(raw: &str) -> Result<OrderStatus, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(format!("There is no template for {raw:?}; statuses are pending, confirmed, delayed, delivered and cancelled.")))
+}
+
+/// The text for each status.
+#[utoipa::path(
+    get, path = "/templates", tag = "templates",
+    responses(
+        (status = 200, description = "One template per status, in workflow order", body = TemplateList),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 403, response = super::problem::Forbidden),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_templates(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&READERS)?;
+    let templates = store::list_templates(&state.db).await?;
+    Ok(HttpResponse::Ok().json(TemplateList {
+        items: templates.into_iter().map(view).collect(),
+    }))
+}
+
+/// Replace the text for a status.
+#[utoipa::path(
+    put, path = "/templates/{status}", tag = "templates",
+    request_body = SaveTemplate,
+    params(("status" = OrderStatus, Path, description = "The status whose text this is")),
+    responses(
+        (status = 200, description = "The template as saved", body = TemplateView),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 403, response = super::problem::Forbidden),
+        (status = 404, response = super::problem::NotFound),
+        (status = 413, response = super::problem::PayloadTooLarge),
+        (status = 415, response = super::problem::UnsupportedMediaType),
+        (status = 422, response = super::problem::UnprocessableEntity),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn save_template(
+    state: web::Data<AppState>,
+    caller: Caller,
+    status: web::Path<String>,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let status = status_from_path(&status)?;
+    let request = body.parse::<SaveTemplate>()?.value;
+    let template = parse_template(&request.body)?;
+    let enabled = request.enabled.unwrap_or(true);
+    let saved = store::save_template(&state.db, status, &template, enabled, &caller.name).await?;
+    log::info!(
+        "{status} template saved (enabled: {enabled}) by key {:?} ({})",
+        caller.name,
+        caller.key_id
+    );
+    Ok(HttpResponse::Ok().json(view(saved)))
+}
+
+/// Render a text for an order (or a sample one) without sending it.
+#[utoipa::path(
+    post, path = "/templates/preview", tag = "templates",
+    request_body = PreviewRequest,
+    responses(
+        (status = 200, description = "The rendered text and what it costs", body = Preview),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 403, response = super::problem::Forbidden),
+        (status = 413, response = super::problem::PayloadTooLarge),
+        (status = 415, response = super::problem::UnsupportedMediaType),
+        (status = 422, response = super::problem::UnprocessableEntity),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn preview(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&READERS)?;
+    let request = body.parse::<PreviewRequest>()?.value;
+    let template = parse_template(&request.body)?;
+    let values = match request.order_id {
+        None => sample_values(OrderStatus::Confirmed),
+        Some(id) => {
+            let order = crate::store::orders::find_order(&state.db, id, caller.scope())
+                .await?
+                .ok_or_else(|| ApiError::field("order_id", format!("there is no order {id}")))?;
+            TemplateValues::new(
+                &order.customer_name,
+                order.external_ref.as_deref(),
+                order.id,
+                order.items.as_slice(),
+                order.status,
+            )
+        }
+    };
+    let text: SmsText = template.render(&values);
+    Ok(HttpResponse::Ok().json(Preview {
+        encoding: text.encoding(),
+        segments: text.segments(),
+        characters: text.characters(),
+        non_gsm_characters: text
+            .non_gsm_characters()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        text: text.into_body(),
+    }))
+}
