@@ -18,7 +18,7 @@ use crate::config::{Settings, redact_url};
 use crate::demo;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{auth, health, keys, openapi, orders, templates};
+use crate::http::{auth, health, keys, notifications, openapi, orders, templates};
 use crate::store::{self, keys::KeySource};
 
 /// What every handler can reach.
@@ -208,6 +208,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/orders/{id}").route(web::get().to(orders::get_order)))
     .service(resource("/orders/{id}/status").route(web::patch().to(orders::change_status)))
     .service(resource("/orders/{id}/events").route(web::get().to(orders::list_events)))
+    .service(
+        resource("/orders/{id}/notifications")
+            .route(web::get().to(notifications::list_for_order))
+            .route(web::post().to(notifications::notify_customer)),
+    )
     .service(
         resource("/keys")
             .route(web::get().to(keys::list_keys))

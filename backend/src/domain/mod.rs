@@ -1,6 +1,7 @@
 //! The pure middle of the service: types that cannot hold a bad value and the rules
 //! between them. Nothing here touches HTTP, the database or the clock.
 
+mod notification;
 mod order;
 mod phone;
 mod role;
@@ -8,6 +9,7 @@ mod sms;
 mod status;
 mod template;
 
+pub use notification::NotificationState;
 pub use order::{CustomerName, ExternalRef, OrderItem, OrderItems, ValidationError};
 pub use phone::{PhoneError, PhoneNumber};
 pub use role::Role;

@@ -13,6 +13,18 @@ pub enum Encoding {
     Ucs2,
 }
 
+impl std::str::FromStr for Encoding {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "GSM-7" => Ok(Encoding::Gsm7),
+            "UCS-2" => Ok(Encoding::Ucs2),
+            other => Err(format!("unknown encoding {other:?}")),
+        }
+    }
+}
+
 impl Encoding {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -41,6 +41,10 @@ fn is_json(content_type: &str) -> bool {
 }
 
 impl RawBody {
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     pub fn parse<T: DeserializeOwned>(&self) -> Result<Json<T>, ApiError> {
         match self.content_type.as_deref() {
             Some(ct) if is_json(ct) => {}

@@ -75,7 +75,12 @@ impl Reply {
 
     fn into_response(self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
-        response.content_type("application/json");
+        // A stored refusal (such as an opted-out customer) is a problem document.
+        response.content_type(if self.status.is_client_error() {
+            super::problem::PROBLEM_JSON
+        } else {
+            "application/json"
+        });
         if let Some(location) = self.location {
             response.insert_header((header::LOCATION, location));
         }

@@ -1,12 +1,25 @@
-//! The JSON shape of a notification (a text to a customer), as the contract defines it.
-//! Orders carry their latest one as `last_notification`.
+//! Texts about an order: the JSON shape of a notification, the order's text history,
+//! and "Notify customer" (queue the current status's text, or a custom one, now).
 
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::OrderStatus;
+use super::auth::Caller;
+use super::body::{RawBody, fingerprint};
+use super::idempotency::{self, IdempotencyKey, Reply};
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::domain::{
+    Encoding, NotificationState, OrderStatus, Role, SmsText, Template, TemplateValues,
+};
+use crate::store::notifications as store;
+use crate::store::orders::{self as orders_store, Order};
+
+const ALL_ROLES: [Role; 3] = [Role::Admin, Role::Staff, Role::Integration];
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Notification {
@@ -17,18 +30,180 @@ pub struct Notification {
     /// E.164.
     pub recipient: String,
     pub body: String,
-    /// `GSM-7` or `UCS-2`.
-    #[schema(example = "GSM-7")]
-    pub encoding: String,
+    pub encoding: Encoding,
     pub segments: u32,
-    /// `queued`, `sending`, `sent`, `delivered`, `failed` or `cancelled`.
-    #[schema(example = "queued")]
-    pub state: String,
+    pub state: NotificationState,
+    /// Send attempts so far.
     pub attempts: u32,
+    /// `sandbox`, `messagebird` or `twilio`.
     pub provider: String,
     pub provider_message_id: Option<String>,
+    /// The provider's (or our) reason for the last failure.
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<store::Notification> for Notification {
+    fn from(n: store::Notification) -> Self {
+        Notification {
+            id: n.id,
+            order_id: n.order_id,
+            order_status: n.order_status,
+            recipient: n.recipient,
+            body: n.body,
+            encoding: n.encoding,
+            segments: n.segments,
+            state: n.state,
+            attempts: n.attempts,
+            provider: n.provider,
+            provider_message_id: n.provider_message_id,
+            last_error: n.last_error,
+            created_at: n.created_at,
+            sent_at: n.sent_at,
+            delivered_at: n.delivered_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationList {
+    pub items: Vec<Notification>,
+}
+
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyCustomer {
+    /// A text of your own (placeholders allowed); without it, the current status's text.
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+/// The text a template gives for this order as it is now.
+pub fn render_for(order: &Order, template: &Template) -> SmsText {
+    let values = TemplateValues::new(
+        &order.customer_name,
+        order.external_ref.as_deref(),
+        order.id,
+        order.items.as_slice(),
+        order.status,
+    );
+    template.render(&values)
+}
+
+/// The texts about an order, newest first.
+#[utoipa::path(
+    get, path = "/orders/{id}/notifications", tag = "notifications",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "Texts about the order, newest first", body = NotificationList),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 404, response = super::problem::NotFound),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_for_order(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&ALL_ROLES)?;
+    let id = id.into_inner();
+    let order = orders_store::find_order(&state.db, id, caller.scope())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("There is no order {id}.")))?;
+    let items = store::list_for_order(&state.db, order.id).await?;
+    Ok(HttpResponse::Ok().json(NotificationList {
+        items: items.into_iter().map(Notification::from).collect(),
+    }))
+}
+
+/// "Notify customer": queue the current status's text (even when its template is
+/// disabled), or a custom one. Answers at once; a worker sends it.
+#[utoipa::path(
+    post, path = "/orders/{id}/notifications", tag = "notifications",
+    request_body(content = NotifyCustomer, description = "`{}` (or no body) for the current status's text"),
+    params(
+        ("id" = Uuid, Path, description = "The order's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours"),
+    ),
+    responses(
+        (status = 202, description = "Queued", body = Notification),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 404, response = super::problem::NotFound),
+        (status = 409, response = super::problem::Conflict),
+        (status = 413, response = super::problem::PayloadTooLarge),
+        (status = 415, response = super::problem::UnsupportedMediaType),
+        (status = 422, response = super::problem::UnprocessableEntity),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn notify_customer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&ALL_ROLES)?;
+    let id = id.into_inner();
+    let key = IdempotencyKey::from_request(&req)?;
+    let (request, canonical) = if body.is_empty() {
+        (NotifyCustomer::default(), "{}".to_owned())
+    } else {
+        let parsed = body.parse::<NotifyCustomer>()?;
+        (parsed.value, parsed.canonical)
+    };
+    let custom = match request.body.as_deref() {
+        Some(text) => {
+            Some(Template::parse(text).map_err(|e| ApiError::field("body", e.to_string()))?)
+        }
+        None => None,
+    };
+    let fingerprint = fingerprint("POST", &format!("/orders/{id}/notifications"), &canonical);
+    let scope = caller.scope();
+    let provider = state.settings.sms_provider.as_str();
+    let mut queued = None;
+    let response = idempotency::run(&state, &caller, key, &fingerprint, async |txn| {
+        let order = orders_store::find_order(txn, id, scope)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("There is no order {id}.")))?;
+        let template = match &custom {
+            Some(template) => template.clone(),
+            None => {
+                crate::store::templates::find_template(txn, order.status)
+                    .await?
+                    .template
+            }
+        };
+        let notification =
+            store::queue_notification(txn, &order, render_for(&order, &template), provider).await?;
+        if notification.state == NotificationState::Cancelled {
+            // The refusal is recorded (so the history shows it) and answered as a conflict.
+            let problem = ApiError::Conflict {
+                title: "Customer opted out",
+                detail: format!(
+                    "{} texted STOP; no text is sent until they text START.",
+                    order.phone
+                ),
+            };
+            return Reply::json(StatusCode::CONFLICT, &problem.to_problem());
+        }
+        queued = Some(notification.id);
+        Reply::json(StatusCode::ACCEPTED, &Notification::from(notification))
+    })
+    .await?;
+    if let Some(notification) = queued {
+        log::info!(
+            "notification {notification} for order {id} queued by key {:?} ({})",
+            caller.name,
+            caller.key_id
+        );
+    }
+    Ok(response)
 }

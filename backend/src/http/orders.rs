@@ -13,14 +13,18 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::body::{RawBody, fingerprint};
 use super::idempotency::{self, IdempotencyKey, Reply};
-use super::notifications::Notification;
+use super::notifications::{Notification, render_for};
 use super::problem::ApiError;
 use crate::app::AppState;
 use crate::domain::{
     CustomerName, ExternalRef, OrderItem, OrderItems, OrderStatus, PhoneNumber, Role, StatusChange,
     ValidationError,
 };
+use crate::store::notifications::{
+    self as notifications_store, Notification as StoredNotification,
+};
 use crate::store::orders::{self as store, NewOrder, Order, OrderFilter};
+use crate::store::templates::find_template;
 
 const ALL_ROLES: [Role; 3] = [Role::Admin, Role::Staff, Role::Integration];
 const DEFAULT_LIMIT: u64 = 50;
@@ -48,8 +52,8 @@ pub struct OrderView {
     pub last_notification: Option<Notification>,
 }
 
-impl From<Order> for OrderView {
-    fn from(order: Order) -> Self {
+impl OrderView {
+    pub fn new(order: Order, last_notification: Option<StoredNotification>) -> Self {
         OrderView {
             id: order.id,
             external_ref: order.external_ref,
@@ -60,7 +64,7 @@ impl From<Order> for OrderView {
             version: order.version,
             created_at: order.created_at,
             updated_at: order.updated_at,
-            last_notification: None,
+            last_notification: last_notification.map(Notification::from),
         }
     }
 }
@@ -340,8 +344,16 @@ pub async fn list_orders(
     } else {
         None
     };
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+    let mut latest = notifications_store::latest_for_orders(&state.db, &ids).await?;
     Ok(HttpResponse::Ok().json(OrderPage {
-        items: orders.into_iter().map(OrderView::from).collect(),
+        items: orders
+            .into_iter()
+            .map(|order| {
+                let last = latest.remove(&order.id);
+                OrderView::new(order, last)
+            })
+            .collect(),
         next_cursor,
     }))
 }
@@ -374,14 +386,33 @@ pub async fn create_order(
     let key = IdempotencyKey::from_request(&req)?;
     let request = body.parse::<CreateOrder>()?;
     let fingerprint = fingerprint("POST", "/orders", &request.canonical);
+    let notify = request.value.notify == Some(true);
     let new = request.value.parse(&state)?;
     let actor = caller.actor();
+    let provider = state.settings.sms_provider.as_str();
     let mut created = None;
     let response = idempotency::run(&state, &caller, key, &fingerprint, async |txn| {
         let order = store::create_order(txn, new.clone(), &actor).await?;
+        let notification = if notify {
+            let template = find_template(txn, order.status).await?.template;
+            Some(
+                notifications_store::queue_notification(
+                    txn,
+                    &order,
+                    render_for(&order, &template),
+                    provider,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         created = Some(order.id);
         let location = format!("/orders/{}", order.id);
-        Ok(Reply::json(StatusCode::CREATED, &OrderView::from(order))?.with_location(location))
+        Ok(
+            Reply::json(StatusCode::CREATED, &OrderView::new(order, notification))?
+                .with_location(location),
+        )
     })
     .await?;
     if let Some(id) = created {
@@ -427,9 +458,11 @@ pub async fn get_order(
             .insert_header((header::ETAG, tag))
             .finish());
     }
+    let mut latest = notifications_store::latest_for_orders(&state.db, &[order.id]).await?;
+    let last = latest.remove(&order.id);
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, tag))
-        .json(OrderView::from(order)))
+        .json(OrderView::new(order, last)))
 }
 
 /// Change an order's status. Setting the status it already has changes nothing.
@@ -468,6 +501,9 @@ pub async fn change_status(
     let request = body.parse::<ChangeStatus>()?;
     let fingerprint = fingerprint("PATCH", &format!("/orders/{id}/status"), &request.canonical);
     let target = request.value.status;
+    let notify = request.value.notify;
+    let wants_text = notify.unwrap_or(state.settings.auto_notify);
+    let provider = state.settings.sms_provider.as_str();
     let if_match = req.headers().get(header::IF_MATCH).cloned();
     let actor = caller.actor();
     let scope = caller.scope();
@@ -485,6 +521,7 @@ pub async fn change_status(
                 etag(&order)
             )));
         }
+        let mut notification = None;
         let order = match order.status.change_to(target) {
             StatusChange::Unchanged => order,
             StatusChange::Forbidden { allowed } => {
@@ -497,15 +534,33 @@ pub async fn change_status(
             StatusChange::Allowed => {
                 let from = order.status;
                 let order = store::change_status(txn, &order, target, &actor).await?;
+                if wants_text {
+                    let stored = find_template(txn, target).await?;
+                    // A disabled template stops the automatic text; an explicit
+                    // `notify: true` still asks for it.
+                    if stored.enabled || notify == Some(true) {
+                        let text = render_for(&order, &stored.template);
+                        notification = Some(
+                            notifications_store::queue_notification(txn, &order, text, provider)
+                                .await?,
+                        );
+                    }
+                }
                 changed = Some(from);
                 order
             }
         };
+        let last = match &notification {
+            Some(queued) => Some(queued.clone()),
+            None => notifications_store::latest_for_orders(txn, &[order.id])
+                .await?
+                .remove(&order.id),
+        };
         Reply::json(
             StatusCode::OK,
             &StatusChanged {
-                order: OrderView::from(order),
-                notification: None,
+                order: OrderView::new(order, last),
+                notification: notification.map(Notification::from),
             },
         )
     })

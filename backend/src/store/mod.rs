@@ -11,6 +11,7 @@ pub mod entities;
 pub mod idempotency;
 pub mod keys;
 pub mod migration;
+pub mod notifications;
 pub mod orders;
 pub mod templates;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use order_notify::app::{self, Application};
 use order_notify::config::Settings;
 use order_notify::store::entities::{
-    api_keys, idempotency_records, order_events, orders, templates,
+    api_keys, idempotency_records, notifications, order_events, orders, templates,
 };
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait};
@@ -339,6 +339,7 @@ impl TestApp {
             "key_rows": api_keys::Entity::find().count(&self.db).await.unwrap(),
             "idempotency_rows": idempotency_records::Entity::find().count(&self.db).await.unwrap(),
             "template_rows": templates::Entity::find().count(&self.db).await.unwrap(),
+            "notification_rows": notifications::Entity::find().count(&self.db).await.unwrap(),
         })
     }
 }

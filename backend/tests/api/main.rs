@@ -11,6 +11,7 @@ mod health;
 mod idempotency;
 mod keys;
 mod migrations;
+mod notifications;
 mod openapi;
 mod orders;
 mod pagination;

@@ -39,6 +39,8 @@ both_databases! {
                 (Method::GET, format!("/orders/{id}"), None, 200),
                 (Method::PATCH, format!("/orders/{id}/status"), Some(json!({"status": "confirmed"})), 200),
                 (Method::GET, format!("/orders/{id}/events"), None, 200),
+                (Method::GET, format!("/orders/{id}/notifications"), None, 200),
+                (Method::POST, format!("/orders/{id}/notifications"), Some(json!({})), 202),
                 (Method::GET, "/keys".into(), None, if keys_allowed { 200 } else { 403 }),
                 (Method::POST, "/keys".into(), Some(json!({"name": "n", "role": "staff"})), if keys_allowed { 201 } else { 403 }),
                 (Method::DELETE, format!("/keys/{victim}"), None, if keys_allowed { 204 } else { 403 }),

@@ -2,6 +2,8 @@
 
 pub mod api_keys;
 pub mod idempotency_records;
+pub mod notifications;
+pub mod opt_outs;
 pub mod order_events;
 pub mod orders;
 pub mod templates;

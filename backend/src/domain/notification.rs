@@ -1,0 +1,87 @@
+//! The life of a text: queued → sending → sent → delivered, or failed, or cancelled
+//! (never sent, for example because the customer opted out).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationState {
+    /// Waiting for a worker (first attempt, or a retry after its backoff).
+    Queued,
+    /// Claimed by a worker, which is talking to the provider.
+    Sending,
+    /// The provider accepted it.
+    Sent,
+    /// The provider's status report says the handset got it.
+    Delivered,
+    /// Refused for good, or every attempt failed.
+    Failed,
+    /// Not sent, and never will be (the customer opted out).
+    Cancelled,
+}
+
+impl NotificationState {
+    pub const ALL: [NotificationState; 6] = [
+        NotificationState::Queued,
+        NotificationState::Sending,
+        NotificationState::Sent,
+        NotificationState::Delivered,
+        NotificationState::Failed,
+        NotificationState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationState::Queued => "queued",
+            NotificationState::Sending => "sending",
+            NotificationState::Sent => "sent",
+            NotificationState::Delivered => "delivered",
+            NotificationState::Failed => "failed",
+            NotificationState::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for NotificationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown notification state {0:?}: expected queued, sending, sent, delivered, failed or cancelled"
+)]
+pub struct UnknownState(pub String);
+
+impl FromStr for NotificationState {
+    type Err = UnknownState;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NotificationState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownState(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_through_their_names() {
+        for state in NotificationState::ALL {
+            assert_eq!(state.as_str().parse::<NotificationState>().unwrap(), state);
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{state}\"")
+            );
+        }
+        assert!("Queued".parse::<NotificationState>().is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! Notifications: queued in the transaction of the change that causes them, read back
+//! per order. (The worker's claim and outcome live here too, once it exists.)
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set,
+};
+use uuid::Uuid;
+
+use super::entities::{notifications, opt_outs};
+use super::orders::Order;
+use crate::domain::{Encoding, NotificationState, OrderStatus, SmsText};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub seq: i64,
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub order_status: OrderStatus,
+    pub recipient: String,
+    pub body: String,
+    pub encoding: Encoding,
+    pub segments: u32,
+    pub state: NotificationState,
+    pub attempts: u32,
+    pub provider: String,
+    pub provider_message_id: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Why a text was recorded as `cancelled` for a number that opted out.
+pub const OPTED_OUT: &str = "The customer opted out of texts (replied STOP); nothing was sent.";
+
+fn to_notification(row: notifications::Model) -> Result<Notification, DbErr> {
+    let invalid = |what: String| {
+        DbErr::Custom(format!(
+            "notification {} holds an invalid value: {what}",
+            row.id
+        ))
+    };
+    Ok(Notification {
+        seq: row.seq,
+        id: row.id,
+        order_id: row.order_id,
+        order_status: row
+            .order_status
+            .parse()
+            .map_err(|e| invalid(format!("{e}")))?,
+        encoding: row.encoding.parse().map_err(invalid)?,
+        segments: u32::try_from(row.segments).unwrap_or(0),
+        state: row.state.parse().map_err(|e| invalid(format!("{e}")))?,
+        attempts: u32::try_from(row.attempts).unwrap_or(0),
+        recipient: row.recipient,
+        body: row.body,
+        provider: row.provider,
+        provider_message_id: row.provider_message_id,
+        last_error: row.last_error,
+        created_at: row.created_at,
+        sent_at: row.sent_at,
+        delivered_at: row.delivered_at,
+    })
+}
+
+pub async fn is_opted_out(db: &impl ConnectionTrait, phone: &str) -> Result<bool, DbErr> {
+    Ok(opt_outs::Entity::find_by_id(phone.to_owned())
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Queues a text about `order` in the caller's transaction, so it exists exactly when
+/// the change that caused it does. A number that opted out gets a `cancelled` record
+/// instead, so the history shows why nothing arrived.
+pub async fn queue_notification(
+    txn: &DatabaseTransaction,
+    order: &Order,
+    text: SmsText,
+    provider: &str,
+) -> Result<Notification, DbErr> {
+    let now = super::now();
+    let opted_out = is_opted_out(txn, order.phone.as_str()).await?;
+    let (state, last_error) = if opted_out {
+        (NotificationState::Cancelled, Some(OPTED_OUT.to_owned()))
+    } else {
+        (NotificationState::Queued, None)
+    };
+    let row = notifications::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        order_id: Set(order.id),
+        order_status: Set(order.status.as_str().to_owned()),
+        recipient: Set(order.phone.as_str().to_owned()),
+        encoding: Set(text.encoding().as_str().to_owned()),
+        segments: Set(i32::try_from(text.segments()).unwrap_or(i32::MAX)),
+        body: Set(text.into_body()),
+        state: Set(state.as_str().to_owned()),
+        attempts: Set(0),
+        provider: Set(provider.to_owned()),
+        provider_message_id: Set(None),
+        last_error: Set(last_error),
+        due_at: Set(now),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        sent_at: Set(None),
+        delivered_at: Set(None),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    to_notification(row)
+}
+
+/// Every text about an order, newest first.
+pub async fn list_for_order(
+    db: &impl ConnectionTrait,
+    order_id: Uuid,
+) -> Result<Vec<Notification>, DbErr> {
+    notifications::Entity::find()
+        .filter(notifications::Column::OrderId.eq(order_id))
+        .order_by_desc(notifications::Column::Seq)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_notification)
+        .collect()
+}
+
+/// The newest text of each of these orders (orders without one are absent).
+pub async fn latest_for_orders(
+    db: &impl ConnectionTrait,
+    order_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Notification>, DbErr> {
+    if order_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = notifications::Entity::find()
+        .filter(notifications::Column::OrderId.is_in(order_ids.iter().copied()))
+        .order_by_asc(notifications::Column::Seq)
+        .all(db)
+        .await?;
+    let mut latest = HashMap::new();
+    for row in rows {
+        let notification = to_notification(row)?;
+        latest.insert(notification.order_id, notification);
+    }
+    Ok(latest)
+}

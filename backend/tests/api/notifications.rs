@@ -1,0 +1,169 @@
+//! Queuing texts: with the status change that causes them, on demand, and never to a
+//! number that opted out. (Sending them is the worker's job.)
+
+use crate::helpers::*;
+use chrono::Utc;
+use order_notify::store::entities::{notifications, opt_outs};
+use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+use serde_json::{Value, json};
+
+async fn texts(app: &TestApp) -> u64 {
+    notifications::Entity::find().count(&app.db).await.unwrap()
+}
+
+async fn opt_out(app: &TestApp, phone: &str) {
+    opt_outs::ActiveModel {
+        phone: Set(phone.to_owned()),
+        source: Set("test".into()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+}
+
+async fn change(app: &TestApp, id: &str, body: Value) -> Value {
+    let response = app
+        .patch(&format!("/orders/{id}/status"), &app.admin_key, &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+both_databases! {
+    async fn a_status_change_queues_exactly_one_text(app) {
+        let order = app.create_order("Ada Lovelace").await;
+        assert_eq!(order["last_notification"], Value::Null);
+        let id = order["id"].as_str().unwrap();
+        let changed = change(&app, id, json!({"status": "confirmed"})).await;
+        let text = &changed["notification"];
+        assert_eq!(text["state"], "queued");
+        assert_eq!(text["order_status"], "confirmed");
+        assert_eq!(text["recipient"], "+31612345678");
+        assert_eq!(text["provider"], "sandbox");
+        assert_eq!((text["encoding"].as_str(), text["segments"].as_i64(), text["attempts"].as_i64()), (Some("GSM-7"), Some(1), Some(0)));
+        assert!(text["body"].as_str().unwrap().starts_with("Good news Ada:"), "{text}");
+        assert_eq!(changed["order"]["last_notification"], *text);
+        assert_eq!(texts(&app).await, 1);
+
+        let history = app.get_json(&format!("/orders/{id}/notifications"), &app.admin_key).await;
+        assert_eq!(history["items"], json!([text]));
+        assert_eq!(app.get_order(id).await["last_notification"], *text);
+        let page = app.get_json("/orders", &app.admin_key).await;
+        assert_eq!(page["items"][0]["last_notification"], *text);
+
+        // The same status again, and a refused change, send nothing.
+        assert_eq!(change(&app, id, json!({"status": "confirmed"})).await["notification"], Value::Null);
+        assert_problem(app.change_status(id, "pending").await, 409).await;
+        assert_eq!(texts(&app).await, 1);
+        let second = change(&app, id, json!({"status": "delayed"})).await;
+        let history = app.get_json(&format!("/orders/{id}/notifications"), &app.admin_key).await;
+        assert_eq!(history["items"][0], second["notification"], "newest first");
+        assert_eq!(history["items"].as_array().unwrap().len(), 2);
+    }
+
+    async fn notify_false_and_disabled_templates_keep_a_change_silent(app) {
+        let order = app.create_order("Grace").await;
+        let id = order["id"].as_str().unwrap();
+        assert_eq!(change(&app, id, json!({"status": "confirmed", "notify": false})).await["notification"], Value::Null);
+        assert_eq!(texts(&app).await, 0);
+
+        let disable = app.client.put(app.url("/templates/delayed")).bearer_auth(&app.admin_key)
+            .json(&json!({"body": "Sorry {first_name}, running late", "enabled": false})).send().await.unwrap();
+        assert_eq!(disable.status(), 200);
+        assert_eq!(change(&app, id, json!({"status": "delayed"})).await["notification"], Value::Null);
+        assert_eq!(texts(&app).await, 0);
+        // An explicit request still texts, and so does "Notify customer".
+        let confirmed = change(&app, id, json!({"status": "confirmed", "notify": true})).await;
+        assert_eq!(confirmed["notification"]["state"], "queued");
+        change(&app, id, json!({"status": "delayed", "notify": false})).await;
+        let manual = app.post(&format!("/orders/{id}/notifications"), &app.admin_key, &json!({})).send().await.unwrap();
+        assert_eq!(manual.status(), 202);
+        assert_eq!(manual.json::<Value>().await.unwrap()["body"], "Sorry Grace, running late");
+        assert_eq!(texts(&app).await, 2);
+    }
+
+    async fn auto_notify_off_texts_only_on_request(app) {
+        let kind = app.kind;
+        drop(app);
+        let app = spawn_app_with(kind, &[("ORDER_NOTIFY_AUTO_NOTIFY", "false")]).await.unwrap();
+        let order = app.create_order("Alan").await;
+        let id = order["id"].as_str().unwrap();
+        assert_eq!(change(&app, id, json!({"status": "confirmed"})).await["notification"], Value::Null);
+        assert_eq!(change(&app, id, json!({"status": "delayed", "notify": true})).await["notification"]["order_status"], "delayed");
+        assert_eq!(texts(&app).await, 1);
+    }
+
+    async fn creating_with_notify_true_texts_that_the_order_arrived(app) {
+        app.create_order("Quiet").await;
+        assert_eq!(texts(&app).await, 0);
+        let mut body = order_body("Katherine Johnson");
+        body["notify"] = json!(true);
+        let order = app.create_order_as(&app.admin_key, &body).await;
+        let text = &order["last_notification"];
+        assert_eq!((text["state"].as_str(), text["order_status"].as_str()), (Some("queued"), Some("pending")));
+        assert!(text["body"].as_str().unwrap().contains("2 x Margherita, 1 x Cola"), "{text}");
+        assert_eq!(texts(&app).await, 1);
+    }
+
+    async fn notify_customer_queues_the_current_or_a_custom_text(app) {
+        let order = app.create_order("Edsger Dijkstra").await;
+        let id = order["id"].as_str().unwrap();
+        let path = format!("/orders/{id}/notifications");
+        let current = app.post(&path, &app.admin_key, &json!({})).send().await.unwrap();
+        assert_eq!(current.status(), 202);
+        let current: Value = current.json().await.unwrap();
+        assert_eq!((current["state"].as_str(), current["order_status"].as_str()), (Some("queued"), Some("pending")));
+
+        let custom: Value = app.post(&path, &app.admin_key, &json!({"body": "{first_name}, the oven is hot 🔥"})).send().await.unwrap().json().await.unwrap();
+        assert_eq!(custom["body"], "Edsger, the oven is hot 🔥");
+        assert_eq!(custom["encoding"], "UCS-2");
+        let no_body = app.client.post(app.url(&path)).bearer_auth(&app.admin_key).send().await.unwrap();
+        assert_eq!(no_body.status(), 202);
+        assert_eq!(texts(&app).await, 3);
+
+        let before = app.snapshot().await;
+        let bad = app.post(&path, &app.admin_key, &json!({"body": "{total} due"})).send().await.unwrap();
+        assert_eq!(error_fields(&assert_problem(bad, 422).await), ["body"]);
+        let (_, shop) = app.create_key("shop", "integration").await;
+        let others = app.post(&path, &shop, &json!({})).send().await.unwrap();
+        assert_problem(others, 404).await;
+        let mut after = app.snapshot().await;
+        after["key_rows"] = before["key_rows"].clone();
+        assert_eq!(after, before);
+
+        // Two at once with one key: one queues, the other is told to wait (409) or replayed.
+        let statuses = futures_util::future::join_all((0..2).map(|_| async {
+            let response = app.post(&path, &app.admin_key, &json!({})).header("Idempotency-Key", "notify-once").send().await.unwrap();
+            response.status().as_u16()
+        }))
+        .await;
+        assert!(statuses.contains(&202) && statuses.iter().all(|s| [202, 409].contains(s)), "{statuses:?}");
+        let again = app.post(&path, &app.admin_key, &json!({})).header("Idempotency-Key", "notify-once").send().await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(texts(&app).await, 4);
+    }
+
+    async fn an_opted_out_number_gets_a_cancelled_record_and_no_text(app) {
+        let order = app.create_order("Barbara Liskov").await;
+        let id = order["id"].as_str().unwrap();
+        opt_out(&app, "+31612345678").await;
+        let changed = change(&app, id, json!({"status": "confirmed"})).await;
+        let text = &changed["notification"];
+        assert_eq!(text["state"], "cancelled");
+        assert!(text["last_error"].as_str().unwrap().contains("STOP"));
+
+        let path = format!("/orders/{id}/notifications");
+        let manual = app.post(&path, &app.admin_key, &json!({})).header("Idempotency-Key", "stop-1").send().await.unwrap();
+        let problem = assert_problem(manual, 409).await;
+        assert!(problem["detail"].as_str().unwrap().contains("START"));
+        assert_eq!(texts(&app).await, 2, "the refusal is on record");
+        let replay = app.post(&path, &app.admin_key, &json!({})).header("Idempotency-Key", "stop-1").send().await.unwrap();
+        assert_problem(replay, 409).await;
+        assert_eq!(texts(&app).await, 2);
+        let history = app.get_json(&path, &app.admin_key).await;
+        assert!(history["items"].as_array().unwrap().iter().all(|n| n["state"] == "cancelled"));
+    }
+}
