@@ -12,13 +12,14 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::{Logger, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Settings, redact_url};
 use crate::demo;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{auth, health, keys, notifications, openapi, orders, templates};
+use crate::http::{auth, health, keys, notifications, openapi, orders, sandbox, templates};
 use crate::store::{self, keys::KeySource};
 
 /// What every handler can reach.
@@ -26,10 +27,26 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
     pub limiter: RateLimiter,
+    /// Notified whenever this process queues a text, so its worker starts at once.
+    pub outbox: Arc<Notify>,
+}
+
+/// Starts a worker in this process that sends what `outbox` announces (and polls for
+/// the rest).
+pub fn start_worker(
+    settings: Arc<Settings>,
+    db: DatabaseConnection,
+    outbox: Arc<Notify>,
+) -> Result<tokio::task::JoinHandle<()>, StartError> {
+    let provider = crate::sms::provider_for(&settings, &db).map_err(StartError::Provider)?;
+    let worker = crate::delivery::Worker::new(db, provider, settings, outbox);
+    Ok(tokio::spawn(worker.run()))
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(transparent)]
+    Provider(crate::sms::ProviderError),
     #[error("cannot open the database at {url}: {source}")]
     Database { url: String, source: sea_orm::DbErr },
     #[error("cannot apply migrations: {0}")]
@@ -104,6 +121,7 @@ pub async fn prepare(
 pub struct Application {
     port: u16,
     server: Server,
+    outbox: Arc<Notify>,
 }
 
 impl Application {
@@ -122,10 +140,12 @@ impl Application {
             .map(|a| a.port())
             .unwrap_or(settings.bind.port());
         let limiter = RateLimiter::new(settings.rate_limit, settings.rate_limit_burst);
+        let outbox = Arc::new(Notify::new());
         let state = web::Data::new(AppState {
             db,
             settings,
             limiter,
+            outbox: outbox.clone(),
         });
         spawn_housekeeping(state.clone());
         let server = HttpServer::new(move || {
@@ -145,7 +165,16 @@ impl Application {
         .map_err(|source| StartError::Bind { addr, source })?
         .shutdown_timeout(10)
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            outbox,
+        })
+    }
+
+    /// What the in-process worker waits on.
+    pub fn outbox(&self) -> Arc<Notify> {
+        self.outbox.clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -219,6 +248,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(keys::create_key)),
     )
     .service(resource("/keys/{id}").route(web::delete().to(keys::revoke_key)))
+    .service(resource("/sandbox/messages").route(web::get().to(sandbox::list_messages)))
     .service(resource("/templates").route(web::get().to(templates::list_templates)))
     .service(resource("/templates/preview").route(web::post().to(templates::preview)))
     .service(resource("/templates/{status}").route(web::put().to(templates::save_template)))

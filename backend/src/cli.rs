@@ -34,8 +34,14 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the HTTP API and dashboard (the default).
-    Serve,
+    /// Run the HTTP API and dashboard, with a worker that sends texts (the default).
+    Serve {
+        /// Only the API: texts are sent by `order-notify worker` processes.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Only send texts (for running API and workers apart).
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Manage API keys.
@@ -110,7 +116,7 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli.command.unwrap_or(Command::Serve { no_worker: false });
     match runtime.block_on(execute(command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -123,7 +129,17 @@ pub fn run() -> ExitCode {
 async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
     let db = app::open_database(&settings).await?;
     match command {
-        Command::Serve => serve(settings, db).await,
+        Command::Serve { no_worker } => serve(settings, db, !no_worker).await,
+        Command::Worker => {
+            let settings = Arc::new(settings);
+            let outbox = Arc::new(tokio::sync::Notify::new());
+            let worker = app::start_worker(settings, db, outbox)?;
+            tokio::select! {
+                _ = worker => anyhow::bail!("the worker stopped"),
+                _ = tokio::signal::ctrl_c() => log::info!("worker stopping"),
+            }
+            Ok(())
+        }
         Command::Migrate => {
             println!("migrations applied");
             Ok(())
@@ -133,10 +149,19 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(settings: Settings, db: sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+async fn serve(
+    settings: Settings,
+    db: sea_orm::DatabaseConnection,
+    with_worker: bool,
+) -> anyhow::Result<()> {
     let first = app::prepare(&db, &settings).await?;
     let settings = Arc::new(settings);
-    let server = Application::build(settings.clone(), db)?;
+    let server = Application::build(settings.clone(), db.clone())?;
+    let worker = if with_worker {
+        Some(app::start_worker(settings.clone(), db, server.outbox())?)
+    } else {
+        None
+    };
     log::info!(
         "order-notify listening on {} (SMS provider: {}, dashboard: {})",
         settings.base_url(),
@@ -156,6 +181,10 @@ async fn serve(settings: Settings, db: sea_orm::DatabaseConnection) -> anyhow::R
         println!("Sign in to the dashboard: {}\n", first.sign_in_link);
     }
     server.run_until_stopped().await?;
+    if let Some(worker) = worker {
+        // Texts it was sending keep their lease and are sent again once it runs out.
+        worker.abort();
+    }
     log::info!("order-notify stopped");
     Ok(())
 }

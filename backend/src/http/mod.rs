@@ -11,4 +11,5 @@ pub mod openapi;
 pub mod orders;
 pub mod problem;
 pub mod rate_limit;
+pub mod sandbox;
 pub mod templates;

@@ -199,6 +199,7 @@ pub async fn notify_customer(
     })
     .await?;
     if let Some(notification) = queued {
+        state.outbox.notify_one();
         log::info!(
             "notification {notification} for order {id} queued by key {:?} ({})",
             caller.name,

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, keys, notifications, orders, problem, templates};
+use super::{health, keys, notifications, orders, problem, sandbox, templates};
 use crate::domain::{Encoding, OrderItem, OrderStatus, Role, ValidationError};
 
 struct BearerAuth;
@@ -50,6 +50,7 @@ impl Modify for BearerAuth {
         templates::list_templates,
         templates::save_template,
         templates::preview,
+        sandbox::list_messages,
     ),
     components(
         schemas(
@@ -60,6 +61,7 @@ impl Modify for BearerAuth {
             crate::domain::NotificationState, keys::Key, keys::KeyList, keys::CreateKey, keys::CreatedKey,
             health::Health, Encoding, templates::TemplateView, templates::TemplateList,
             templates::SaveTemplate, templates::PreviewRequest, templates::Preview,
+            sandbox::SandboxMessage, sandbox::SandboxMessageList,
         ),
         responses(
             problem::BadRequest, problem::Unauthorized, problem::Forbidden, problem::NotFound,
@@ -74,6 +76,7 @@ impl Modify for BearerAuth {
         (name = "notifications", description = "Texts to customers"),
         (name = "templates", description = "The text sent for each status"),
         (name = "keys", description = "API keys (admin only)"),
+        (name = "sandbox", description = "The sandbox provider's outbox"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

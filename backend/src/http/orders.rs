@@ -421,6 +421,9 @@ pub async fn create_order(
             caller.name,
             caller.key_id
         );
+        if notify {
+            state.outbox.notify_one();
+        }
     }
     Ok(response)
 }
@@ -566,6 +569,7 @@ pub async fn change_status(
     })
     .await?;
     if let Some(from) = changed {
+        state.outbox.notify_one();
         log::info!(
             "order {id} status {from} -> {target} by key {:?} ({})",
             caller.name,

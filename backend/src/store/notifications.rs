@@ -1,12 +1,14 @@
 //! Notifications: queued in the transaction of the change that causes them, read back
-//! per order. (The worker's claim and outcome live here too, once it exists.)
+//! per order, and claimed and settled by the worker.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -151,4 +153,124 @@ pub async fn latest_for_orders(
         latest.insert(notification.order_id, notification);
     }
     Ok(latest)
+}
+
+// The outbox: the worker's side.
+
+/// Takes up to `limit` texts that are due (queued and past their `due_at`, or claimed by
+/// a worker whose lease ran out, which means it died) and leases them to `worker`,
+/// counting an attempt. Each text is claimed by one worker at a time: PostgreSQL skips
+/// rows another worker has locked; SQLite runs the single statement under its write
+/// lock. Raw SQL because the ORM cannot say `FOR UPDATE SKIP LOCKED`.
+pub async fn claim_due(
+    db: &DatabaseConnection,
+    worker: &str,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<Notification>, DbErr> {
+    let now = super::now();
+    let lease_expires_at =
+        now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+    let backend = db.get_database_backend();
+    let (lock, p) = match backend {
+        DbBackend::Postgres => ("FOR UPDATE SKIP LOCKED", '$'),
+        _ => ("", '?'),
+    };
+    let sql = format!(
+        "UPDATE notifications \
+         SET state = 'sending', lease_owner = {p}1, lease_expires_at = {p}2, attempts = attempts + 1, updated_at = {p}3 \
+         WHERE id IN (\
+             SELECT id FROM notifications \
+             WHERE (state = 'queued' AND due_at <= {p}3) OR (state = 'sending' AND lease_expires_at < {p}3) \
+             ORDER BY due_at LIMIT {p}4 {lock}) \
+         RETURNING *"
+    );
+    let values: Vec<sea_orm::Value> = vec![
+        worker.into(),
+        lease_expires_at.into(),
+        now.into(),
+        i64::try_from(limit).unwrap_or(i64::MAX).into(),
+    ];
+    let mut claimed = notifications::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_notification)
+        .collect::<Result<Vec<_>, _>>()?;
+    claimed.sort_by_key(|n| n.seq);
+    Ok(claimed)
+}
+
+/// What the worker writes after an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        provider_message_id: String,
+    },
+    RetryAt {
+        due_at: DateTime<Utc>,
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+/// Records an attempt's outcome, if `worker` still holds the lease (a worker that was
+/// too slow and lost it must not overwrite the one that retook the text). Returns
+/// whether it did.
+pub async fn record_outcome(
+    db: &DatabaseConnection,
+    id: Uuid,
+    worker: &str,
+    outcome: Outcome,
+) -> Result<bool, DbErr> {
+    let now = super::now();
+    let no_time: Option<DateTime<Utc>> = None;
+    let mut update = notifications::Entity::update_many()
+        .col_expr(
+            notifications::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(notifications::Column::LeaseExpiresAt, Expr::value(no_time))
+        .col_expr(notifications::Column::UpdatedAt, Expr::value(now));
+    update = match outcome {
+        Outcome::Sent {
+            provider_message_id,
+        } => update
+            .col_expr(
+                notifications::Column::State,
+                Expr::value(NotificationState::Sent.as_str()),
+            )
+            .col_expr(
+                notifications::Column::ProviderMessageId,
+                Expr::value(provider_message_id),
+            )
+            .col_expr(notifications::Column::SentAt, Expr::value(now))
+            .col_expr(
+                notifications::Column::LastError,
+                Expr::value(Option::<String>::None),
+            ),
+        Outcome::RetryAt { due_at, reason } => update
+            .col_expr(
+                notifications::Column::State,
+                Expr::value(NotificationState::Queued.as_str()),
+            )
+            .col_expr(notifications::Column::DueAt, Expr::value(due_at))
+            .col_expr(notifications::Column::LastError, Expr::value(reason)),
+        Outcome::Failed { reason } => update
+            .col_expr(
+                notifications::Column::State,
+                Expr::value(NotificationState::Failed.as_str()),
+            )
+            .col_expr(notifications::Column::LastError, Expr::value(reason)),
+    };
+    let result = update
+        .filter(notifications::Column::Id.eq(id))
+        .filter(notifications::Column::State.eq(NotificationState::Sending.as_str()))
+        .filter(notifications::Column::LeaseOwner.eq(worker))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }

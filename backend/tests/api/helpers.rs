@@ -175,7 +175,9 @@ pub struct TestApp {
     /// A direct connection for checking what was (not) written.
     pub db: DatabaseConnection,
     pub kind: DbKind,
+    pub settings: Arc<Settings>,
     server: actix_web::dev::ServerHandle,
+    worker: Option<tokio::task::JoinHandle<()>>,
     _test_db: TestDb,
 }
 
@@ -183,6 +185,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // Sending the stop command is synchronous; nothing needs to wait for it.
         drop(self.server.stop(false));
+        if let Some(worker) = &self.worker {
+            worker.abort();
+        }
     }
 }
 
@@ -202,6 +207,15 @@ pub async fn spawn_app(kind: DbKind) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(kind: DbKind, extra: &[(&str, &str)]) -> Option<TestApp> {
+    spawn(kind, extra, true).await
+}
+
+/// The API alone, as `serve --no-worker` runs it: queued texts stay queued.
+pub async fn spawn_app_without_worker(kind: DbKind) -> Option<TestApp> {
+    spawn(kind, &[], false).await
+}
+
+async fn spawn(kind: DbKind, extra: &[(&str, &str)], with_worker: bool) -> Option<TestApp> {
     let test_db = TestDb::create(kind).await?;
     let admin_key = format!("test-admin-{}", uuid::Uuid::new_v4().simple());
     // Rate limiting is off unless a test turns it on: the tests fire requests in bursts.
@@ -219,7 +233,11 @@ pub async fn spawn_app_with(kind: DbKind, extra: &[(&str, &str)]) -> Option<Test
         first.is_none(),
         "no first-start key when ORDER_NOTIFY_ADMIN_KEY is set"
     );
-    let application = Application::build(Arc::new(settings), db).expect("build the app");
+    let settings = Arc::new(settings);
+    let application = Application::build(settings.clone(), db.clone()).expect("build the app");
+    let worker = with_worker.then(|| {
+        app::start_worker(settings.clone(), db, application.outbox()).expect("start the worker")
+    });
     let address = format!("http://127.0.0.1:{}", application.port());
     let server = application.handle();
     tokio::spawn(application.run_until_stopped());
@@ -232,7 +250,9 @@ pub async fn spawn_app_with(kind: DbKind, extra: &[(&str, &str)]) -> Option<Test
         admin_key,
         db: inspect,
         kind,
+        settings,
         server,
+        worker,
         _test_db: test_db,
     })
 }
@@ -329,9 +349,14 @@ impl TestApp {
     }
 
     /// Everything a failed request must leave untouched: every order as the API shows
-    /// it, and the row counts of every table.
+    /// it (with its latest text's id), and the row counts of every table.
     pub async fn snapshot(&self) -> Value {
-        let orders = self.get_json("/orders?limit=200", &self.admin_key).await;
+        let mut orders = self.get_json("/orders?limit=200", &self.admin_key).await;
+        // The worker moves texts along on its own; which text is the latest is what a
+        // request could have changed.
+        for order in orders["items"].as_array_mut().into_iter().flatten() {
+            order["last_notification"] = order["last_notification"]["id"].clone();
+        }
         json!({
             "orders": orders,
             "order_rows": orders::Entity::find().count(&self.db).await.unwrap(),

@@ -6,6 +6,7 @@ mod helpers;
 
 mod cli;
 mod dashboard;
+mod delivery;
 mod errors;
 mod health;
 mod idempotency;

@@ -45,6 +45,7 @@ both_databases! {
                 (Method::POST, "/keys".into(), Some(json!({"name": "n", "role": "staff"})), if keys_allowed { 201 } else { 403 }),
                 (Method::DELETE, format!("/keys/{victim}"), None, if keys_allowed { 204 } else { 403 }),
                 (Method::GET, "/templates".into(), None, if staff_allowed { 200 } else { 403 }),
+                (Method::GET, "/sandbox/messages".into(), None, if staff_allowed { 200 } else { 403 }),
                 (Method::POST, "/templates/preview".into(), Some(json!({"body": "Hi {first_name}"})), if staff_allowed { 200 } else { 403 }),
                 (Method::PUT, "/templates/delayed".into(), Some(json!({"body": "Sorry {first_name}"})), if keys_allowed { 200 } else { 403 }),
             ];

@@ -6,4 +6,5 @@ pub mod notifications;
 pub mod opt_outs;
 pub mod order_events;
 pub mod orders;
+pub mod sandbox_messages;
 pub mod templates;

@@ -1,0 +1,168 @@
+//! The worker: claim → send → record, in short transactions (none is held open while the
+//! provider answers). It wakes at once when this process queues a text, and polls
+//! slowly as a fallback for texts queued by other processes and for retries coming due.
+//!
+//! A crash after the provider accepted a text but before its record was written leaves
+//! the text leased; when the lease runs out another worker sends it again. That window
+//! is the only way a customer can get a text twice.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::{Notify, Semaphore};
+use uuid::Uuid;
+
+use super::retry::next_delay;
+use crate::config::Settings;
+use crate::sms::{OutgoingSms, Provider, SendOutcome};
+use crate::store::notifications::{self, Notification, Outcome};
+
+/// How often an idle worker looks for work nobody told it about.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct Worker {
+    db: DatabaseConnection,
+    provider: Arc<dyn Provider>,
+    settings: Arc<Settings>,
+    wake: Arc<Notify>,
+    id: String,
+}
+
+impl Worker {
+    /// `wake` is notified by whoever queues a text in this process.
+    pub fn new(
+        db: DatabaseConnection,
+        provider: Arc<dyn Provider>,
+        settings: Arc<Settings>,
+        wake: Arc<Notify>,
+    ) -> Arc<Worker> {
+        let suffix = Uuid::new_v4().simple().to_string();
+        let id = format!("worker-{}-{}", std::process::id(), &suffix[..8]);
+        Arc::new(Worker {
+            db,
+            provider,
+            settings,
+            wake,
+            id,
+        })
+    }
+
+    /// The name its leases carry.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Claims and sends until the task running it is dropped, with at most
+    /// ORDER_NOTIFY_SEND_CONCURRENCY texts in flight.
+    pub async fn run(self: Arc<Self>) {
+        log::info!(
+            "{} sending through {} (up to {} at once)",
+            self.id,
+            self.provider.name(),
+            self.settings.send_concurrency
+        );
+        let slots = Arc::new(Semaphore::new(self.settings.send_concurrency));
+        loop {
+            let free = slots.available_permits();
+            let mut more_waiting = false;
+            if free > 0 {
+                match notifications::claim_due(&self.db, &self.id, free, self.settings.lease).await
+                {
+                    Ok(batch) => {
+                        more_waiting = batch.len() == free;
+                        for notification in batch {
+                            let Ok(slot) = slots.clone().acquire_owned().await else {
+                                return;
+                            };
+                            let worker = self.clone();
+                            tokio::spawn(async move {
+                                worker.attempt(notification).await;
+                                drop(slot);
+                                worker.wake.notify_one();
+                            });
+                        }
+                    }
+                    Err(e) => log::warn!("{}: cannot claim texts: {e}", self.id),
+                }
+            }
+            if more_waiting {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+        }
+    }
+
+    /// One attempt at one text, and its record.
+    async fn attempt(&self, notification: Notification) {
+        let sms = OutgoingSms {
+            reference: notification.id,
+            recipient: notification.recipient.clone(),
+            originator: self.settings.sms_originator.as_str().to_owned(),
+            body: notification.body.clone(),
+            encoding: notification.encoding,
+            segments: notification.segments,
+        };
+        let started = Instant::now();
+        let answer = self.provider.send(&sms).await;
+        let took = started.elapsed().as_millis();
+        let outcome = self.decide(&notification, answer);
+        match &outcome {
+            Outcome::Sent { .. } => log::info!(
+                "text {} (order {}) sent through {} in {took} ms",
+                notification.id,
+                notification.order_id,
+                self.provider.name()
+            ),
+            Outcome::RetryAt { due_at, reason } => log::warn!(
+                "text {} attempt {} failed ({reason}); retrying at {due_at}",
+                notification.id,
+                notification.attempts
+            ),
+            Outcome::Failed { reason } => log::warn!("text {} failed: {reason}", notification.id),
+        }
+        match notifications::record_outcome(&self.db, notification.id, &self.id, outcome).await {
+            Ok(true) => {}
+            Ok(false) => log::warn!(
+                "text {}: the lease ran out before the outcome was recorded; another worker has it",
+                notification.id
+            ),
+            Err(e) => log::error!(
+                "text {}: cannot record the outcome ({e}); it will be retried when its lease runs out",
+                notification.id
+            ),
+        }
+    }
+
+    /// The retry policy: retryable failures come back after a backoff until the attempts
+    /// run out; refusals fail at once.
+    fn decide(&self, notification: &Notification, answer: SendOutcome) -> Outcome {
+        match answer {
+            SendOutcome::Accepted {
+                provider_message_id,
+            } => Outcome::Sent {
+                provider_message_id,
+            },
+            SendOutcome::Refused { reason } => Outcome::Failed { reason },
+            SendOutcome::Retry { reason, .. }
+                if notification.attempts >= self.settings.retry_max_attempts =>
+            {
+                Outcome::Failed {
+                    reason: format!("gave up after {} attempts: {reason}", notification.attempts),
+                }
+            }
+            SendOutcome::Retry { reason, after } => {
+                let delay = next_delay(self.settings.retry_base, notification.attempts, after);
+                let delay =
+                    chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(10));
+                Outcome::RetryAt {
+                    due_at: crate::store::now() + delay,
+                    reason,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! `/sandbox/messages`: what the sandbox provider "sent", newest first. It is how a new
+//! user sees the product work without an SMS account.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::domain::Role;
+use crate::store::entities::sandbox_messages;
+
+#[derive(Serialize, ToSchema)]
+pub struct SandboxMessage {
+    pub id: Uuid,
+    pub notification_id: Uuid,
+    pub recipient: String,
+    pub originator: String,
+    pub body: String,
+    /// `GSM-7` or `UCS-2`.
+    pub encoding: String,
+    pub segments: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SandboxMessageList {
+    pub items: Vec<SandboxMessage>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SandboxParams {
+    /// How many, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+}
+
+/// The texts the sandbox provider received, newest first.
+#[utoipa::path(
+    get, path = "/sandbox/messages", tag = "sandbox",
+    params(SandboxParams),
+    responses(
+        (status = 200, description = "Newest first", body = SandboxMessageList),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 403, response = super::problem::Forbidden),
+        (status = 422, response = super::problem::UnprocessableEntity),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_messages(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<SandboxParams>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin, Role::Staff])?;
+    let limit = match params.limit.as_deref() {
+        None => 50,
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(n) if (1..=200).contains(&n) => n,
+            _ => {
+                return Err(ApiError::field(
+                    "limit",
+                    "must be a whole number from 1 to 200",
+                ));
+            }
+        },
+    };
+    let rows = sandbox_messages::Entity::find()
+        .order_by_desc(sandbox_messages::Column::Seq)
+        .limit(limit)
+        .all(&state.db)
+        .await?;
+    Ok(HttpResponse::Ok().json(SandboxMessageList {
+        items: rows
+            .into_iter()
+            .map(|row| SandboxMessage {
+                id: row.id,
+                notification_id: row.notification_id,
+                recipient: row.recipient,
+                originator: row.originator,
+                body: row.body,
+                encoding: row.encoding,
+                segments: row.segments,
+                created_at: row.created_at,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,65 @@
+//! SMS providers behind one small trait. The worker hands a provider one text at a time
+//! and records what it answers; a provider never touches notifications itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::config::{Settings, SmsProviderKind};
+
+pub mod sandbox;
+
+/// One text to hand to a provider.
+#[derive(Clone, Debug)]
+pub struct OutgoingSms {
+    /// Our notification id; providers that support it get it as their reference, so
+    /// status reports find the text again.
+    pub reference: Uuid,
+    pub recipient: String,
+    pub originator: String,
+    pub body: String,
+    pub encoding: crate::domain::Encoding,
+    pub segments: u32,
+}
+
+/// What became of one attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The provider took the text; this is its id for it.
+    Accepted { provider_message_id: String },
+    /// Worth trying again (a timeout, a dropped connection, 5xx, 429), after `after`
+    /// when the provider said so.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// Refused for good (a bad number, a bad originator): no retry will help.
+    Refused { reason: String },
+}
+
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// The name recorded on each notification (`sandbox`, `messagebird`, `twilio`).
+    fn name(&self) -> &'static str;
+    async fn send(&self, sms: &OutgoingSms) -> SendOutcome;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("ORDER_NOTIFY_SMS_PROVIDER: {0}")]
+pub struct ProviderError(String);
+
+/// The provider the settings ask for.
+pub fn provider_for(
+    settings: &Settings,
+    db: &DatabaseConnection,
+) -> Result<Arc<dyn Provider>, ProviderError> {
+    match settings.sms_provider {
+        SmsProviderKind::Sandbox => Ok(Arc::new(sandbox::SandboxProvider::new(db.clone()))),
+        other => Err(ProviderError(format!(
+            "{} is not available in this build yet; use sandbox",
+            other.as_str()
+        ))),
+    }
+}

@@ -1,0 +1,204 @@
+//! The worker: queued texts reach the (sandbox) provider once, a dead worker's lease is
+//! taken over, and two workers never send the same text.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+use futures_util::StreamExt;
+use order_notify::app;
+use order_notify::store::entities::sandbox_messages;
+use order_notify::store::notifications::{self, Outcome};
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+
+/// Polls until `check` holds, for at most ten seconds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn latest_text(app: &TestApp, order_id: &str) -> Value {
+    app.get_json(&format!("/orders/{order_id}/notifications"), &app.admin_key)
+        .await["items"][0]
+        .clone()
+}
+
+both_databases! {
+    async fn a_status_change_reaches_the_sandbox(app) {
+        let order = app.create_order("Ada Lovelace").await;
+        let id = order["id"].as_str().unwrap();
+        app.change_status(id, "confirmed").await;
+        eventually("the text is sent", || async { latest_text(&app, id).await["state"] == "sent" }).await;
+
+        let text = latest_text(&app, id).await;
+        assert_eq!(text["attempts"], 1);
+        assert!(text["sent_at"].is_string());
+        let inbox = app.get_json("/sandbox/messages", &app.admin_key).await;
+        let messages = inbox["items"].as_array().unwrap();
+        assert_eq!(messages.len(), 1);
+        let message = &messages[0];
+        assert_eq!(message["notification_id"], text["id"]);
+        assert_eq!(text["provider_message_id"], format!("sandbox-{}", message["id"].as_str().unwrap()));
+        assert_eq!((message["recipient"].as_str(), message["originator"].as_str()), (Some("+31612345678"), Some("NomNom")));
+        assert_eq!(message["body"], text["body"]);
+        assert!(message["body"].as_str().unwrap().contains("Ada"));
+        assert_eq!(app.get_order(id).await["last_notification"]["state"], "sent");
+    }
+}
+
+async fn lease_takeover(kind: DbKind) {
+    let Some(app) = spawn_app_without_worker(kind).await else {
+        return;
+    };
+    let order = app.create_order("Grace Hopper").await;
+    let id = order["id"].as_str().unwrap();
+    app.change_status(id, "confirmed").await;
+    assert_eq!(
+        latest_text(&app, id).await["state"],
+        "queued",
+        "no worker runs yet"
+    );
+
+    // A worker claims the text and dies before sending it.
+    let dead = notifications::claim_due(&app.db, "dead-worker", 10, Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        notifications::claim_due(&app.db, "other", 10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+
+    let worker = app::start_worker(
+        app.settings.clone(),
+        app.db.clone(),
+        Arc::new(tokio::sync::Notify::new()),
+    )
+    .unwrap();
+    eventually("the next worker sends it", || async {
+        latest_text(&app, id).await["state"] == "sent"
+    })
+    .await;
+    worker.abort();
+    let text = latest_text(&app, id).await;
+    assert_eq!(text["attempts"], 2);
+    assert_eq!(
+        sandbox_messages::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The dead worker's late answer changes nothing.
+    let late = Outcome::Failed {
+        reason: "late".into(),
+    };
+    assert!(
+        !notifications::record_outcome(&app.db, dead[0].id, "dead-worker", late)
+            .await
+            .unwrap()
+    );
+    assert_eq!(latest_text(&app, id).await["state"], "sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_lease_is_taken_over_on_sqlite() {
+    lease_takeover(DbKind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_lease_is_taken_over_on_postgres() {
+    lease_takeover(DbKind::Postgres).await;
+}
+
+async fn two_workers(kind: DbKind) {
+    let Some(app) = spawn_app_without_worker(kind).await else {
+        return;
+    };
+    let app = &app;
+    let orders: Vec<String> = futures_util::stream::iter(0..30)
+        .map(|i| async move { app_order(app, i).await })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let requests = orders
+        .iter()
+        .flat_map(|id| std::iter::repeat_n(id.clone(), 10));
+    futures_util::stream::iter(requests)
+        .for_each_concurrent(8, |id| async move {
+            let response = app
+                .post(
+                    &format!("/orders/{id}/notifications"),
+                    &app.admin_key,
+                    &json!({}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202);
+        })
+        .await;
+
+    // Two workers, each with its own connections, as two processes would have.
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let db = order_notify::store::connect(app.settings.database_url.as_str())
+            .await
+            .unwrap();
+        workers.push(
+            app::start_worker(
+                app.settings.clone(),
+                db,
+                Arc::new(tokio::sync::Notify::new()),
+            )
+            .unwrap(),
+        );
+    }
+    eventually("300 texts are in the sandbox", || async {
+        sandbox_messages::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .len()
+            >= 300
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for worker in workers {
+        worker.abort();
+    }
+    let sent = sandbox_messages::Entity::find().all(&app.db).await.unwrap();
+    let distinct: HashSet<_> = sent.iter().map(|m| m.notification_id).collect();
+    assert_eq!(sent.len(), 300, "each text exactly once");
+    assert_eq!(distinct.len(), 300);
+}
+
+async fn app_order(app: &TestApp, i: usize) -> String {
+    app.create_order(&format!("Customer {i}")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_send_each_of_300_texts_once_on_sqlite() {
+    two_workers(DbKind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_send_each_of_300_texts_once_on_postgres() {
+    two_workers(DbKind::Postgres).await;
+}
