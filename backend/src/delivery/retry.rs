@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use rand::Rng;
+
+use crate::sms::SendOutcome;
+use crate::store::notifications::Outcome;
 
 pub const MAX_DELAY: Duration = Duration::from_secs(600);
 
@@ -21,9 +25,94 @@ pub fn next_delay(base: Duration, attempts: u32, provider_asked: Option<Duration
     provider_asked.unwrap_or_else(|| backoff(base, attempts))
 }
 
+/// What an attempt's answer means for the text, after `attempts` attempts (this one
+/// included): sent; back in the queue after a backoff while attempts remain; or failed
+/// (a refusal at once, with the provider's reason).
+pub fn settle(
+    answer: SendOutcome,
+    attempts: u32,
+    max_attempts: u32,
+    base: Duration,
+    now: DateTime<Utc>,
+) -> Outcome {
+    match answer {
+        SendOutcome::Accepted {
+            provider_message_id,
+        } => Outcome::Sent {
+            provider_message_id,
+        },
+        SendOutcome::Refused { reason } => Outcome::Failed { reason },
+        SendOutcome::Retry { reason, .. } if attempts >= max_attempts => Outcome::Failed {
+            reason: format!("gave up after {attempts} attempts: {reason}"),
+        },
+        SendOutcome::Retry { reason, after } => {
+            let delay = next_delay(base, attempts, after);
+            let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(10));
+            Outcome::RetryAt {
+                due_at: now + delay,
+                reason,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn retry(after: Option<Duration>) -> SendOutcome {
+        SendOutcome::Retry {
+            reason: "503 Service Unavailable".into(),
+            after,
+        }
+    }
+
+    #[test]
+    fn retries_wait_and_then_give_up_and_refusals_fail_at_once() {
+        let now = Utc::now();
+        let base = Duration::from_secs(2);
+        match settle(retry(None), 1, 3, base, now) {
+            Outcome::RetryAt { due_at, reason } => {
+                let wait = (due_at - now).to_std().unwrap();
+                assert!(
+                    wait >= Duration::from_millis(1600) && wait <= Duration::from_millis(2400),
+                    "{wait:?}"
+                );
+                assert_eq!(reason, "503 Service Unavailable");
+            }
+            other => panic!("expected a retry, got {other:?}"),
+        }
+        match settle(retry(Some(Duration::from_secs(30))), 2, 3, base, now) {
+            Outcome::RetryAt { due_at, .. } => {
+                assert_eq!(due_at - now, chrono::Duration::seconds(30))
+            }
+            other => panic!("expected a retry, got {other:?}"),
+        }
+        assert_eq!(
+            settle(retry(None), 3, 3, base, now),
+            Outcome::Failed {
+                reason: "gave up after 3 attempts: 503 Service Unavailable".into()
+            }
+        );
+        let refused = SendOutcome::Refused {
+            reason: "recipient is not a valid number".into(),
+        };
+        assert_eq!(
+            settle(refused, 1, 8, base, now),
+            Outcome::Failed {
+                reason: "recipient is not a valid number".into()
+            }
+        );
+        let accepted = SendOutcome::Accepted {
+            provider_message_id: "mb-1".into(),
+        };
+        assert_eq!(
+            settle(accepted, 1, 8, base, now),
+            Outcome::Sent {
+                provider_message_id: "mb-1".into()
+            }
+        );
+    }
 
     #[test]
     fn delays_double_within_the_jitter_and_stop_at_ten_minutes() {

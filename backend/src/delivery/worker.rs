@@ -13,9 +13,9 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
-use super::retry::next_delay;
+use super::retry::settle;
 use crate::config::Settings;
-use crate::sms::{OutgoingSms, Provider, SendOutcome};
+use crate::sms::{OutgoingSms, Provider};
 use crate::store::notifications::{self, Notification, Outcome};
 
 /// How often an idle worker looks for work nobody told it about.
@@ -109,7 +109,13 @@ impl Worker {
         let started = Instant::now();
         let answer = self.provider.send(&sms).await;
         let took = started.elapsed().as_millis();
-        let outcome = self.decide(&notification, answer);
+        let outcome = settle(
+            answer,
+            notification.attempts,
+            self.settings.retry_max_attempts,
+            self.settings.retry_base,
+            crate::store::now(),
+        );
         match &outcome {
             Outcome::Sent { .. } => log::info!(
                 "text {} (order {}) sent through {} in {took} ms",
@@ -134,35 +140,6 @@ impl Worker {
                 "text {}: cannot record the outcome ({e}); it will be retried when its lease runs out",
                 notification.id
             ),
-        }
-    }
-
-    /// The retry policy: retryable failures come back after a backoff until the attempts
-    /// run out; refusals fail at once.
-    fn decide(&self, notification: &Notification, answer: SendOutcome) -> Outcome {
-        match answer {
-            SendOutcome::Accepted {
-                provider_message_id,
-            } => Outcome::Sent {
-                provider_message_id,
-            },
-            SendOutcome::Refused { reason } => Outcome::Failed { reason },
-            SendOutcome::Retry { reason, .. }
-                if notification.attempts >= self.settings.retry_max_attempts =>
-            {
-                Outcome::Failed {
-                    reason: format!("gave up after {} attempts: {reason}", notification.attempts),
-                }
-            }
-            SendOutcome::Retry { reason, after } => {
-                let delay = next_delay(self.settings.retry_base, notification.attempts, after);
-                let delay =
-                    chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(10));
-                Outcome::RetryAt {
-                    due_at: crate::store::now() + delay,
-                    reason,
-                }
-            }
         }
     }
 }
