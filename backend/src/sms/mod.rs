@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::config::{Settings, SmsProviderKind};
 
+pub mod messagebird;
 pub mod sandbox;
 
 /// One text to hand to a provider.
@@ -57,6 +58,18 @@ pub fn provider_for(
 ) -> Result<Arc<dyn Provider>, ProviderError> {
     match settings.sms_provider {
         SmsProviderKind::Sandbox => Ok(Arc::new(sandbox::SandboxProvider::new(db.clone()))),
+        SmsProviderKind::MessageBird => {
+            let access_key = settings.messagebird.access_key.clone().ok_or_else(|| {
+                ProviderError("messagebird needs ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY".to_owned())
+            })?;
+            let provider = messagebird::MessageBird::new(
+                &settings.messagebird.base_url,
+                access_key,
+                settings.public_url.as_deref(),
+            )
+            .map_err(|e| ProviderError(format!("cannot build the HTTP client: {e}")))?;
+            Ok(Arc::new(provider))
+        }
         other => Err(ProviderError(format!(
             "{} is not available in this build yet; use sandbox",
             other.as_str()

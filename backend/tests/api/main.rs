@@ -11,6 +11,7 @@ mod errors;
 mod health;
 mod idempotency;
 mod keys;
+mod messagebird;
 mod migrations;
 mod notifications;
 mod openapi;

@@ -1,0 +1,195 @@
+//! MessageBird's REST SMS API: `POST {base}/messages` with JSON, authorised by
+//! `AccessKey`. Our notification id travels as `reference`, so status reports find the
+//! text again; `reportUrl` tells MessageBird where to send them.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, RETRY_AFTER};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{OutgoingSms, Provider, SendOutcome};
+use crate::config::Secret;
+use crate::domain::Encoding;
+
+/// How long one request may take before it counts as failed (and is retried).
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct MessageBird {
+    client: reqwest::Client,
+    base_url: String,
+    access_key: Secret,
+    report_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Accepted {
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ApiError>,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameter: Option<String>,
+}
+
+impl MessageBird {
+    /// `public_url` is where MessageBird can reach this service for status reports.
+    pub fn new(
+        base_url: &str,
+        access_key: Secret,
+        public_url: Option<&str>,
+    ) -> reqwest::Result<MessageBird> {
+        Ok(MessageBird {
+            client: reqwest::Client::builder().timeout(TIMEOUT).build()?,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            access_key,
+            report_url: public_url.map(|url| format!("{url}/webhooks/messagebird")),
+        })
+    }
+}
+
+/// MessageBird's own words for a refusal: each error's description (and parameter).
+fn reasons(status: StatusCode, body: &str) -> String {
+    let described: Vec<String> = serde_json::from_str::<ErrorBody>(body)
+        .map(|b| b.errors)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            let mut text = e.description.unwrap_or_else(|| "no description".to_owned());
+            if let Some(parameter) = e.parameter {
+                text.push_str(&format!(" ({parameter})"));
+            }
+            if let Some(code) = e.code {
+                text.push_str(&format!(" [code {code}]"));
+            }
+            text
+        })
+        .collect();
+    if described.is_empty() {
+        let snippet: String = body.chars().take(200).collect();
+        format!("MessageBird answered {status}: {snippet}")
+    } else {
+        format!("MessageBird answered {status}: {}", described.join("; "))
+    }
+}
+
+/// `Retry-After` in seconds (the form MessageBird and most APIs use).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[async_trait::async_trait]
+impl Provider for MessageBird {
+    fn name(&self) -> &'static str {
+        "messagebird"
+    }
+
+    async fn send(&self, sms: &OutgoingSms) -> SendOutcome {
+        let mut payload = json!({
+            "originator": sms.originator,
+            "recipients": [sms.recipient.trim_start_matches('+')],
+            "body": sms.body,
+            "reference": sms.reference.to_string(),
+            "datacoding": match sms.encoding {
+                Encoding::Gsm7 => "plain",
+                Encoding::Ucs2 => "unicode",
+            },
+        });
+        if let Some(report_url) = &self.report_url {
+            payload["reportUrl"] = json!(report_url);
+        }
+        let sent = self
+            .client
+            .post(format!("{}/messages", self.base_url))
+            .header(
+                AUTHORIZATION,
+                format!("AccessKey {}", self.access_key.expose()),
+            )
+            .json(&payload)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) if e.is_timeout() => {
+                return SendOutcome::Retry {
+                    reason: format!("MessageBird did not answer within {} s", TIMEOUT.as_secs()),
+                    after: None,
+                };
+            }
+            Err(e) => {
+                return SendOutcome::Retry {
+                    reason: format!("cannot reach MessageBird: {e}"),
+                    after: None,
+                };
+            }
+        };
+        let status = response.status();
+        let after = retry_after(response.headers());
+        let body = match response.text().await {
+            Ok(body) => body,
+            Err(e) if status.is_success() => {
+                // It was accepted; only the answer got lost. Sending again would
+                // text the customer twice.
+                log::warn!(
+                    "MessageBird accepted text {} but its answer was unreadable: {e}",
+                    sms.reference
+                );
+                String::new()
+            }
+            Err(e) => {
+                return SendOutcome::Retry {
+                    reason: format!("MessageBird's answer ({status}) was cut off: {e}"),
+                    after: None,
+                };
+            }
+        };
+        if status.is_success() {
+            let id = serde_json::from_str::<Accepted>(&body)
+                .ok()
+                .and_then(|a| a.id);
+            return SendOutcome::Accepted {
+                provider_message_id: id.unwrap_or_default(),
+            };
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return SendOutcome::Retry {
+                reason: reasons(status, &body),
+                after,
+            };
+        }
+        SendOutcome::Refused {
+            reason: reasons(status, &body),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_told_in_messagebirds_words() {
+        let body = r#"{"errors":[{"code":9,"description":"no (correct) recipients found","parameter":"recipients"}]}"#;
+        assert_eq!(
+            reasons(StatusCode::UNPROCESSABLE_ENTITY, body),
+            "MessageBird answered 422 Unprocessable Entity: no (correct) recipients found (recipients) [code 9]"
+        );
+        assert_eq!(
+            reasons(StatusCode::BAD_GATEWAY, "<html>oops</html>"),
+            "MessageBird answered 502 Bad Gateway: <html>oops</html>"
+        );
+    }
+}
