@@ -19,7 +19,9 @@ use crate::config::{Settings, redact_url};
 use crate::demo;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{auth, health, keys, notifications, openapi, orders, sandbox, templates};
+use crate::http::{
+    auth, health, keys, notifications, openapi, opt_outs, orders, sandbox, templates,
+};
 use crate::store::{self, keys::KeySource};
 
 /// What every handler can reach.
@@ -249,6 +251,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/keys/{id}").route(web::delete().to(keys::revoke_key)))
     .service(resource("/sandbox/messages").route(web::get().to(sandbox::list_messages)))
+    .service(resource("/notifications").route(web::get().to(notifications::list_notifications)))
+    .service(resource("/notifications/{id}/retry").route(web::post().to(notifications::retry)))
+    .service(resource("/opt-outs").route(web::get().to(opt_outs::list_opt_outs)))
+    .service(resource("/opt-outs/{phone}").route(web::delete().to(opt_outs::remove_opt_out)))
     .service(resource("/templates").route(web::get().to(templates::list_templates)))
     .service(resource("/templates/preview").route(web::post().to(templates::preview)))
     .service(resource("/templates/{status}").route(web::put().to(templates::save_template)))

@@ -9,7 +9,7 @@ mod sms;
 mod status;
 mod template;
 
-pub use notification::NotificationState;
+pub use notification::{NotificationState, UnknownState};
 pub use order::{CustomerName, ExternalRef, OrderItem, OrderItems, ValidationError};
 pub use phone::{PhoneError, PhoneNumber};
 pub use role::Role;

@@ -3,11 +3,13 @@
 
 pub mod auth;
 pub mod body;
+pub mod cursor;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod notifications;
 pub mod openapi;
+pub mod opt_outs;
 pub mod orders;
 pub mod problem;
 pub mod rate_limit;

@@ -5,11 +5,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::Caller;
 use super::body::{RawBody, fingerprint};
+use super::cursor::{decode_cursor, encode_cursor, parse_limit};
 use super::idempotency::{self, IdempotencyKey, Reply};
 use super::problem::ApiError;
 use crate::app::AppState;
@@ -207,4 +208,131 @@ pub async fn notify_customer(
         );
     }
     Ok(response)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationPage {
+    pub items: Vec<Notification>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListNotificationsParams {
+    /// Only these states, comma-separated (`failed,queued`).
+    pub state: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Texts across all orders, newest first: the place to find the failed ones.
+#[utoipa::path(
+    get, path = "/notifications", tag = "notifications",
+    params(ListNotificationsParams),
+    responses(
+        (status = 200, description = "Newest first", body = NotificationPage),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 403, response = super::problem::Forbidden),
+        (status = 422, response = super::problem::UnprocessableEntity),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_notifications(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<ListNotificationsParams>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin, Role::Staff])?;
+    let params = params.into_inner();
+    let mut states = Vec::new();
+    for name in params
+        .state
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        states.push(
+            name.parse().map_err(|e: crate::domain::UnknownState| {
+                ApiError::field("state", e.to_string())
+            })?,
+        );
+    }
+    let limit = parse_limit(params.limit.as_deref(), 50, 200)?;
+    let before = match params.cursor.as_deref() {
+        None => None,
+        Some(raw) => Some(
+            decode_cursor(raw)
+                .ok_or_else(|| ApiError::field("cursor", "is not a cursor this server gave out"))?,
+        ),
+    };
+    let (items, more) = store::list_notifications(&state.db, &states, limit, before).await?;
+    let next_cursor = if more {
+        items.last().map(|n| encode_cursor(n.seq))
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(NotificationPage {
+        items: items.into_iter().map(Notification::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Queue a failed text again, with a fresh set of attempts.
+#[utoipa::path(
+    post, path = "/notifications/{id}/retry", tag = "notifications",
+    params(("id" = Uuid, Path, description = "The notification's id")),
+    responses(
+        (status = 202, description = "Queued again", body = Notification),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 403, response = super::problem::Forbidden),
+        (status = 404, response = super::problem::NotFound),
+        (status = 409, response = super::problem::Conflict),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn retry(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin, Role::Staff])?;
+    let id = id.into_inner();
+    if let Some(existing) = store::find_notification(&state.db, id).await?
+        && store::is_opted_out(&state.db, &existing.recipient).await?
+    {
+        return Err(ApiError::Conflict {
+            title: "Customer opted out",
+            detail: format!(
+                "{} texted STOP; no text is sent until they text START.",
+                existing.recipient
+            ),
+        });
+    }
+    match store::requeue_failed(&state.db, id).await? {
+        store::Requeue::Queued(notification) => {
+            log::info!(
+                "notification {id} queued again by key {:?} ({})",
+                caller.name,
+                caller.key_id
+            );
+            state.outbox.notify_one();
+            Ok(HttpResponse::Accepted().json(Notification::from(*notification)))
+        }
+        store::Requeue::NotFound => Err(ApiError::NotFound(format!(
+            "There is no notification {id}."
+        ))),
+        store::Requeue::NotFailed(current) => Err(ApiError::Conflict {
+            title: "Not a failed text",
+            detail: format!("Only a failed text can be retried; this one is {current}."),
+        }),
+    }
 }

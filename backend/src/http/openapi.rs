@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, keys, notifications, orders, problem, sandbox, templates};
+use super::{health, keys, notifications, opt_outs, orders, problem, sandbox, templates};
 use crate::domain::{Encoding, OrderItem, OrderStatus, Role, ValidationError};
 
 struct BearerAuth;
@@ -44,6 +44,10 @@ impl Modify for BearerAuth {
         orders::list_events,
         notifications::list_for_order,
         notifications::notify_customer,
+        notifications::list_notifications,
+        notifications::retry,
+        opt_outs::list_opt_outs,
+        opt_outs::remove_opt_out,
         keys::list_keys,
         keys::create_key,
         keys::revoke_key,
@@ -58,7 +62,8 @@ impl Modify for BearerAuth {
             orders::OrderView, orders::OrderPage, orders::CreateOrder, orders::NewOrderItem,
             orders::ChangeStatus, orders::StatusChanged, orders::OrderEventView, orders::OrderEventList,
             notifications::Notification, notifications::NotificationList, notifications::NotifyCustomer,
-            crate::domain::NotificationState, keys::Key, keys::KeyList, keys::CreateKey, keys::CreatedKey,
+            crate::domain::NotificationState, notifications::NotificationPage, opt_outs::OptOut,
+            opt_outs::OptOutList, keys::Key, keys::KeyList, keys::CreateKey, keys::CreatedKey,
             health::Health, Encoding, templates::TemplateView, templates::TemplateList,
             templates::SaveTemplate, templates::PreviewRequest, templates::Preview,
             sandbox::SandboxMessage, sandbox::SandboxMessageList,
@@ -75,6 +80,7 @@ impl Modify for BearerAuth {
         (name = "orders", description = "Orders and their status"),
         (name = "notifications", description = "Texts to customers"),
         (name = "templates", description = "The text sent for each status"),
+        (name = "opt-outs", description = "Customers who texted STOP (admin only)"),
         (name = "keys", description = "API keys (admin only)"),
         (name = "sandbox", description = "The sandbox provider's outbox"),
         (name = "health", description = "Liveness and readiness"),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Set, Statement,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -273,4 +273,104 @@ pub async fn record_outcome(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// A page of texts across all orders, newest first, optionally only in some states.
+pub async fn list_notifications(
+    db: &impl ConnectionTrait,
+    states: &[NotificationState],
+    limit: u64,
+    before_seq: Option<i64>,
+) -> Result<(Vec<Notification>, bool), DbErr> {
+    let mut query = notifications::Entity::find();
+    if !states.is_empty() {
+        query = query.filter(notifications::Column::State.is_in(states.iter().map(|s| s.as_str())));
+    }
+    if let Some(before) = before_seq {
+        query = query.filter(notifications::Column::Seq.lt(before));
+    }
+    let mut rows = query
+        .order_by_desc(notifications::Column::Seq)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let items = rows
+        .into_iter()
+        .map(to_notification)
+        .collect::<Result<_, _>>()?;
+    Ok((items, more))
+}
+
+pub async fn find_notification(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<Notification>, DbErr> {
+    notifications::Entity::find()
+        .filter(notifications::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .map(to_notification)
+        .transpose()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Requeue {
+    Queued(Box<Notification>),
+    NotFound,
+    /// Only a failed text goes back in the queue; this one is in another state.
+    NotFailed(NotificationState),
+}
+
+/// Puts a failed text back in the queue with a fresh set of attempts.
+pub async fn requeue_failed(db: &impl ConnectionTrait, id: Uuid) -> Result<Requeue, DbErr> {
+    let now = super::now();
+    let updated = notifications::Entity::update_many()
+        .col_expr(
+            notifications::Column::State,
+            Expr::value(NotificationState::Queued.as_str()),
+        )
+        .col_expr(notifications::Column::Attempts, Expr::value(0))
+        .col_expr(notifications::Column::DueAt, Expr::value(now))
+        .col_expr(notifications::Column::UpdatedAt, Expr::value(now))
+        .filter(notifications::Column::Id.eq(id))
+        .filter(notifications::Column::State.eq(NotificationState::Failed.as_str()))
+        .exec(db)
+        .await?;
+    match find_notification(db, id).await? {
+        None => Ok(Requeue::NotFound),
+        Some(n) if updated.rows_affected == 1 => Ok(Requeue::Queued(Box::new(n))),
+        Some(n) => Ok(Requeue::NotFailed(n.state)),
+    }
+}
+
+/// A number that texted STOP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OptOut {
+    pub phone: String,
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn list_opt_outs(db: &impl ConnectionTrait) -> Result<Vec<OptOut>, DbErr> {
+    Ok(opt_outs::Entity::find()
+        .order_by_desc(opt_outs::Column::CreatedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| OptOut {
+            phone: row.phone,
+            source: row.source,
+            created_at: row.created_at,
+        })
+        .collect())
+}
+
+/// Lets a number receive texts again; whether it had opted out.
+pub async fn remove_opt_out(db: &impl ConnectionTrait, phone: &str) -> Result<bool, DbErr> {
+    let deleted = opt_outs::Entity::delete_by_id(phone.to_owned())
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected == 1)
 }

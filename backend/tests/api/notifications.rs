@@ -169,3 +169,111 @@ both_databases! {
         assert!(history["items"].as_array().unwrap().iter().all(|n| n["state"] == "cancelled"));
     }
 }
+
+async fn wait_for_state(app: &TestApp, order_id: &str, state: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = app
+            .get_json(&format!("/orders/{order_id}/notifications"), &app.admin_key)
+            .await["items"][0]
+            .clone();
+        if text["state"] == state {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never {state}: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Marks every text failed, as a provider's refusal would.
+async fn fail_all(app: &TestApp) {
+    use sea_orm::sea_query::Expr;
+    notifications::Entity::update_many()
+        .col_expr(notifications::Column::State, Expr::value("failed"))
+        .col_expr(
+            notifications::Column::LastError,
+            Expr::value("MessageBird answered 422: bad number"),
+        )
+        .exec(&app.db)
+        .await
+        .unwrap();
+}
+
+both_databases! {
+    async fn failed_texts_are_listed_and_can_be_retried(app) {
+        let order = app.create_order("Frances Allen").await;
+        let id = order["id"].as_str().unwrap();
+        app.change_status(id, "confirmed").await;
+        wait_for_state(&app, id, "sent").await;
+        fail_all(&app).await;
+
+        let failed = app.get_json("/notifications?state=failed", &app.admin_key).await;
+        assert_eq!(failed["items"].as_array().unwrap().len(), 1);
+        assert_eq!(app.get_json("/notifications?state=queued,sent", &app.admin_key).await["items"], json!([]));
+        let text_id = failed["items"][0]["id"].as_str().unwrap().to_owned();
+        let retry_path = format!("/notifications/{text_id}/retry");
+
+        let (_, staff) = app.create_key("kitchen", "staff").await;
+        let retried = app.client.post(app.url(&retry_path)).bearer_auth(&staff).send().await.unwrap();
+        assert_eq!(retried.status(), 202);
+        let retried: Value = retried.json().await.unwrap();
+        assert_eq!((retried["state"].as_str(), retried["attempts"].as_i64()), (Some("queued"), Some(0)));
+        let sent = wait_for_state(&app, id, "sent").await;
+        assert_eq!(sent["last_error"], Value::Null);
+
+        let again = app.client.post(app.url(&retry_path)).bearer_auth(&staff).send().await.unwrap();
+        assert!(assert_problem(again, 409).await["detail"].as_str().unwrap().contains("sent"));
+        let unknown = app.client.post(app.url(&format!("/notifications/{}/retry", uuid::Uuid::new_v4()))).bearer_auth(&staff).send().await.unwrap();
+        assert_problem(unknown, 404).await;
+        let (_, shop) = app.create_key("shop", "integration").await;
+        assert_problem(app.get("/notifications", &shop).send().await.unwrap(), 403).await;
+        assert_problem(app.get("/notifications?state=lost", &staff).send().await.unwrap(), 422).await;
+        assert_problem(app.get("/notifications?cursor=x", &staff).send().await.unwrap(), 422).await;
+    }
+
+    async fn the_notification_list_pages_newest_first(app) {
+        let order = app.create_order("Page Turner").await;
+        let path = format!("/orders/{}/notifications", order["id"].as_str().unwrap());
+        for _ in 0..5 {
+            app.post(&path, &app.admin_key, &json!({})).send().await.unwrap();
+        }
+        let first = app.get_json("/notifications?limit=3", &app.admin_key).await;
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let second = app.get_json(&format!("/notifications?limit=3&cursor={cursor}"), &app.admin_key).await;
+        assert_eq!(second["next_cursor"], Value::Null);
+        let ids: Vec<_> = first["items"].as_array().unwrap().iter().chain(second["items"].as_array().unwrap()).map(|n| n["id"].clone()).collect();
+        let mut newest_first = ids.clone();
+        newest_first.sort_by(|a, b| b.as_str().cmp(&a.as_str()));
+        assert_eq!(ids.len(), 5);
+        assert_eq!(ids, newest_first);
+    }
+
+    async fn opt_outs_are_listed_and_lifted_by_an_admin(app) {
+        opt_out(&app, "+31612345678").await;
+        let list = app.get_json("/opt-outs", &app.admin_key).await;
+        assert_eq!(list["items"][0]["phone"], "+31612345678");
+        assert_eq!(list["items"][0]["source"], "test");
+
+        // A failed text to a number that opted out is not retried.
+        let order = app.create_order("Opted Out").await;
+        app.change_status(order["id"].as_str().unwrap(), "confirmed").await;
+        fail_all(&app).await;
+        let text = app.get_json("/notifications", &app.admin_key).await["items"][0].clone();
+        let retry = app.client.post(app.url(&format!("/notifications/{}/retry", text["id"].as_str().unwrap()))).bearer_auth(&app.admin_key).send().await.unwrap();
+        assert!(assert_problem(retry, 409).await["detail"].as_str().unwrap().contains("STOP"));
+
+        let (_, staff) = app.create_key("kitchen", "staff").await;
+        assert_problem(app.get("/opt-outs", &staff).send().await.unwrap(), 403).await;
+        let lift = |key: String| {
+            let app = &app;
+            async move { app.client.delete(app.url("/opt-outs/%2B31612345678")).bearer_auth(key).send().await.unwrap() }
+        };
+        assert_problem(lift(staff.clone()).await, 403).await;
+        assert_eq!(lift(app.admin_key.clone()).await.status(), 204);
+        assert_problem(lift(app.admin_key.clone()).await, 404).await;
+        assert_eq!(app.get_json("/opt-outs", &app.admin_key).await["items"], json!([]));
+    }
+}

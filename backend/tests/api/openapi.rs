@@ -45,5 +45,5 @@ fn every_route_but_health_needs_a_key_and_documents_401() {
             }
         }
     }
-    assert_eq!(operations, 16);
+    assert_eq!(operations, 20);
 }

@@ -46,6 +46,8 @@ both_databases! {
                 (Method::DELETE, format!("/keys/{victim}"), None, if keys_allowed { 204 } else { 403 }),
                 (Method::GET, "/templates".into(), None, if staff_allowed { 200 } else { 403 }),
                 (Method::GET, "/sandbox/messages".into(), None, if staff_allowed { 200 } else { 403 }),
+                (Method::GET, "/notifications".into(), None, if staff_allowed { 200 } else { 403 }),
+                (Method::GET, "/opt-outs".into(), None, if keys_allowed { 200 } else { 403 }),
                 (Method::POST, "/templates/preview".into(), Some(json!({"body": "Hi {first_name}"})), if staff_allowed { 200 } else { 403 }),
                 (Method::PUT, "/templates/delayed".into(), Some(json!({"body": "Sorry {first_name}"})), if keys_allowed { 200 } else { 403 }),
             ];

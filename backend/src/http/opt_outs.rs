@@ -1,0 +1,89 @@
+//! `/opt-outs` (admin): the customers who texted STOP, and lifting one by hand.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::domain::{PhoneNumber, Role};
+use crate::store::notifications as store;
+
+#[derive(Serialize, ToSchema)]
+pub struct OptOut {
+    /// E.164.
+    pub phone: String,
+    /// Where the STOP came from (`messagebird`, `twilio`).
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OptOutList {
+    pub items: Vec<OptOut>,
+}
+
+/// Numbers that receive no texts, newest first.
+#[utoipa::path(
+    get, path = "/opt-outs", tag = "opt-outs",
+    responses(
+        (status = 200, description = "Newest first", body = OptOutList),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 403, response = super::problem::Forbidden),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_opt_outs(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let items = store::list_opt_outs(&state.db).await?;
+    Ok(HttpResponse::Ok().json(OptOutList {
+        items: items
+            .into_iter()
+            .map(|o| OptOut {
+                phone: o.phone,
+                source: o.source,
+                created_at: o.created_at,
+            })
+            .collect(),
+    }))
+}
+
+/// Let a number receive texts again (as if it had texted START).
+#[utoipa::path(
+    delete, path = "/opt-outs/{phone}", tag = "opt-outs",
+    params(("phone" = String, Path, description = "The number, URL-encoded (`%2B31612345678`)")),
+    responses(
+        (status = 204, description = "Texts go to this number again"),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 403, response = super::problem::Forbidden),
+        (status = 404, response = super::problem::NotFound),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn remove_opt_out(
+    state: web::Data<AppState>,
+    caller: Caller,
+    phone: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let raw = phone.into_inner();
+    let not_found = || ApiError::NotFound(format!("{raw} has not opted out."));
+    let phone = PhoneNumber::parse(&raw, state.settings.default_region).map_err(|_| not_found())?;
+    if store::remove_opt_out(&state.db, phone.as_str()).await? {
+        log::info!(
+            "opt-out of {phone} lifted by key {:?} ({})",
+            caller.name,
+            caller.key_id
+        );
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(not_found())
+    }
+}
