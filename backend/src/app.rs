@@ -20,7 +20,7 @@ use crate::demo;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{
-    auth, health, keys, notifications, openapi, opt_outs, orders, sandbox, templates,
+    auth, health, keys, notifications, openapi, opt_outs, orders, sandbox, templates, webhooks,
 };
 use crate::store::{self, keys::KeySource};
 
@@ -251,6 +251,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/keys/{id}").route(web::delete().to(keys::revoke_key)))
     .service(resource("/sandbox/messages").route(web::get().to(sandbox::list_messages)))
+    .service(
+        resource("/webhooks/messagebird")
+            .route(web::get().to(webhooks::messagebird::status_report))
+            .route(web::post().to(webhooks::messagebird::status_report)),
+    )
+    .service(
+        resource("/webhooks/messagebird/inbound")
+            .route(web::post().to(webhooks::messagebird::inbound)),
+    )
     .service(resource("/notifications").route(web::get().to(notifications::list_notifications)))
     .service(resource("/notifications/{id}/retry").route(web::post().to(notifications::retry)))
     .service(resource("/opt-outs").route(web::get().to(opt_outs::list_opt_outs)))

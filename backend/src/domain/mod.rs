@@ -1,6 +1,7 @@
 //! The pure middle of the service: types that cannot hold a bad value and the rules
 //! between them. Nothing here touches HTTP, the database or the clock.
 
+mod keyword;
 mod notification;
 mod order;
 mod phone;
@@ -9,6 +10,7 @@ mod sms;
 mod status;
 mod template;
 
+pub use keyword::Keyword;
 pub use notification::{NotificationState, UnknownState};
 pub use order::{CustomerName, ExternalRef, OrderItem, OrderItems, ValidationError};
 pub use phone::{PhoneError, PhoneNumber};

@@ -133,7 +133,11 @@ pub async fn authenticate(
             log::warn!("could not record use of key {}: {e}", key.id);
         }
         req.extensions_mut().insert(Caller::from(key));
-    } else if let Some(address) = address {
+    } else if let Some(address) = address
+        && !req.path().starts_with("/webhooks/")
+    {
+        // Providers' callbacks are not limited: a refused status report is only sent
+        // again, and they are checked by signature instead.
         admit(&state, Client::Address(address))?;
     }
     next.call(req).await

@@ -45,6 +45,11 @@ impl RawBody {
         self.bytes.is_empty()
     }
 
+    /// The body exactly as received (webhook signatures are computed over it).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     pub fn parse<T: DeserializeOwned>(&self) -> Result<Json<T>, ApiError> {
         match self.content_type.as_deref() {
             Some(ct) if is_json(ct) => {}

@@ -15,3 +15,4 @@ pub mod problem;
 pub mod rate_limit;
 pub mod sandbox;
 pub mod templates;
+pub mod webhooks;

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, keys, notifications, opt_outs, orders, problem, sandbox, templates};
+use super::{health, keys, notifications, opt_outs, orders, problem, sandbox, templates, webhooks};
 use crate::domain::{Encoding, OrderItem, OrderStatus, Role, ValidationError};
 
 struct BearerAuth;
@@ -55,6 +55,8 @@ impl Modify for BearerAuth {
         templates::save_template,
         templates::preview,
         sandbox::list_messages,
+        webhooks::messagebird::status_report,
+        webhooks::messagebird::inbound,
     ),
     components(
         schemas(
@@ -83,6 +85,7 @@ impl Modify for BearerAuth {
         (name = "opt-outs", description = "Customers who texted STOP (admin only)"),
         (name = "keys", description = "API keys (admin only)"),
         (name = "sandbox", description = "The sandbox provider's outbox"),
+        (name = "webhooks", description = "Provider callbacks, checked by the provider's signature when a signing key is set"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

@@ -374,3 +374,90 @@ pub async fn remove_opt_out(db: &impl ConnectionTrait, phone: &str) -> Result<bo
         .await?;
     Ok(deleted.rows_affected == 1)
 }
+
+/// What a provider's status report says became of a text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryReport {
+    Delivered { at: DateTime<Utc> },
+    Failed { reason: String },
+}
+
+/// Applies a status report to the text it is about, found by our id (the `reference`
+/// we sent) or else by the provider's id. Returns whether a text was found. Reports
+/// only move texts forward: a delivered or failed text stays so.
+pub async fn record_delivery_report(
+    db: &impl ConnectionTrait,
+    reference: Option<Uuid>,
+    provider_message_id: Option<&str>,
+    report: DeliveryReport,
+) -> Result<bool, DbErr> {
+    let mut found = None;
+    if let Some(id) = reference {
+        found = find_notification(db, id).await?;
+    }
+    if found.is_none()
+        && let Some(provider_id) = provider_message_id.filter(|p| !p.is_empty())
+    {
+        found = notifications::Entity::find()
+            .filter(notifications::Column::ProviderMessageId.eq(provider_id))
+            .one(db)
+            .await?
+            .map(to_notification)
+            .transpose()?;
+    }
+    let Some(notification) = found else {
+        return Ok(false);
+    };
+    let now = super::now();
+    let mut update = notifications::Entity::update_many()
+        .col_expr(notifications::Column::UpdatedAt, Expr::value(now));
+    update = match report {
+        DeliveryReport::Delivered { at } => update
+            .col_expr(
+                notifications::Column::State,
+                Expr::value(NotificationState::Delivered.as_str()),
+            )
+            .col_expr(notifications::Column::DeliveredAt, Expr::value(at)),
+        DeliveryReport::Failed { reason } => update
+            .col_expr(
+                notifications::Column::State,
+                Expr::value(NotificationState::Failed.as_str()),
+            )
+            .col_expr(notifications::Column::LastError, Expr::value(reason)),
+    };
+    if notification.provider_message_id.is_none()
+        && let Some(provider_id) = provider_message_id
+    {
+        update = update.col_expr(
+            notifications::Column::ProviderMessageId,
+            Expr::value(provider_id),
+        );
+    }
+    update
+        .filter(notifications::Column::Id.eq(notification.id))
+        .filter(notifications::Column::State.is_in([
+            NotificationState::Sending.as_str(),
+            NotificationState::Sent.as_str(),
+        ]))
+        .exec(db)
+        .await?;
+    Ok(true)
+}
+
+/// Records that a number texted STOP (again is fine).
+pub async fn add_opt_out(
+    db: &impl ConnectionTrait,
+    phone: &str,
+    source: &str,
+) -> Result<(), DbErr> {
+    let row = opt_outs::ActiveModel {
+        phone: Set(phone.to_owned()),
+        source: Set(source.to_owned()),
+        created_at: Set(super::now()),
+    };
+    opt_outs::Entity::insert(row)
+        .on_conflict_do_nothing_on([opt_outs::Column::Phone])
+        .exec(db)
+        .await
+        .map(|_| ())
+}

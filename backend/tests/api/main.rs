@@ -19,3 +19,4 @@ mod orders;
 mod pagination;
 mod roles;
 mod templates;
+mod webhooks;

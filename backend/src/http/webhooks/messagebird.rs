@@ -1,0 +1,379 @@
+//! MessageBird's callbacks: status reports (`GET|POST /webhooks/messagebird`) and
+//! inbound texts (`POST /webhooks/messagebird/inbound`, STOP and START). With
+//! ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY set, each call must carry a valid
+//! `MessageBird-Signature-JWT`: HS256 over the signing key, with the called URL's and the
+//! body's SHA-256 as claims and a validity window.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{called_url, parameters};
+use crate::app::AppState;
+use crate::domain::{Keyword, PhoneNumber};
+use crate::http::body::RawBody;
+use crate::http::problem::ApiError;
+use crate::store::notifications::{self as store, DeliveryReport};
+
+pub const SIGNATURE_HEADER: &str = "MessageBird-Signature-JWT";
+/// Clock difference tolerated between MessageBird and us.
+const LEEWAY_SECS: i64 = 60;
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("no {SIGNATURE_HEADER} header")]
+    Missing,
+    #[error("the signature is not a well-formed JWT")]
+    Malformed,
+    #[error("the signature does not match the signing key")]
+    Mismatch,
+    #[error("the signature is outside its validity window")]
+    Expired,
+    #[error("the signature is for another URL")]
+    WrongUrl,
+    #[error("the signature is for another body")]
+    WrongBody,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: Option<String>,
+    nbf: Option<i64>,
+    exp: Option<i64>,
+    url_hash: Option<String>,
+    payload_hash: Option<String>,
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks a `MessageBird-Signature-JWT` for a call to `url` with `body` at `now`.
+pub fn verify_signature(
+    token: &str,
+    key: &str,
+    url: &str,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
+    let mut parts = token.trim().split('.');
+    let (Some(header), Some(claims), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(SignatureError::Malformed);
+    };
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| SignatureError::Malformed)
+    };
+    let header: Header =
+        serde_json::from_slice(&decode(header)?).map_err(|_| SignatureError::Malformed)?;
+    if header.alg != "HS256" {
+        return Err(SignatureError::Malformed);
+    }
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).map_err(|_| SignatureError::Mismatch)?;
+    let token = token.trim();
+    let signed_len = token.rfind('.').unwrap_or(0);
+    mac.update(&token.as_bytes()[..signed_len]);
+    // verify_slice compares in constant time.
+    mac.verify_slice(&decode(signature)?)
+        .map_err(|_| SignatureError::Mismatch)?;
+    let claims: Claims =
+        serde_json::from_slice(&decode(claims)?).map_err(|_| SignatureError::Malformed)?;
+    if claims.iss.as_deref() != Some("MessageBird") {
+        return Err(SignatureError::Malformed);
+    }
+    let (Some(nbf), Some(exp)) = (claims.nbf, claims.exp) else {
+        return Err(SignatureError::Malformed);
+    };
+    if now + LEEWAY_SECS < nbf || now - LEEWAY_SECS >= exp {
+        return Err(SignatureError::Expired);
+    }
+    if claims.url_hash.as_deref() != Some(sha256_hex(url.as_bytes()).as_str()) {
+        return Err(SignatureError::WrongUrl);
+    }
+    let expected_body = (!body.is_empty()).then(|| sha256_hex(body));
+    if claims.payload_hash != expected_body {
+        return Err(SignatureError::WrongBody);
+    }
+    Ok(())
+}
+
+/// Verifies the call when a signing key is configured; 401 otherwise.
+fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(), ApiError> {
+    let Some(key) = &state.settings.messagebird.signing_key else {
+        return Ok(());
+    };
+    let token = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(SignatureError::Missing);
+    let url = called_url(req, state.settings.public_url.as_deref());
+    token
+        .and_then(|token| {
+            verify_signature(
+                token,
+                key.expose(),
+                &url,
+                body.bytes(),
+                Utc::now().timestamp(),
+            )
+        })
+        .map_err(|e| {
+            log::warn!("refused a MessageBird callback to {}: {e}", req.path());
+            ApiError::Unauthorized("The MessageBird signature is missing or invalid.")
+        })
+}
+
+fn acknowledged() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("OK")
+}
+
+/// A status report: `delivered` → delivered; `delivery_failed` and `expired` → failed
+/// with MessageBird's reason; other statuses (`sent`, `buffered`) change nothing.
+#[utoipa::path(
+    post, path = "/webhooks/messagebird", tag = "webhooks",
+    params(
+        ("id" = Option<String>, Query, description = "MessageBird's message id"),
+        ("reference" = Option<String>, Query, description = "Our notification id"),
+        ("status" = Option<String>, Query, description = "delivered, delivery_failed, expired, sent, buffered …"),
+        ("statusDatetime" = Option<String>, Query, description = "When the status was reached (RFC 3339)"),
+        ("MessageBird-Signature-JWT" = Option<String>, Header, description = "Required when a signing key is configured"),
+    ),
+    responses(
+        (status = 200, description = "Received (also for texts we do not know)"),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+    )
+)]
+pub async fn status_report(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    authenticate(&state, &req, &body)?;
+    let params = parameters(&req, &body)?;
+    let get = |name: &str| {
+        params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let Some(status) = get("status") else {
+        return Err(ApiError::BadRequest(
+            "A status report needs a status.".to_owned(),
+        ));
+    };
+    let report = match status {
+        "delivered" => {
+            let at = get("statusDatetime")
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(crate::store::now);
+            DeliveryReport::Delivered { at }
+        }
+        "delivery_failed" | "expired" => {
+            let mut reason = format!("MessageBird reported {status}");
+            if let Some(detail) = get("statusReason") {
+                reason.push_str(&format!(": {detail}"));
+            }
+            if let Some(code) = get("statusErrorCode") {
+                reason.push_str(&format!(" (error code {code})"));
+            }
+            DeliveryReport::Failed { reason }
+        }
+        _ => return Ok(acknowledged()),
+    };
+    let reference = get("reference").and_then(|r| Uuid::parse_str(r).ok());
+    let found = store::record_delivery_report(&state.db, reference, get("id"), report).await?;
+    if !found {
+        log::warn!(
+            "MessageBird reported {status} for an unknown text (reference {:?}, id {:?})",
+            get("reference"),
+            get("id")
+        );
+    }
+    Ok(acknowledged())
+}
+
+/// An inbound text: STOP (or a synonym) opts the sender out, START opts them back in.
+#[utoipa::path(
+    post, path = "/webhooks/messagebird/inbound", tag = "webhooks",
+    params(
+        ("originator" = Option<String>, Query, description = "The sender's number"),
+        ("body" = Option<String>, Query, description = "The text they sent"),
+        ("MessageBird-Signature-JWT" = Option<String>, Header, description = "Required when a signing key is configured"),
+    ),
+    responses(
+        (status = 200, description = "Received"),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+    )
+)]
+pub async fn inbound(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    authenticate(&state, &req, &body)?;
+    let params = parameters(&req, &body)?;
+    apply_reply(
+        &state,
+        &params,
+        "originator",
+        &["body", "payload", "message"],
+        "messagebird",
+    )
+    .await?;
+    Ok(acknowledged())
+}
+
+/// Applies STOP or START from the sender in `sender_field`, with the text in the first
+/// present of `text_fields`.
+pub async fn apply_reply(
+    state: &AppState,
+    params: &HashMap<String, String>,
+    sender_field: &str,
+    text_fields: &[&str],
+    source: &str,
+) -> Result<(), ApiError> {
+    let Some(sender) = params.get(sender_field) else {
+        return Err(ApiError::BadRequest(format!(
+            "An inbound text needs {sender_field}."
+        )));
+    };
+    let text = text_fields
+        .iter()
+        .find_map(|f| params.get(*f))
+        .map(String::as_str)
+        .unwrap_or("");
+    let Some(keyword) = Keyword::of_reply(text) else {
+        return Ok(());
+    };
+    // MessageBird writes numbers without the plus.
+    let raw = if sender.chars().all(|c| c.is_ascii_digit()) {
+        format!("+{sender}")
+    } else {
+        sender.clone()
+    };
+    let Ok(phone) = PhoneNumber::parse(&raw, state.settings.default_region) else {
+        log::warn!("{source}: a {keyword:?} from an unreadable number was ignored");
+        return Ok(());
+    };
+    match keyword {
+        Keyword::Stop => {
+            store::add_opt_out(&state.db, phone.as_str(), source).await?;
+            log::info!("{phone} opted out of texts (STOP via {source})");
+        }
+        Keyword::Start => {
+            store::remove_opt_out(&state.db, phone.as_str()).await?;
+            log::info!("{phone} opted in to texts again (START via {source})");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// Signs claims the way MessageBird does (for tests here and in the API tests).
+    pub fn sign(key: &str, claims: &serde_json::Value) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(format!("{header}.{claims}").as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{header}.{claims}.{signature}")
+    }
+
+    const URL: &str = "https://orders.example.com/webhooks/messagebird?id=1&status=delivered";
+
+    fn claims(now: i64, body: Option<&[u8]>) -> serde_json::Value {
+        let mut claims = serde_json::json!({
+            "iss": "MessageBird", "nbf": now - 1, "exp": now + 60, "jti": "abc",
+            "url_hash": sha256_hex(URL.as_bytes()),
+        });
+        if let Some(body) = body {
+            claims["payload_hash"] = serde_json::json!(sha256_hex(body));
+        }
+        claims
+    }
+
+    #[test]
+    fn a_correct_signature_is_accepted() {
+        let now = 1_800_000_000;
+        assert_eq!(
+            verify_signature(&sign("secret", &claims(now, None)), "secret", URL, b"", now),
+            Ok(())
+        );
+        let body = br#"{"status":"delivered"}"#;
+        assert_eq!(
+            verify_signature(
+                &sign("secret", &claims(now, Some(body))),
+                "secret",
+                URL,
+                body,
+                now
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn every_wrong_part_is_refused() {
+        let now = 1_800_000_000;
+        let token = sign("secret", &claims(now, None));
+        assert_eq!(
+            verify_signature(&token, "other", URL, b"", now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_signature(&token, "secret", "https://evil.example/x", b"", now),
+            Err(SignatureError::WrongUrl)
+        );
+        assert_eq!(
+            verify_signature(&token, "secret", URL, b"{}", now),
+            Err(SignatureError::WrongBody)
+        );
+        assert_eq!(
+            verify_signature(&token, "secret", URL, b"", now + 3600),
+            Err(SignatureError::Expired)
+        );
+        assert_eq!(
+            verify_signature(&token, "secret", URL, b"", now - 3600),
+            Err(SignatureError::Expired)
+        );
+        assert_eq!(
+            verify_signature("a.b", "secret", URL, b"", now),
+            Err(SignatureError::Malformed)
+        );
+        let mut tampered = token.clone();
+        tampered.insert(token.find('.').unwrap() + 3, 'x');
+        assert!(verify_signature(&tampered, "secret", URL, b"", now).is_err());
+        let mut wrong_issuer = claims(now, None);
+        wrong_issuer["iss"] = serde_json::json!("Someone");
+        assert_eq!(
+            verify_signature(&sign("secret", &wrong_issuer), "secret", URL, b"", now),
+            Err(SignatureError::Malformed)
+        );
+    }
+}

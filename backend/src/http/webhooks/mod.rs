@@ -1,0 +1,62 @@
+//! Provider callbacks: status reports and inbound texts. They carry no API key; when a
+//! signing key is configured each call must carry the provider's signature instead.
+//! Unknown references are answered 200 (and logged), so a provider never retries them.
+
+pub mod messagebird;
+
+use std::collections::HashMap;
+
+use actix_web::HttpRequest;
+
+use super::body::RawBody;
+use super::problem::ApiError;
+
+/// The call's parameters: the query string, then a form or JSON body over it.
+pub fn parameters(req: &HttpRequest, body: &RawBody) -> Result<HashMap<String, String>, ApiError> {
+    let mut params: HashMap<String, String> = serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("The query string is not valid: {e}.")))?;
+    if body.is_empty() {
+        return Ok(params);
+    }
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let form: HashMap<String, String> = serde_urlencoded::from_bytes(body.bytes())
+            .map_err(|e| ApiError::BadRequest(format!("The form body is not valid: {e}.")))?;
+        params.extend(form);
+    } else {
+        let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body.bytes())
+            .map_err(|e| {
+                ApiError::MalformedJson(format!(
+                    "The body is neither a form nor a JSON object: {e}."
+                ))
+            })?;
+        for (key, value) in json {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            params.insert(key, text);
+        }
+    }
+    Ok(params)
+}
+
+/// The URL the provider called, as it saw it: behind a proxy that is the public URL.
+pub fn called_url(req: &HttpRequest, public_url: Option<&str>) -> String {
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    match public_url {
+        Some(base) => format!("{base}{path_and_query}"),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}{}", info.scheme(), info.host(), path_and_query)
+        }
+    }
+}
