@@ -260,6 +260,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         resource("/webhooks/messagebird/inbound")
             .route(web::post().to(webhooks::messagebird::inbound)),
     )
+    .service(
+        resource("/webhooks/twilio/status")
+            .route(web::post().to(webhooks::twilio::status_callback)),
+    )
+    .service(resource("/webhooks/twilio/inbound").route(web::post().to(webhooks::twilio::inbound)))
     .service(resource("/notifications").route(web::get().to(notifications::list_notifications)))
     .service(resource("/notifications/{id}/retry").route(web::post().to(notifications::retry)))
     .service(resource("/opt-outs").route(web::get().to(opt_outs::list_opt_outs)))

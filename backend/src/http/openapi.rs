@@ -57,6 +57,8 @@ impl Modify for BearerAuth {
         sandbox::list_messages,
         webhooks::messagebird::status_report,
         webhooks::messagebird::inbound,
+        webhooks::twilio::status_callback,
+        webhooks::twilio::inbound,
     ),
     components(
         schemas(

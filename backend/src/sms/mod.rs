@@ -11,6 +11,7 @@ use crate::config::{Settings, SmsProviderKind};
 
 pub mod messagebird;
 pub mod sandbox;
+pub mod twilio;
 
 /// One text to hand to a provider.
 #[derive(Clone, Debug)]
@@ -70,9 +71,22 @@ pub fn provider_for(
             .map_err(|e| ProviderError(format!("cannot build the HTTP client: {e}")))?;
             Ok(Arc::new(provider))
         }
-        other => Err(ProviderError(format!(
-            "{} is not available in this build yet; use sandbox",
-            other.as_str()
-        ))),
+        SmsProviderKind::Twilio => {
+            let (Some(sid), Some(token)) =
+                (&settings.twilio.account_sid, &settings.twilio.auth_token)
+            else {
+                return Err(ProviderError(
+                    "twilio needs ORDER_NOTIFY_TWILIO_ACCOUNT_SID and ORDER_NOTIFY_TWILIO_AUTH_TOKEN".to_owned(),
+                ));
+            };
+            let provider = twilio::Twilio::new(
+                &settings.twilio.base_url,
+                sid,
+                token.clone(),
+                settings.public_url.as_deref(),
+            )
+            .map_err(|e| ProviderError(format!("cannot build the HTTP client: {e}")))?;
+            Ok(Arc::new(provider))
+        }
     }
 }

@@ -91,3 +91,85 @@ fn openapi_prints_the_document() {
         order_notify::http::openapi::yaml()
     );
 }
+
+#[test]
+fn the_worker_command_sends_what_the_api_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "cli-worker-test-admin-key-0123456789";
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let api = order_notify(dir.path())
+        .args(["serve", "--no-worker"])
+        .env("ORDER_NOTIFY_BIND", &bind)
+        .env("ORDER_NOTIFY_ADMIN_KEY", admin)
+        .spawn()
+        .unwrap();
+    let api = KillOnDrop(api);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = format!("http://{bind}");
+    let client = reqwest::Client::new();
+    let order: serde_json::Value = runtime.block_on(async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let created = client
+                .post(format!("{base}/orders"))
+                .bearer_auth(admin)
+                .json(&serde_json::json!({"customer_name": "Ada", "phone": "+31612345678", "items": [{"name": "Soup", "quantity": 1}], "notify": true}))
+                .send()
+                .await;
+            if let Ok(response) = created {
+                return response.json().await.unwrap();
+            }
+            assert!(std::time::Instant::now() < deadline, "the API never started");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+    assert_eq!(order["last_notification"]["state"], "queued");
+    let inbox = |client: &reqwest::Client| {
+        let url = format!("{base}/sandbox/messages");
+        let request = client.get(url).bearer_auth(admin).send();
+        runtime.block_on(async {
+            request
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(
+        inbox(&client)["items"],
+        serde_json::json!([]),
+        "serve --no-worker sends nothing"
+    );
+
+    let worker = KillOnDrop(order_notify(dir.path()).arg("worker").spawn().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while inbox(&client)["items"].as_array().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never sent the text"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(worker);
+    drop(api);
+}
+
+/// A child process that is killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

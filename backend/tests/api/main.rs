@@ -19,4 +19,5 @@ mod orders;
 mod pagination;
 mod roles;
 mod templates;
+mod twilio;
 mod webhooks;

@@ -3,6 +3,7 @@
 //! Unknown references are answered 200 (and logged), so a provider never retries them.
 
 pub mod messagebird;
+pub mod twilio;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,139 @@
+//! Twilio's Messages API: `POST {base}/2010-04-01/Accounts/{sid}/Messages.json` as a
+//! form, with basic auth (account SID and auth token). Twilio's message SID is what its
+//! status callbacks carry, so that is how they find the text again.
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+use super::messagebird::{TIMEOUT, retry_after};
+use super::{OutgoingSms, Provider, SendOutcome};
+use crate::config::Secret;
+
+pub struct Twilio {
+    client: reqwest::Client,
+    messages_url: String,
+    account_sid: String,
+    auth_token: Secret,
+    status_callback: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Accepted {
+    sid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Refusal {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+impl Twilio {
+    pub fn new(
+        base_url: &str,
+        account_sid: &str,
+        auth_token: Secret,
+        public_url: Option<&str>,
+    ) -> reqwest::Result<Twilio> {
+        Ok(Twilio {
+            client: reqwest::Client::builder().timeout(TIMEOUT).build()?,
+            messages_url: format!(
+                "{}/2010-04-01/Accounts/{account_sid}/Messages.json",
+                base_url.trim_end_matches('/')
+            ),
+            account_sid: account_sid.to_owned(),
+            auth_token,
+            status_callback: public_url.map(|url| format!("{url}/webhooks/twilio/status")),
+        })
+    }
+}
+
+fn reason(status: StatusCode, body: &str) -> String {
+    match serde_json::from_str::<Refusal>(body) {
+        Ok(Refusal {
+            message: Some(message),
+            code,
+        }) => match code {
+            Some(code) => format!("Twilio answered {status}: {message} [code {code}]"),
+            None => format!("Twilio answered {status}: {message}"),
+        },
+        _ => format!(
+            "Twilio answered {status}: {}",
+            body.chars().take(200).collect::<String>()
+        ),
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Twilio {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    async fn send(&self, sms: &OutgoingSms) -> SendOutcome {
+        let mut form = vec![
+            ("To", sms.recipient.as_str()),
+            ("From", sms.originator.as_str()),
+            ("Body", sms.body.as_str()),
+        ];
+        if let Some(callback) = &self.status_callback {
+            form.push(("StatusCallback", callback.as_str()));
+        }
+        let sent = self
+            .client
+            .post(&self.messages_url)
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+            .form(&form)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) if e.is_timeout() => {
+                return SendOutcome::Retry {
+                    reason: format!("Twilio did not answer within {} s", TIMEOUT.as_secs()),
+                    after: None,
+                };
+            }
+            Err(e) => {
+                return SendOutcome::Retry {
+                    reason: format!("cannot reach Twilio: {e}"),
+                    after: None,
+                };
+            }
+        };
+        let status = response.status();
+        let after = retry_after(response.headers());
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            let sid = serde_json::from_str::<Accepted>(&body)
+                .ok()
+                .and_then(|a| a.sid);
+            return SendOutcome::Accepted {
+                provider_message_id: sid.unwrap_or_default(),
+            };
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return SendOutcome::Retry {
+                reason: reason(status, &body),
+                after,
+            };
+        }
+        SendOutcome::Refused {
+            reason: reason(status, &body),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_told_in_twilios_words() {
+        let body = r#"{"code": 21211, "message": "The 'To' number 123 is not a valid phone number.", "status": 400}"#;
+        assert_eq!(
+            reason(StatusCode::BAD_REQUEST, body),
+            "Twilio answered 400 Bad Request: The 'To' number 123 is not a valid phone number. [code 21211]"
+        );
+    }
+}
