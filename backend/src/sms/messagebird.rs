@@ -2,19 +2,14 @@
 //! `AccessKey`. Our notification id travels as `reference`, so status reports find the
 //! text again; `reportUrl` tells MessageBird where to send them.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::AUTHORIZATION;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{OutgoingSms, Provider, SendOutcome};
+use super::{OutgoingSms, Provider, SendOutcome, TIMEOUT};
 use crate::config::Secret;
 use crate::domain::Encoding;
-
-/// How long one request may take before it counts as failed (and is retried).
-pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct MessageBird {
     client: reqwest::Client,
@@ -85,12 +80,6 @@ fn reasons(status: StatusCode, body: &str) -> String {
     }
 }
 
-/// `Retry-After` in seconds (the form MessageBird and most APIs use).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 #[async_trait::async_trait]
 impl Provider for MessageBird {
     fn name(&self) -> &'static str {
@@ -121,58 +110,18 @@ impl Provider for MessageBird {
             .json(&payload)
             .send()
             .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) if e.is_timeout() => {
-                return SendOutcome::Retry {
-                    reason: format!("MessageBird did not answer within {} s", TIMEOUT.as_secs()),
-                    after: None,
-                };
-            }
-            Err(e) => {
-                return SendOutcome::Retry {
-                    reason: format!("cannot reach MessageBird: {e}"),
-                    after: None,
-                };
-            }
-        };
-        let status = response.status();
-        let after = retry_after(response.headers());
-        let body = match response.text().await {
-            Ok(body) => body,
-            Err(e) if status.is_success() => {
-                // It was accepted; only the answer got lost. Sending again would
-                // text the customer twice.
-                log::warn!(
-                    "MessageBird accepted text {} but its answer was unreadable: {e}",
-                    sms.reference
-                );
-                String::new()
-            }
-            Err(e) => {
-                return SendOutcome::Retry {
-                    reason: format!("MessageBird's answer ({status}) was cut off: {e}"),
-                    after: None,
-                };
-            }
-        };
-        if status.is_success() {
-            let id = serde_json::from_str::<Accepted>(&body)
-                .ok()
-                .and_then(|a| a.id);
-            return SendOutcome::Accepted {
-                provider_message_id: id.unwrap_or_default(),
-            };
-        }
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            return SendOutcome::Retry {
-                reason: reasons(status, &body),
-                after,
-            };
-        }
-        SendOutcome::Refused {
-            reason: reasons(status, &body),
-        }
+        super::outcome_of(
+            "MessageBird",
+            sms.reference,
+            sent,
+            |body| {
+                serde_json::from_str::<Accepted>(body)
+                    .ok()
+                    .and_then(|a| a.id)
+            },
+            reasons,
+        )
+        .await
     }
 }
 

@@ -4,6 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::StatusCode;
+use reqwest::header::RETRY_AFTER;
+
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -46,6 +49,75 @@ pub trait Provider: Send + Sync {
     /// The name recorded on each notification (`sandbox`, `messagebird`, `twilio`).
     fn name(&self) -> &'static str;
     async fn send(&self, sms: &OutgoingSms) -> SendOutcome;
+}
+
+/// How long one request to a provider may take before it counts as failed (and is
+/// retried).
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `Retry-After` in seconds (the form providers use).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Turns a provider API's answer into an outcome, the same way for every provider:
+/// 2xx accepted (with the id `accepted_id` reads from the body), 429 and 5xx retried
+/// (after `Retry-After` when given), timeouts and connection errors retried, any other
+/// status refused in the provider's words (`describe`).
+pub async fn outcome_of(
+    provider: &str,
+    reference: Uuid,
+    sent: reqwest::Result<reqwest::Response>,
+    accepted_id: impl Fn(&str) -> Option<String>,
+    describe: impl Fn(StatusCode, &str) -> String,
+) -> SendOutcome {
+    let response = match sent {
+        Ok(response) => response,
+        Err(e) if e.is_timeout() => {
+            return SendOutcome::Retry {
+                reason: format!("{provider} did not answer within {} s", TIMEOUT.as_secs()),
+                after: None,
+            };
+        }
+        Err(e) => {
+            return SendOutcome::Retry {
+                reason: format!("cannot reach {provider}: {e}"),
+                after: None,
+            };
+        }
+    };
+    let status = response.status();
+    let after = retry_after(response.headers());
+    let body = match response.text().await {
+        Ok(body) => body,
+        Err(e) if status.is_success() => {
+            // It was accepted; only the answer got lost. Sending again would text the
+            // customer twice.
+            log::warn!("{provider} accepted text {reference} but its answer was unreadable: {e}");
+            String::new()
+        }
+        Err(e) => {
+            return SendOutcome::Retry {
+                reason: format!("{provider}'s answer ({status}) was cut off: {e}"),
+                after: None,
+            };
+        }
+    };
+    if status.is_success() {
+        return SendOutcome::Accepted {
+            provider_message_id: accepted_id(&body).unwrap_or_default(),
+        };
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        return SendOutcome::Retry {
+            reason: describe(status, &body),
+            after,
+        };
+    }
+    SendOutcome::Refused {
+        reason: describe(status, &body),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

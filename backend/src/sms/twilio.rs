@@ -5,8 +5,7 @@
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use super::messagebird::{TIMEOUT, retry_after};
-use super::{OutgoingSms, Provider, SendOutcome};
+use super::{OutgoingSms, Provider, SendOutcome, TIMEOUT};
 use crate::config::Secret;
 
 pub struct Twilio {
@@ -86,41 +85,18 @@ impl Provider for Twilio {
             .form(&form)
             .send()
             .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) if e.is_timeout() => {
-                return SendOutcome::Retry {
-                    reason: format!("Twilio did not answer within {} s", TIMEOUT.as_secs()),
-                    after: None,
-                };
-            }
-            Err(e) => {
-                return SendOutcome::Retry {
-                    reason: format!("cannot reach Twilio: {e}"),
-                    after: None,
-                };
-            }
-        };
-        let status = response.status();
-        let after = retry_after(response.headers());
-        let body = response.text().await.unwrap_or_default();
-        if status.is_success() {
-            let sid = serde_json::from_str::<Accepted>(&body)
-                .ok()
-                .and_then(|a| a.sid);
-            return SendOutcome::Accepted {
-                provider_message_id: sid.unwrap_or_default(),
-            };
-        }
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            return SendOutcome::Retry {
-                reason: reason(status, &body),
-                after,
-            };
-        }
-        SendOutcome::Refused {
-            reason: reason(status, &body),
-        }
+        super::outcome_of(
+            "Twilio",
+            sms.reference,
+            sent,
+            |body| {
+                serde_json::from_str::<Accepted>(body)
+                    .ok()
+                    .and_then(|a| a.sid)
+            },
+            reason,
+        )
+        .await
     }
 }
 
