@@ -171,6 +171,13 @@ async fn serve(
             None => "not built".to_owned(),
         }
     );
+    if settings.sms_provider == crate::config::SmsProviderKind::MessageBird
+        && settings.messagebird.signing_key.is_none()
+    {
+        log::warn!(
+            "MessageBird webhooks accept unsigned calls: set ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY so nobody else can report deliveries or opt numbers out"
+        );
+    }
     if let Some(first) = first {
         // Printed, not logged: the secret must not end up in log files, and this is
         // the only time it is shown.

@@ -249,3 +249,30 @@ async fn a_twilio_refusal_fails_at_once_and_a_failed_callback_says_why() {
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_twilio_configured_its_callbacks_are_refused() {
+    let app = spawn_app(DbKind::Sqlite).await.unwrap();
+    let stop = [("From", "+31612345678"), ("Body", "STOP")];
+    assert_problem(
+        callback(
+            &app,
+            "/webhooks/twilio/inbound",
+            &stop,
+            Some("anything".into()),
+        )
+        .await,
+        404,
+    )
+    .await;
+    let delivered = [("MessageSid", "SM1"), ("MessageStatus", "delivered")];
+    assert_problem(
+        callback(&app, "/webhooks/twilio/status", &delivered, None).await,
+        404,
+    )
+    .await;
+    assert_eq!(
+        app.get_json("/opt-outs", &app.admin_key).await["items"],
+        json!([])
+    );
+}

@@ -1,7 +1,8 @@
 //! Twilio's callbacks: status callbacks (`POST /webhooks/twilio/status`) and inbound
-//! texts (`POST /webhooks/twilio/inbound`, STOP and START). With a Twilio auth token
-//! configured, each must carry a valid `X-Twilio-Signature`: base64 HMAC-SHA1 of the
-//! called URL followed by every form field, sorted by name, as name then value.
+//! texts (`POST /webhooks/twilio/inbound`, STOP and START). Each must carry a valid
+//! `X-Twilio-Signature`: base64 HMAC-SHA1, keyed with the auth token, of the called URL
+//! followed by every form field, sorted by name, as name then value. Without an auth
+//! token configured they answer 404.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
@@ -34,8 +35,12 @@ pub fn signature(auth_token: &str, url: &str, fields: &[(String, String)]) -> St
 }
 
 fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(), ApiError> {
+    // Without an auth token nothing can be verified, and no Twilio account would be
+    // calling: refuse rather than let anyone opt numbers out.
     let Some(token) = &state.settings.twilio.auth_token else {
-        return Ok(());
+        return Err(ApiError::NotFound(
+            "Twilio is not configured here (ORDER_NOTIFY_TWILIO_AUTH_TOKEN is not set).".to_owned(),
+        ));
     };
     let refuse = |why: &str| {
         log::warn!("refused a Twilio callback to {}: {why}", req.path());
@@ -61,13 +66,14 @@ fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(
 /// Twilio's error code; other statuses change nothing.
 #[utoipa::path(
     post, path = "/webhooks/twilio/status", tag = "webhooks",
-    params(("X-Twilio-Signature" = Option<String>, Header, description = "Required when a Twilio auth token is configured")),
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the call")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "Twilio's fields: MessageSid, MessageStatus, ErrorCode …"),
     responses(
         (status = 200, description = "Received (also for texts we do not know)"),
         (status = 400, response = crate::http::problem::BadRequest),
         (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 404, response = crate::http::problem::NotFound),
     )
 )]
 pub async fn status_callback(
@@ -114,13 +120,14 @@ pub async fn status_callback(
 /// Twilio sends no reply of its own making.
 #[utoipa::path(
     post, path = "/webhooks/twilio/inbound", tag = "webhooks",
-    params(("X-Twilio-Signature" = Option<String>, Header, description = "Required when a Twilio auth token is configured")),
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the call")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "Twilio's fields: From, Body …"),
     responses(
         (status = 200, description = "Received; an empty TwiML response"),
         (status = 400, response = crate::http::problem::BadRequest),
         (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 404, response = crate::http::problem::NotFound),
     )
 )]
 pub async fn inbound(
