@@ -11,7 +11,7 @@ mod status;
 mod template;
 
 pub use keyword::Keyword;
-pub use notification::{NotificationState, UnknownState};
+pub use notification::NotificationState;
 pub use order::{CustomerName, ExternalRef, OrderItem, OrderItems, ValidationError};
 pub use phone::{PhoneError, PhoneNumber};
 pub use role::Role;

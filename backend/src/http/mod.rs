@@ -3,7 +3,6 @@
 
 pub mod auth;
 pub mod body;
-pub mod cursor;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
@@ -12,6 +11,7 @@ pub mod openapi;
 pub mod opt_outs;
 pub mod orders;
 pub mod problem;
+pub mod query;
 pub mod rate_limit;
 pub mod sandbox;
 pub mod templates;

@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::body::{RawBody, fingerprint};
-use super::cursor::{decode_cursor, encode_cursor, parse_limit};
 use super::idempotency::{self, IdempotencyKey, Reply};
 use super::problem::ApiError;
+use super::query::{QueryParser, next_cursor};
 use crate::app::AppState;
 use crate::domain::{
     Encoding, NotificationState, OrderStatus, Role, SmsText, Template, TemplateValues,
@@ -79,6 +79,14 @@ pub struct NotifyCustomer {
     /// A text of your own (placeholders allowed); without it, the current status's text.
     #[serde(default)]
     pub body: Option<String>,
+}
+
+/// The answer to a text for a number that texted STOP.
+fn opted_out(phone: &impl std::fmt::Display) -> ApiError {
+    ApiError::Conflict {
+        title: "Customer opted out",
+        detail: format!("{phone} texted STOP; no text is sent until they text START."),
+    }
 }
 
 /// The text a template gives for this order as it is now.
@@ -186,13 +194,7 @@ pub async fn notify_customer(
             store::queue_notification(txn, &order, render_for(&order, &template), provider).await?;
         if notification.state == NotificationState::Cancelled {
             // The refusal is recorded (so the history shows it) and answered as a conflict.
-            let problem = ApiError::Conflict {
-                title: "Customer opted out",
-                detail: format!(
-                    "{} texted STOP; no text is sent until they text START.",
-                    order.phone
-                ),
-            };
+            let problem = opted_out(&order.phone);
             return Reply::json(StatusCode::CONFLICT, &problem.to_problem());
         }
         queued = Some(notification.id);
@@ -250,34 +252,13 @@ pub async fn list_notifications(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Staff])?;
     let params = params.into_inner();
-    let mut states = Vec::new();
-    for name in params
-        .state
-        .iter()
-        .flat_map(|s| s.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        states.push(
-            name.parse().map_err(|e: crate::domain::UnknownState| {
-                ApiError::field("state", e.to_string())
-            })?,
-        );
-    }
-    let limit = parse_limit(params.limit.as_deref(), 50, 200)?;
-    let before = match params.cursor.as_deref() {
-        None => None,
-        Some(raw) => Some(
-            decode_cursor(raw)
-                .ok_or_else(|| ApiError::field("cursor", "is not a cursor this server gave out"))?,
-        ),
-    };
+    let mut query = QueryParser::default();
+    let states: Vec<NotificationState> = query.list("state", params.state.as_deref());
+    let limit = query.limit(params.limit.as_deref(), 50, 200);
+    let before = query.cursor(params.cursor.as_deref());
+    query.finish()?;
     let (items, more) = store::list_notifications(&state.db, &states, limit, before).await?;
-    let next_cursor = if more {
-        items.last().map(|n| encode_cursor(n.seq))
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(more, items.last().map(|n| n.seq));
     Ok(HttpResponse::Ok().json(NotificationPage {
         items: items.into_iter().map(Notification::from).collect(),
         next_cursor,
@@ -309,13 +290,7 @@ pub async fn retry(
     if let Some(existing) = store::find_notification(&state.db, id).await?
         && store::is_opted_out(&state.db, &existing.recipient).await?
     {
-        return Err(ApiError::Conflict {
-            title: "Customer opted out",
-            detail: format!(
-                "{} texted STOP; no text is sent until they text START.",
-                existing.recipient
-            ),
-        });
+        return Err(opted_out(&existing.recipient));
     }
     match store::requeue_failed(&state.db, id).await? {
         store::Requeue::Queued(notification) => {

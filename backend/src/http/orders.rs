@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::body::{RawBody, fingerprint};
-use super::cursor::{decode_cursor, encode_cursor};
 use super::idempotency::{self, IdempotencyKey, Reply};
 use super::notifications::{Notification, render_for};
 use super::problem::ApiError;
+use super::query::{QueryParser, next_cursor};
 use crate::app::AppState;
 use crate::domain::{
     CustomerName, ExternalRef, OrderItem, OrderItems, OrderStatus, PhoneNumber, Role, StatusChange,
@@ -181,56 +181,18 @@ pub struct ListOrdersParams {
 
 impl ListOrdersParams {
     fn into_filter(self) -> Result<OrderFilter, ApiError> {
-        let mut errors = Vec::new();
-        let mut statuses = Vec::new();
-        for name in self
-            .status
-            .iter()
-            .flat_map(|s| s.split(','))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            match name.parse::<OrderStatus>() {
-                Ok(status) => statuses.push(status),
-                Err(e) => errors.push(ValidationError::new("status", e.to_string())),
-            }
-        }
-        let limit = match self.limit.as_deref() {
-            None => DEFAULT_LIMIT,
-            Some(raw) => match raw.parse::<u64>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                _ => {
-                    errors.push(ValidationError::new(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                    ));
-                    DEFAULT_LIMIT
-                }
-            },
-        };
-        let before_seq = match self.cursor.as_deref() {
-            None => None,
-            Some(raw) => {
-                let seq = decode_cursor(raw);
-                if seq.is_none() {
-                    errors.push(ValidationError::new(
-                        "cursor",
-                        "is not a cursor this server gave out",
-                    ));
-                }
-                seq
-            }
-        };
+        let mut query = QueryParser::default();
+        let statuses = query.list("status", self.status.as_deref());
+        let limit = query.limit(self.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT);
+        let before_seq = query.cursor(self.cursor.as_deref());
         let search = self
             .q
             .map(|q| q.trim().to_owned())
             .filter(|q| !q.is_empty());
         if search.as_ref().is_some_and(|q| q.chars().count() > 100) {
-            errors.push(ValidationError::new("q", "must be at most 100 characters"));
+            query.push(ValidationError::new("q", "must be at most 100 characters"));
         }
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
-        }
+        query.finish()?;
         Ok(OrderFilter {
             statuses,
             search,
@@ -326,11 +288,7 @@ pub async fn list_orders(
     caller.require(&ALL_ROLES)?;
     let filter = params.into_inner().into_filter()?;
     let (orders, more) = store::list_orders(&state.db, &filter, caller.scope()).await?;
-    let next_cursor = if more {
-        orders.last().map(|o| encode_cursor(o.seq))
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(more, orders.last().map(|o| o.seq));
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
     let mut latest = notifications_store::latest_for_orders(&state.db, &ids).await?;
     Ok(HttpResponse::Ok().json(OrderPage {
