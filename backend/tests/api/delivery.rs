@@ -11,7 +11,7 @@ use order_notify::app;
 use order_notify::store::entities::sandbox_messages;
 use order_notify::store::notifications::{self, Outcome};
 use sea_orm::EntityTrait;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Polls until `check` holds, for at most ten seconds.
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -26,20 +26,14 @@ where
     }
 }
 
-async fn latest_text(app: &TestApp, order_id: &str) -> Value {
-    app.get_json(&format!("/orders/{order_id}/notifications"), &app.admin_key)
-        .await["items"][0]
-        .clone()
-}
-
 both_databases! {
     async fn a_status_change_reaches_the_sandbox(app) {
         let order = app.create_order("Ada Lovelace").await;
         let id = order["id"].as_str().unwrap();
         app.change_status(id, "confirmed").await;
-        eventually("the text is sent", || async { latest_text(&app, id).await["state"] == "sent" }).await;
+        app.wait_for_text(id, &["sent"]).await;
 
-        let text = latest_text(&app, id).await;
+        let text = app.latest_text(id).await;
         assert_eq!(text["attempts"], 1);
         assert!(text["sent_at"].is_string());
         let inbox = app.get_json("/sandbox/messages", &app.admin_key).await;
@@ -63,7 +57,7 @@ async fn lease_takeover(kind: DbKind) {
     let id = order["id"].as_str().unwrap();
     app.change_status(id, "confirmed").await;
     assert_eq!(
-        latest_text(&app, id).await["state"],
+        app.latest_text(id).await["state"],
         "queued",
         "no worker runs yet"
     );
@@ -87,12 +81,9 @@ async fn lease_takeover(kind: DbKind) {
         Arc::new(tokio::sync::Notify::new()),
     )
     .unwrap();
-    eventually("the next worker sends it", || async {
-        latest_text(&app, id).await["state"] == "sent"
-    })
-    .await;
+    app.wait_for_text(id, &["sent"]).await;
     worker.abort();
-    let text = latest_text(&app, id).await;
+    let text = app.latest_text(id).await;
     assert_eq!(text["attempts"], 2);
     assert_eq!(
         sandbox_messages::Entity::find()
@@ -111,7 +102,7 @@ async fn lease_takeover(kind: DbKind) {
             .await
             .unwrap()
     );
-    assert_eq!(latest_text(&app, id).await["state"], "sent");
+    assert_eq!(app.latest_text(id).await["state"], "sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -330,6 +330,33 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The newest text about an order.
+    pub async fn latest_text(&self, order_id: &str) -> Value {
+        self.get_json(
+            &format!("/orders/{order_id}/notifications"),
+            &self.admin_key,
+        )
+        .await["items"][0]
+            .clone()
+    }
+
+    /// Waits (15 s at most) until the newest text about an order is in one of `states`
+    /// (the worker moves it along on its own), and returns it.
+    pub async fn wait_for_text(&self, order_id: &str, states: &[&str]) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = self.latest_text(order_id).await;
+            if states.iter().any(|state| text["state"] == *state) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the text never became {states:?}: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn create_key(&self, name: &str, role: &str) -> (String, String) {
         let response = self
             .post(

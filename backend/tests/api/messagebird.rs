@@ -35,18 +35,7 @@ async fn confirm_and_settle(app: &TestApp) -> Value {
     let order = app.create_order("Ada Lovelace").await;
     let id = order["id"].as_str().unwrap();
     app.change_status(id, "confirmed").await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = app
-            .get_json(&format!("/orders/{id}/notifications"), &app.admin_key)
-            .await["items"][0]
-            .clone();
-        if text["state"] == "sent" || text["state"] == "failed" {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "the text never settled: {text}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_for_text(id, &["sent", "failed"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -170,24 +170,6 @@ both_databases! {
     }
 }
 
-async fn wait_for_state(app: &TestApp, order_id: &str, state: &str) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let text = app
-            .get_json(&format!("/orders/{order_id}/notifications"), &app.admin_key)
-            .await["items"][0]
-            .clone();
-        if text["state"] == state {
-            return text;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never {state}: {text}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 /// Marks every text failed, as a provider's refusal would.
 async fn fail_all(app: &TestApp) {
     use sea_orm::sea_query::Expr;
@@ -207,7 +189,7 @@ both_databases! {
         let order = app.create_order("Frances Allen").await;
         let id = order["id"].as_str().unwrap();
         app.change_status(id, "confirmed").await;
-        wait_for_state(&app, id, "sent").await;
+        app.wait_for_text(id, &["sent"]).await;
         fail_all(&app).await;
 
         let failed = app.get_json("/notifications?state=failed", &app.admin_key).await;
@@ -221,7 +203,7 @@ both_databases! {
         assert_eq!(retried.status(), 202);
         let retried: Value = retried.json().await.unwrap();
         assert_eq!((retried["state"].as_str(), retried["attempts"].as_i64()), (Some("queued"), Some(0)));
-        let sent = wait_for_state(&app, id, "sent").await;
+        let sent = app.wait_for_text(id, &["sent"]).await;
         assert_eq!(sent["last_error"], Value::Null);
 
         let again = app.client.post(app.url(&retry_path)).bearer_auth(&staff).send().await.unwrap();

@@ -1,13 +1,13 @@
 //! The Twilio provider against a stand-in server (wiremock), and Twilio's signed
 //! callbacks.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::helpers::*;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha1::Sha1;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -35,21 +35,6 @@ async fn app_with_twilio(server: &MockServer) -> TestApp {
 
 fn messages_path() -> String {
     format!("/2010-04-01/Accounts/{SID}/Messages.json")
-}
-
-async fn settled(app: &TestApp, order_id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let text = app
-            .get_json(&format!("/orders/{order_id}/notifications"), &app.admin_key)
-            .await["items"][0]
-            .clone();
-        if text["state"] == "sent" || text["state"] == "failed" {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "never settled: {text}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Twilio's signature, computed here independently of the service's code.
@@ -92,7 +77,7 @@ async fn twilio_gets_the_exact_request_and_its_callbacks_must_be_signed() {
     let order = app.create_order("Ada Lovelace").await;
     let order_id = order["id"].as_str().unwrap();
     app.change_status(order_id, "confirmed").await;
-    let text = settled(&app, order_id).await;
+    let text = app.wait_for_text(order_id, &["sent", "failed"]).await;
     assert_eq!(
         (text["state"].as_str(), text["provider"].as_str()),
         (Some("sent"), Some("twilio"))
@@ -133,7 +118,7 @@ async fn twilio_gets_the_exact_request_and_its_callbacks_must_be_signed() {
     )
     .await;
     assert_eq!(
-        settled(&app, order_id).await["state"],
+        app.wait_for_text(order_id, &["sent", "failed"]).await["state"],
         "sent",
         "nothing changed"
     );
@@ -144,10 +129,7 @@ async fn twilio_gets_the_exact_request_and_its_callbacks_must_be_signed() {
             .status(),
         200
     );
-    let text = app
-        .get_json(&format!("/orders/{order_id}/notifications"), &app.admin_key)
-        .await["items"][0]
-        .clone();
+    let text = app.latest_text(order_id).await;
     assert_eq!(text["state"], "delivered");
 
     let inbound_url = format!("{PUBLIC_URL}/webhooks/twilio/inbound");
@@ -193,7 +175,7 @@ async fn a_twilio_refusal_fails_at_once_and_a_failed_callback_says_why() {
     let order = app.create_order("Grace Hopper").await;
     let order_id = order["id"].as_str().unwrap();
     app.change_status(order_id, "confirmed").await;
-    let text = settled(&app, order_id).await;
+    let text = app.wait_for_text(order_id, &["sent", "failed"]).await;
     assert_eq!(
         (text["state"].as_str(), text["attempts"].as_i64()),
         (Some("failed"), Some(1))
@@ -209,18 +191,7 @@ async fn a_twilio_refusal_fails_at_once_and_a_failed_callback_says_why() {
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 
     app.change_status(order_id, "delayed").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let sent = loop {
-        let text = app
-            .get_json(&format!("/orders/{order_id}/notifications"), &app.admin_key)
-            .await["items"][0]
-            .clone();
-        if text["state"] == "sent" {
-            break text;
-        }
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let sent = app.wait_for_text(order_id, &["sent"]).await;
     let undelivered = [
         ("MessageSid", "SM9"),
         ("MessageStatus", "undelivered"),
@@ -236,10 +207,7 @@ async fn a_twilio_refusal_fails_at_once_and_a_failed_callback_says_why() {
             .status(),
         200
     );
-    let text = app
-        .get_json(&format!("/orders/{order_id}/notifications"), &app.admin_key)
-        .await["items"][0]
-        .clone();
+    let text = app.latest_text(order_id).await;
     assert_eq!(text["id"], sent["id"]);
     assert_eq!(
         (text["state"].as_str(), text["last_error"].as_str()),

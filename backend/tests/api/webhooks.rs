@@ -20,24 +20,8 @@ async fn sent_text(app: &TestApp, name: &str) -> (String, Value) {
     let order = app.create_order(name).await;
     let id = order["id"].as_str().unwrap().to_owned();
     app.change_status(&id, "confirmed").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = app
-            .get_json(&format!("/orders/{id}/notifications"), &app.admin_key)
-            .await["items"][0]
-            .clone();
-        if text["state"] == "sent" {
-            return (id, text);
-        }
-        assert!(Instant::now() < deadline, "never sent: {text}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn text_of(app: &TestApp, order_id: &str) -> Value {
-    app.get_json(&format!("/orders/{order_id}/notifications"), &app.admin_key)
-        .await["items"][0]
-        .clone()
+    let text = app.wait_for_text(&id, &["sent"]).await;
+    (id, text)
 }
 
 fn hex_sha256(data: &[u8]) -> String {
@@ -71,7 +55,7 @@ both_databases! {
         let query = format!("/webhooks/messagebird?id=mb-1&reference={reference}&recipient=31612345678&status=delivered&statusDatetime=2026-11-25T10:00:00%2B00:00");
         let response = app.client.get(app.url(&query)).send().await.unwrap();
         assert_eq!(response.status(), 200);
-        let delivered = text_of(&app, &order_id).await;
+        let delivered = app.latest_text(&order_id).await;
         assert_eq!(delivered["state"], "delivered");
         assert_eq!(delivered["delivered_at"], "2026-11-25T10:00:00Z");
 
@@ -80,7 +64,7 @@ both_databases! {
         let response = app.client.post(app.url("/webhooks/messagebird"))
             .header("content-type", "application/x-www-form-urlencoded").body(form).send().await.unwrap();
         assert_eq!(response.status(), 200);
-        let failed = text_of(&app, &order_id).await;
+        let failed = app.latest_text(&order_id).await;
         assert_eq!(failed["state"], "failed");
         assert_eq!(failed["last_error"], "MessageBird reported delivery_failed: unknown subscriber (error code 1)");
 
@@ -90,7 +74,7 @@ both_databases! {
         assert_eq!(unknown.status(), 200);
         let late = format!("/webhooks/messagebird?reference={}&status=delivered", text["id"].as_str().unwrap());
         assert_eq!(app.client.get(app.url(&late)).send().await.unwrap().status(), 200);
-        assert_eq!(text_of(&app, &order_id).await["state"], "failed");
+        assert_eq!(app.latest_text(&order_id).await["state"], "failed");
         let interim = format!("/webhooks/messagebird?reference={reference}&status=buffered");
         assert_eq!(app.client.get(app.url(&interim)).send().await.unwrap().status(), 200);
         assert_eq!(app.snapshot().await, before);
@@ -193,7 +177,7 @@ async fn with_a_signing_key_only_signed_callbacks_count() {
         .unwrap();
     assert_problem(body_swapped, 401).await;
     assert_eq!(app.snapshot().await, before);
-    assert_eq!(text_of(&app, &order_id).await["state"], "sent");
+    assert_eq!(app.latest_text(&order_id).await["state"], "sent");
 
     let signed = app
         .client
@@ -206,7 +190,7 @@ async fn with_a_signing_key_only_signed_callbacks_count() {
         .await
         .unwrap();
     assert_eq!(signed.status(), 200);
-    assert_eq!(text_of(&app, &order_id).await["state"], "delivered");
+    assert_eq!(app.latest_text(&order_id).await["state"], "delivered");
     let signed_stop = app
         .client
         .post(app.url("/webhooks/messagebird/inbound"))
