@@ -22,6 +22,14 @@ async fn the_static_dir_is_served_with_a_fallback_for_browser_pages() {
 
     let index = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(index.status(), 200);
+    assert_eq!(index.headers()["cache-control"], "no-cache");
+    let csp = index.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'self'; script-src 'self';"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(index.headers()["x-content-type-options"], "nosniff");
     assert!(index.text().await.unwrap().contains("<title>board</title>"));
     let script = app
         .client
@@ -30,6 +38,10 @@ async fn the_static_dir_is_served_with_a_fallback_for_browser_pages() {
         .await
         .unwrap();
     assert_eq!(script.status(), 200);
+    assert_eq!(
+        script.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
     assert!(
         script.headers()["content-type"]
             .to_str()
@@ -52,6 +64,7 @@ async fn the_static_dir_is_served_with_a_fallback_for_browser_pages() {
         .send()
         .await
         .unwrap();
+    assert_eq!(missing_file.headers()["cache-control"], "no-cache");
     assert_problem(missing_file, 404).await;
 
     let orders = app.get("/orders", &app.admin_key).send().await.unwrap();
@@ -103,4 +116,38 @@ async fn demo_orders_fill_an_empty_database_once() {
         statuses.len() >= 4,
         "the demo shows several statuses: {statuses:?}"
     );
+}
+
+#[tokio::test]
+async fn dashboard_files_are_compressed_for_browsers_that_accept_it() {
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dist.path().join("assets")).unwrap();
+    std::fs::write(dist.path().join("index.html"), "<!doctype html>").unwrap();
+    let bundle = "export const board = 'orders';\n".repeat(400);
+    std::fs::write(dist.path().join("assets/app-5678.js"), &bundle).unwrap();
+    let dir = dist.path().to_str().unwrap().to_owned();
+    let app = spawn_app_with(DbKind::Sqlite, &[("ORDER_NOTIFY_STATIC_DIR", &dir)])
+        .await
+        .unwrap();
+
+    let url = app.url("/assets/app-5678.js");
+    let zipped = app
+        .client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.status(), 200);
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let compressed = zipped.bytes().await.unwrap();
+    assert!(compressed.len() < bundle.len() / 10, "{}", compressed.len());
+
+    let plain = app.client.get(&url).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.text().await.unwrap(), bundle);
+
+    // The API's answers are not touched by the dashboard's headers.
+    let orders = app.get("/orders", &app.admin_key).send().await.unwrap();
+    assert!(orders.headers().get("content-security-policy").is_none());
 }

@@ -1,0 +1,96 @@
+// What admins do in the browser: texts (templates) with a live preview, and API keys;
+// and what a wrong or revoked key sees.
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, baseUrl, launch, screenshot, signedIn } from './browser';
+
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await launch();
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe('admin pages', () => {
+  it('previews a template as it is edited, with its SMS count and encoding', async () => {
+    const page = await signedIn(browser);
+    await page.getByRole('link', { name: 'Texts' }).click();
+    const form = page.locator('form[data-status="cancelled"]');
+    const text = form.getByLabel('Text for Cancelled');
+    const segments = form.getByTestId('segments');
+    await segments.waitFor();
+
+    await text.fill('Sorry {first_name}, order {order_ref} is cancelled.');
+    await expect.poll(() => segments.textContent()).toBe('1 SMS');
+    await text.fill(`Sorry {first_name}, order {order_ref} is cancelled. ${'We are very sorry. '.repeat(8)}`);
+    await expect.poll(() => segments.textContent()).toBe('2 SMS');
+    expect(await form.getByTestId('preview-text').textContent()).toMatch(/^Sorry Ada/);
+
+    // One curly apostrophe forces UCS-2, and the page says which character did it.
+    await text.fill('Sorry {first_name}, we’re out of dough.');
+    await form.getByRole('note').filter({ hasText: '“’” is not in the GSM-7 alphabet' }).waitFor();
+    expect(await form.textContent()).toContain('UCS-2');
+
+    await text.fill('Sorry {first_name}, order {order_ref} is cancelled. Call us!');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('toast').filter({ hasText: 'The cancelled text is saved.' }).waitFor();
+    const saved = await api<{ items: { status: string; body: string }[] }>('/templates');
+    expect(saved.items.find((t) => t.status === 'cancelled')?.body).toBe(
+      'Sorry {first_name}, order {order_ref} is cancelled. Call us!',
+    );
+
+    // An unknown placeholder is refused in words, and nothing is saved.
+    await text.fill('Bye {nickname}');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('toast').filter({ hasText: /nickname/ }).waitFor();
+    const after = await api<{ items: { status: string; body: string }[] }>('/templates');
+    expect(after.items.find((t) => t.status === 'cancelled')?.body).toContain('Call us!');
+    await form.getByRole('button', { name: 'Undo changes' }).click();
+    await expect.poll(() => form.getByTestId('preview-text').textContent()).toMatch(/Call us!$/);
+    await screenshot(page, 'templates');
+  });
+
+  it('creates a staff key shown once, and revoking it signs its user out', async () => {
+    const admin = await signedIn(browser);
+    await admin.getByRole('link', { name: 'Keys' }).click();
+    await admin.getByLabel('Name').fill('Front counter');
+    await admin.getByLabel('Role').selectOption('staff');
+    await admin.getByRole('button', { name: 'Create key' }).click();
+    const secret = admin.getByTestId('new-secret');
+    await secret.waitFor();
+    const key = (await secret.locator('code').textContent())!.trim();
+    expect(key).toMatch(/^onk_/);
+    await screenshot(admin, 'keys');
+    await secret.getByRole('button', { name: 'I have stored it' }).click();
+    expect(await admin.content()).not.toContain(key);
+
+    // Staff see the kitchen's pages, not the admin's.
+    const staff = await signedIn(browser, key);
+    const nav = staff.getByRole('navigation', { name: 'Main' });
+    expect(await nav.getByRole('link').allTextContents()).toEqual(['Orders', 'New order', 'Sandbox', 'Texts']);
+
+    const row = admin.getByRole('row').filter({ hasText: 'Front counter' });
+    await row.getByRole('button', { name: /Revoke/ }).click();
+    await row.getByRole('button', { name: /Really revoke/ }).click();
+    await admin.getByTestId('toast').filter({ hasText: 'is revoked' }).waitFor();
+
+    // The staff tab's next poll gets a 401 and lands on sign-in with the reason.
+    await staff.getByRole('alert').filter({ hasText: 'no longer accepted' }).waitFor({ timeout: 10_000 });
+    await staff.getByLabel('API key').waitFor();
+  });
+
+  it('refuses a wrong key on the sign-in page', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(baseUrl());
+    await page.getByLabel('API key').fill('onk_not_a_real_key_at_all');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'This key was not accepted' }).waitFor();
+    expect(await page.getByRole('navigation', { name: 'Main' }).count()).toBe(0);
+    await screenshot(page, 'sign-in-error');
+    await context.close();
+  });
+});

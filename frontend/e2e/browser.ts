@@ -1,0 +1,95 @@
+// Debian's Chromium through playwright-core (no browser download), and the steps every
+// spec repeats: open a signed-in page, read the API as a test oracle, save screenshots.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { inject } from 'vitest';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = resolve('e2e', 'artifacts');
+
+export function baseUrl(): string {
+  return inject('baseUrl');
+}
+
+/** The first-start link the server printed: `http://…/#key=onk_…`. */
+export function signInLink(): string {
+  return inject('signInLink');
+}
+
+export function adminKey(): string {
+  return decodeURIComponent(signInLink().split('#key=')[1] ?? '');
+}
+
+export function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}
+
+/** A fresh tab (own sessionStorage) signed in through a `/#key=` link. */
+export async function signedIn(browser: Browser, key = adminKey(), width = 1280): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width, height: 900 } });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => {
+    throw error;
+  });
+  await page.goto(`${baseUrl()}/#key=${encodeURIComponent(key)}`);
+  await page.getByRole('navigation', { name: 'Main' }).waitFor();
+  return page;
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** Calls the API directly with the admin key: the test's independent view of the truth. */
+export async function api<T = unknown>(path: string, init: RequestInit = {}): Promise<T> {
+  const response = await fetch(`${baseUrl()}${path}`, {
+    ...init,
+    headers: {
+      Authorization: `Bearer ${adminKey()}`,
+      'Content-Type': 'application/json',
+      ...(init.headers ?? {}),
+    },
+  });
+  if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${response.status} ${await response.text()}`);
+  return (response.status === 204 ? null : await response.json()) as T;
+}
+
+interface SandboxMessage {
+  recipient: string;
+  body: string;
+}
+
+/** The texts the sandbox provider "sent" to one number, newest first. */
+export async function textsTo(phone: string): Promise<SandboxMessage[]> {
+  const { items } = await api<{ items: SandboxMessage[] }>('/sandbox/messages?limit=200');
+  return items.filter((message) => message.recipient === phone);
+}
+
+let phones = 0;
+
+/** A phone number no other spec uses, in E.164 (a Dutch mobile number). */
+export function uniquePhone(): string {
+  phones += 1;
+  const digits = String((Date.now() * 100 + phones) % 10_000_000).padStart(7, '0');
+  return `+3161${digits}`;
+}
+
+export interface Order {
+  id: string;
+  status: string;
+  customer_name: string;
+  phone: string;
+}
+
+/** Creates an order through the API, as an order system would. */
+export function createOrder(customerName: string, phone = uniquePhone()): Promise<Order> {
+  return api<Order>('/orders', {
+    method: 'POST',
+    body: JSON.stringify({ customer_name: customerName, phone, items: [{ name: 'Margherita', quantity: 2 }] }),
+  });
+}

@@ -1,0 +1,19 @@
+// Short names for the API's schemas, all taken from the generated schema.d.ts.
+import type { components } from './schema';
+
+type Schemas = components['schemas'];
+export type Order = Schemas['Order'];
+export type OrderStatus = Schemas['OrderStatus'];
+export type OrderEvent = Schemas['OrderEventView'];
+export type Notification = Schemas['Notification'];
+export type NotificationState = Schemas['NotificationState'];
+export type NewOrderItem = Schemas['NewOrderItem'];
+export type CreateOrder = Schemas['CreateOrder'];
+export type Template = Schemas['Template'];
+export type Preview = Schemas['Preview'];
+export type Problem = Schemas['Problem'];
+export type Role = Schemas['Role'];
+export type Key = Schemas['Key'];
+export type CreatedKey = Schemas['CreatedKey'];
+export type SandboxMessage = Schemas['SandboxMessage'];
+export type Encoding = Schemas['Encoding'];

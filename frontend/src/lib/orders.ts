@@ -1,0 +1,52 @@
+// The actions staff take on an order, each sent with its own Idempotency-Key so that a
+// repeated request (a double click, a retry after a timeout) does nothing twice.
+import { idempotencyKey, unwrap } from '../api/client';
+import type { CreateOrder, Notification, Order, OrderStatus } from '../api/types';
+import { session } from './session.svelte';
+
+export interface StatusChange {
+  order: Order;
+  notification: Notification | null;
+}
+
+/** Moves an order on; `If-Match` makes it fail if someone changed the order first. */
+export async function changeStatus(order: Order, status: OrderStatus, notify: boolean): Promise<StatusChange> {
+  const changed = await unwrap(
+    session.api.PATCH('/orders/{id}/status', {
+      params: { path: { id: order.id } },
+      body: { status, notify },
+      headers: { 'Idempotency-Key': idempotencyKey(), 'If-Match': `"v${order.version}"` },
+    }),
+  );
+  return { order: changed.order, notification: changed.notification ?? null };
+}
+
+/** Texts the customer the current status's text again. */
+export async function notifyCustomer(orderId: string): Promise<Notification> {
+  return unwrap(
+    session.api.POST('/orders/{id}/notifications', {
+      params: { path: { id: orderId } },
+      body: {},
+      headers: { 'Idempotency-Key': idempotencyKey() },
+    }),
+  );
+}
+
+export async function retryNotification(id: string): Promise<Notification> {
+  return unwrap(session.api.POST('/notifications/{id}/retry', { params: { path: { id } } }));
+}
+
+/** Creates an order; the caller keeps `key` for the form so a resubmit cannot duplicate it. */
+export async function createOrder(order: CreateOrder, key: string): Promise<Order> {
+  return unwrap(session.api.POST('/orders', { body: order, headers: { 'Idempotency-Key': key } }));
+}
+
+/** "2 × Margherita, 1 × Cola". */
+export function itemsSummary(order: Pick<Order, 'items'>): string {
+  return order.items.map((item) => `${item.quantity} × ${item.name}`).join(', ');
+}
+
+/** First name for short messages: "Ada" from "Ada Lovelace". */
+export function firstName(name: string): string {
+  return name.trim().split(/\s+/)[0] ?? name;
+}
