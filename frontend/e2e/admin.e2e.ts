@@ -1,22 +1,13 @@
 // What admins do in the browser: texts (templates) with a live preview, and API keys;
 // and what a wrong or revoked key sees.
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, baseUrl, launch, screenshot, signedIn } from './browser';
+import { describe, expect, it } from 'vitest';
+import { api, baseUrl, useBrowser, screenshot, signedIn } from './browser';
 
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launch();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 describe('admin pages', () => {
   it('previews a template as it is edited, with its SMS count and encoding', async () => {
-    const page = await signedIn(browser);
+    const page = await signedIn(browser());
     await page.getByRole('link', { name: 'Texts' }).click();
     const form = page.locator('form[data-status="cancelled"]');
     const text = form.getByLabel('Text for Cancelled');
@@ -54,7 +45,7 @@ describe('admin pages', () => {
   });
 
   it('creates a staff key shown once, and revoking it signs its user out', async () => {
-    const admin = await signedIn(browser);
+    const admin = await signedIn(browser());
     await admin.getByRole('link', { name: 'Keys' }).click();
     await admin.getByLabel('Name').fill('Front counter');
     await admin.getByLabel('Role').selectOption('staff');
@@ -68,7 +59,7 @@ describe('admin pages', () => {
     expect(await admin.content()).not.toContain(key);
 
     // Staff see the kitchen's pages, not the admin's.
-    const staff = await signedIn(browser, key);
+    const staff = await signedIn(browser(), key);
     const nav = staff.getByRole('navigation', { name: 'Main' });
     expect(await nav.getByRole('link').allTextContents()).toEqual(['Orders', 'New order', 'Sandbox', 'Texts']);
 
@@ -83,7 +74,7 @@ describe('admin pages', () => {
   });
 
   it('refuses a wrong key on the sign-in page', async () => {
-    const context = await browser.newContext();
+    const context = await browser().newContext();
     const page = await context.newPage();
     await page.goto(baseUrl());
     await page.getByLabel('API key').fill('onk_not_a_real_key_at_all');

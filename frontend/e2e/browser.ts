@@ -1,12 +1,14 @@
 // Debian's Chromium through playwright-core (no browser download), and the steps every
 // spec repeats: open a signed-in page, read the API as a test oracle, save screenshots.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve('e2e', 'artifacts');
+const require = createRequire(import.meta.url);
 
 export function baseUrl(): string {
   return inject('baseUrl');
@@ -26,6 +28,21 @@ export function launch(): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
+}
+
+/** One Chromium for the spec file that calls this, started before its tests and closed after. */
+export function useBrowser(): () => Browser {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launch();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return () => {
+    if (!browser) throw new Error('Chromium has not started');
+    return browser;
+  };
 }
 
 /** A fresh tab (own sessionStorage) signed in through a `/#key=` link. */
@@ -92,4 +109,27 @@ export function createOrder(customerName: string, phone = uniquePhone()): Promis
     method: 'POST',
     body: JSON.stringify({ customer_name: customerName, phone, items: [{ name: 'Margherita', quantity: 2 }] }),
   });
+}
+
+interface AxeViolation {
+  id: string;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
+/**
+ * The WCAG 2.1 AA violations axe-core finds on the page as it is now, as readable lines.
+ * axe is evaluated through the DevTools protocol, which the page's CSP does not govern.
+ */
+export async function accessibilityViolations(page: Page): Promise<string[]> {
+  const source = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  await page.evaluate(source);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (o: unknown) => Promise<{ violations: unknown[] }> } }).axe;
+    const result = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations;
+  });
+  return (violations as AxeViolation[]).map(
+    (v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`,
+  );
 }

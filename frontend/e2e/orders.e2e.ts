@@ -1,12 +1,12 @@
 // A kitchen's evening in the browser: sign in from the first-start link, take a phone
 // order, move it along with and without texts, and see each text in the sandbox.
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import {
   api,
   baseUrl,
   createOrder,
-  launch,
+  useBrowser,
   screenshot,
   signedIn,
   signInLink,
@@ -14,15 +14,7 @@ import {
   uniquePhone,
 } from './browser';
 
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launch();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 function card(page: Page, name: string) {
   return page.locator('article', { has: page.getByRole('heading', { name, exact: true }) });
@@ -36,7 +28,7 @@ async function waitForTexts(phone: string, count: number) {
 
 describe('the dashboard', () => {
   it('signs in from the first-start link and takes the key out of the address bar', async () => {
-    const context = await browser.newContext();
+    const context = await browser().newContext();
     const page = await context.newPage();
     await page.goto(signInLink());
     await page.getByRole('heading', { name: 'Orders' }).waitFor();
@@ -57,7 +49,7 @@ describe('the dashboard', () => {
   });
 
   it('takes a phone order, checking the number as it is typed and on submit', async () => {
-    const page = await signedIn(browser);
+    const page = await signedIn(browser());
     await page.getByRole('link', { name: 'New order' }).click();
     await page.getByLabel('Customer name').fill('Grace Hopper');
     const phone = page.getByLabel('Phone');
@@ -78,6 +70,7 @@ describe('the dashboard', () => {
     const number = uniquePhone();
     await phone.fill(number);
     await page.getByRole('button', { name: 'Add item' }).click();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('item-name-1');
     await page.getByLabel('Item 2', { exact: true }).fill('Spring rolls');
     await page.getByRole('button', { name: 'Create order' }).click();
 
@@ -95,7 +88,7 @@ describe('the dashboard', () => {
   it('moves an order from pending to delivered, texting only when asked', async () => {
     const phone = uniquePhone();
     const order = await createOrder('Ada Lovelace', phone);
-    const page = await signedIn(browser);
+    const page = await signedIn(browser());
     const ada = card(page, 'Ada Lovelace');
     await ada.waitFor();
     // Only the statuses the workflow allows next are offered.
@@ -161,7 +154,7 @@ describe('the dashboard', () => {
   it('sends one change for a double click', async () => {
     const phone = uniquePhone();
     const order = await createOrder('Katherine Johnson', phone);
-    const page = await signedIn(browser);
+    const page = await signedIn(browser());
     const katherine = card(page, 'Katherine Johnson');
     await katherine.getByRole('button', { name: 'Confirm' }).dblclick();
     await waitForTexts(phone, 1);
@@ -172,7 +165,7 @@ describe('the dashboard', () => {
   });
 
   it('picks up orders created elsewhere and keeps the filter while polling', async () => {
-    const page = await signedIn(browser);
+    const page = await signedIn(browser());
     await page.getByRole('button', { name: 'Cancelled', exact: true }).click();
     expect(await page.getByRole('button', { name: 'Cancelled', exact: true }).getAttribute('aria-pressed')).toBe('true');
     const order = await createOrder('Margaret Hamilton');
@@ -183,9 +176,50 @@ describe('the dashboard', () => {
     expect(await page.locator('article [data-testid="status"]').allTextContents()).not.toContain('Pending');
   });
 
+  it('shows why a text failed and retries it from the panel', async () => {
+    // The sandbox refuses 555-01xx numbers, which are kept for fiction.
+    const order = await createOrder('Sherlock Holmes', '+12025550142');
+    const page = await signedIn(browser());
+    const sherlock = card(page, 'Sherlock Holmes');
+    await sherlock.getByRole('button', { name: 'Confirm' }).click();
+    const state = sherlock.getByTestId('text-state').filter({ hasText: 'Text failed' });
+    await state.waitFor({ timeout: 10_000 });
+    expect(await state.getAttribute('title')).toContain('reserved for fiction');
+    // On a touch screen the reason is a tap away.
+    await state.click();
+    await sherlock.getByRole('note').filter({ hasText: 'reserved for fiction' }).waitFor();
+
+    await sherlock.getByRole('link', { name: 'Sherlock Holmes' }).click();
+    const panel = page.getByTestId('order-panel');
+    await panel.getByText('1 attempt').waitFor();
+    await panel.getByRole('button', { name: 'Retry' }).click();
+    await page.getByTestId('toast').filter({ hasText: 'The text is queued again.' }).waitFor();
+    const texts = await api<{ items: { state: string }[] }>(`/orders/${order.id}/notifications`);
+    expect(texts.items).toHaveLength(1);
+    await screenshot(page, 'order-panel-failed');
+  });
+
+  it('pages through many orders with "Load more"', async () => {
+    const family = `Babbage ${Date.now()}`;
+    for (let i = 0; i < 55; i++) await createOrder(`${family} ${String(i).padStart(2, '0')}`);
+    const page = await signedIn(browser());
+    // "Load more" stays disabled until the search's first page is on the board.
+    const searched = page.waitForResponse((r) => r.url().includes(`q=${encodeURIComponent(family)}`));
+    await page.getByRole('searchbox', { name: 'Search orders' }).fill(family);
+    await searched;
+    const cards = page.locator('article');
+    await expect.poll(() => cards.count(), { timeout: 5000 }).toBe(50);
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await expect.poll(() => cards.count(), { timeout: 5000 }).toBe(55);
+    expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(0);
+    // The next poll keeps all 55 on screen.
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(await cards.count()).toBe(55);
+  });
+
   it('fits the board on a 375 px phone', async () => {
     await createOrder('Dorothy Vaughan');
-    const page = await signedIn(browser, undefined, 375);
+    const page = await signedIn(browser(), undefined, 375);
     const dorothy = card(page, 'Dorothy Vaughan');
     await dorothy.waitFor();
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -1,5 +1,8 @@
 //! The default provider: it "sends" by storing the text, shown at
 //! `GET /sandbox/messages`, so the product works end to end without an SMS account.
+//! North American numbers 555-0100 to 555-0199 (kept for fiction: no handset has them,
+//! +1 202 555 0123 say) are refused, so a failed text and its "Retry" can be seen
+//! without a provider.
 
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
 use uuid::Uuid;
@@ -24,6 +27,14 @@ impl Provider for SandboxProvider {
     }
 
     async fn send(&self, sms: &OutgoingSms) -> SendOutcome {
+        if is_fictional(&sms.recipient) {
+            return SendOutcome::Refused {
+                reason: format!(
+                    "{} is in the range reserved for fiction (555-0100 to 555-0199); the sandbox refuses it",
+                    sms.recipient
+                ),
+            };
+        }
         let id = Uuid::now_v7();
         let stored = sandbox_messages::ActiveModel {
             id: Set(id),
@@ -47,5 +58,30 @@ impl Provider for SandboxProvider {
                 after: None,
             },
         }
+    }
+}
+
+/// NANPA keeps 555-0100 to 555-0199 in every area code for films and books.
+fn is_fictional(recipient: &str) -> bool {
+    let Some(national) = recipient.strip_prefix("+1") else {
+        return false;
+    };
+    national.len() == 10
+        && national.bytes().all(|b| b.is_ascii_digit())
+        && &national[3..8] == "55501"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_fictional;
+
+    #[test]
+    fn only_555_01xx_is_fictional() {
+        assert!(is_fictional("+12025550123"));
+        assert!(is_fictional("+14155550199"));
+        assert!(!is_fictional("+14155550200"));
+        assert!(!is_fictional("+14155551234"));
+        assert!(!is_fictional("+120255501234"));
+        assert!(!is_fictional("+31612345678"));
     }
 }

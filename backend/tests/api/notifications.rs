@@ -216,6 +216,19 @@ both_databases! {
         assert_problem(app.get("/notifications?cursor=x", &staff).send().await.unwrap(), 422).await;
     }
 
+    async fn the_sandbox_refuses_numbers_reserved_for_fiction_without_retrying(app) {
+        let mut body = order_body("Sherlock Holmes");
+        body["phone"] = json!("+1 202 555 0123");
+        let order = app.create_order_as(&app.admin_key, &body).await;
+        let id = order["id"].as_str().unwrap();
+        app.change_status(id, "confirmed").await;
+        let failed = app.wait_for_text(id, &["failed"]).await;
+        assert_eq!(failed["attempts"], 1);
+        assert!(failed["last_error"].as_str().unwrap().contains("reserved for fiction"));
+        let sandbox = app.get_json("/sandbox/messages", &app.admin_key).await;
+        assert_eq!(sandbox["items"], json!([]));
+    }
+
     async fn the_notification_list_pages_newest_first(app) {
         let order = app.create_order("Page Turner").await;
         let path = format!("/orders/{}/notifications", order["id"].as_str().unwrap());

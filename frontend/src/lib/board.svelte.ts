@@ -67,7 +67,7 @@ class Board {
     const count = Math.min(Math.max(this.orders.length, PAGE), MAX_PAGE);
     try {
       const page = await unwrap(session.api.GET('/orders', this.#params(count)));
-      if (generation !== this.#generation || this.loadingMore) return;
+      if (generation !== this.#generation) return;
       if (this.orders.length <= MAX_PAGE) {
         this.orders = page.items;
         this.nextCursor = page.next_cursor ?? null;
@@ -83,8 +83,10 @@ class Board {
   }
 
   async loadMore(): Promise<void> {
-    if (!this.nextCursor || this.loadingMore) return;
-    const generation = this.#generation;
+    // While a new filter or search loads, the cursor on hand belongs to the old one.
+    if (!this.nextCursor || this.loadingMore || this.loading) return;
+    // A refresh already in flight read fewer orders: its answer must not replace these.
+    const generation = ++this.#generation;
     this.loadingMore = true;
     try {
       const page = await unwrap(session.api.GET('/orders', this.#params(PAGE, this.nextCursor)));
@@ -93,7 +95,7 @@ class Board {
       this.orders = [...this.orders, ...page.items.filter((order) => !seen.has(order.id))];
       this.nextCursor = page.next_cursor ?? null;
     } catch (failure) {
-      this.error = (failure as Error).message;
+      if (generation === this.#generation) this.error = (failure as Error).message;
     } finally {
       this.loadingMore = false;
     }

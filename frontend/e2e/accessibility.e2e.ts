@@ -1,0 +1,64 @@
+// Every main view, checked by axe-core against WCAG 2.1 AA (labels, names, contrast,
+// landmarks) and walked with the keyboard.
+import { describe, expect, it } from 'vitest';
+import { accessibilityViolations, adminKey, baseUrl, createOrder, useBrowser, signedIn } from './browser';
+
+const browser = useBrowser();
+
+describe('accessibility', () => {
+  it('finds no WCAG 2.1 AA violations on the main views', async () => {
+    const order = await createOrder('Alan Kay');
+    const page = await signedIn(browser());
+    const found: Record<string, string[]> = {};
+    await page.getByRole('heading', { name: 'Alan Kay' }).waitFor();
+    found.board = await accessibilityViolations(page);
+
+    await page.goto(`${baseUrl()}/#/order/${order.id}`);
+    await page.getByTestId('history').locator('li').first().waitFor();
+    found.panel = await accessibilityViolations(page);
+
+    for (const [name, heading] of [
+      ['new', 'New order'],
+      ['templates', 'Texts'],
+      ['sandbox', 'Sandbox texts'],
+      ['keys', 'API keys'],
+    ] as const) {
+      await page.goto(`${baseUrl()}/#/${name}`);
+      await page.getByRole('heading', { name: heading, exact: true, level: 2 }).waitFor();
+      if (name === 'templates') await page.getByTestId('segments').first().waitFor();
+      found[name] = await accessibilityViolations(page);
+    }
+
+    const context = await browser().newContext();
+    const signIn = await context.newPage();
+    await signIn.goto(baseUrl());
+    await signIn.getByLabel('API key').waitFor();
+    found.signIn = await accessibilityViolations(signIn);
+    await context.close();
+
+    expect(found).toEqual({ board: [], panel: [], new: [], templates: [], sandbox: [], keys: [], signIn: [] });
+  });
+
+  it('signs in and confirms an order with the keyboard alone', async () => {
+    await createOrder('Barbara Liskov');
+    const context = await browser().newContext();
+    const page = await context.newPage();
+    await page.goto(baseUrl());
+    // The key field has focus on arrival.
+    await page.keyboard.type(adminKey());
+    await page.keyboard.press('Enter');
+    const card = page.locator('article', { has: page.getByRole('heading', { name: 'Barbara Liskov' }) });
+    await card.waitFor();
+    const confirm = card.getByRole('button', { name: 'Confirm' });
+    await confirm.focus();
+    await page.keyboard.press('Enter');
+    await card.getByTestId('status').filter({ hasText: 'Confirmed' }).waitFor();
+    // Opening the panel moves focus into it; Escape closes it.
+    await card.getByRole('link', { name: 'Barbara Liskov' }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('panel-title');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.getByTestId('order-panel').count()).toBe(0);
+    await context.close();
+  });
+});
