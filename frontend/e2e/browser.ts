@@ -48,6 +48,12 @@ export function useBrowser(): () => Browser {
 /** A fresh tab (own sessionStorage) signed in through a `/#key=` link. */
 export async function signedIn(browser: Browser, key = adminKey(), width = 1280): Promise<Page> {
   const context = await browser.newContext({ viewport: { width, height: 900 } });
+  // Anything the Content-Security-Policy blocks is noted, for `cspViolations`.
+  await context.addInitScript(() => {
+    const seen: string[] = [];
+    (window as unknown as { cspViolations: string[] }).cspViolations = seen;
+    document.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
   const page = await context.newPage();
   page.on('pageerror', (error) => {
     throw error;
@@ -55,6 +61,11 @@ export async function signedIn(browser: Browser, key = adminKey(), width = 1280)
   await page.goto(`${baseUrl()}/#key=${encodeURIComponent(key)}`);
   await page.getByRole('navigation', { name: 'Main' }).waitFor();
   return page;
+}
+
+/** What the page's Content-Security-Policy has blocked since it loaded. */
+export function cspViolations(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {
