@@ -9,6 +9,9 @@ export default defineConfig({
     // One server and one database for the run; the specs share them one file at a time.
     fileParallelism: false,
     testTimeout: 30_000,
+    // The server and the browser share two cores with the rest of CI: give polled
+    // conditions (a text reaching the sandbox, a debounced preview) room.
+    expect: { poll: { timeout: 8000, interval: 100 } },
     hookTimeout: 60_000,
   },
 });

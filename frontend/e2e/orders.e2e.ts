@@ -208,9 +208,9 @@ describe('the dashboard', () => {
     await page.getByRole('searchbox', { name: 'Search orders' }).fill(family);
     await searched;
     const cards = page.locator('article');
-    await expect.poll(() => cards.count(), { timeout: 5000 }).toBe(50);
+    await expect.poll(() => cards.count()).toBe(50);
     await page.getByRole('button', { name: 'Load more' }).click();
-    await expect.poll(() => cards.count(), { timeout: 5000 }).toBe(55);
+    await expect.poll(() => cards.count()).toBe(55);
     expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(0);
     // The next poll keeps all 55 on screen.
     await new Promise((r) => setTimeout(r, 3500));
