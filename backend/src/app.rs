@@ -21,7 +21,8 @@ use crate::demo;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{
-    auth, health, keys, notifications, openapi, opt_outs, orders, sandbox, templates, webhooks,
+    auth, health, keys, notifications, openapi, opt_outs, orders, request_id, sandbox, templates,
+    webhooks,
 };
 use crate::store::{self, keys::KeySource};
 
@@ -155,7 +156,8 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(auth::authenticate))
-                .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+                .wrap(Logger::new("%a \"%r\" %s %b %Dms %{x-request-id}i"))
+                .wrap(from_fn(request_id::assign))
                 .configure(configure)
                 .configure(|cfg| configure_static(cfg, state.settings.static_dir.clone()))
                 .default_service(fn_service(|req: ServiceRequest| async move {

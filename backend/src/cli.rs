@@ -104,7 +104,7 @@ pub fn run() -> ExitCode {
     settings.demo |= cli.demo;
     env_logger::Builder::new()
         .parse_filters(&settings.log_filter)
-        .format_timestamp_millis()
+        .format(write_log_line)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -233,4 +233,30 @@ async fn manage_keys(command: KeysCommand, db: &sea_orm::DatabaseConnection) -> 
         },
     }
     Ok(())
+}
+
+/// `[time level target request_id] message`: a line written while a request is handled
+/// carries that request's id, so `grep <id>` finds all of its lines.
+fn write_log_line(
+    buf: &mut env_logger::fmt::Formatter,
+    record: &log::Record<'_>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let time = buf.timestamp_millis();
+    match crate::http::request_id::current() {
+        Some(id) => writeln!(
+            buf,
+            "[{time} {} {} {id}] {}",
+            record.level(),
+            record.target(),
+            record.args()
+        ),
+        None => writeln!(
+            buf,
+            "[{time} {} {}] {}",
+            record.level(),
+            record.target(),
+            record.args()
+        ),
+    }
 }

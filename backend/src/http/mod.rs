@@ -13,6 +13,7 @@ pub mod orders;
 pub mod problem;
 pub mod query;
 pub mod rate_limit;
+pub mod request_id;
 pub mod sandbox;
 pub mod templates;
 pub mod webhooks;

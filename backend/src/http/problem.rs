@@ -34,6 +34,10 @@ pub struct Problem {
     /// For a refused status change: the statuses the order may move to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<OrderStatus>>,
+    /// The request's `X-Request-Id`: quote it when reporting a problem, it is on the
+    /// server's log lines for that request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +156,7 @@ impl ApiError {
                 ApiError::InvalidTransition { allowed, .. } => Some(allowed.to_vec()),
                 _ => None,
             },
+            request_id: super::request_id::current(),
         }
     }
 }

@@ -17,6 +17,7 @@ mod notifications;
 mod openapi;
 mod orders;
 mod pagination;
+mod request_ids;
 mod roles;
 mod templates;
 mod twilio;

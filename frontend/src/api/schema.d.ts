@@ -594,6 +594,11 @@ export interface components {
             detail: string;
             /** @description For 422: each field that failed validation. */
             errors?: components["schemas"]["ValidationError"][] | null;
+            /**
+             * @description The request's `X-Request-Id`: quote it when reporting a problem, it is on the
+             *     server's log lines for that request.
+             */
+            request_id?: string | null;
             /** Format: int32 */
             status: number;
             title: string;

@@ -64,6 +64,7 @@ describe('problem sentences', () => {
     expect(problemSentence({ status: 403 })).toMatch(/role is not allowed/);
     expect(problemSentence({ status: 412 })).toMatch(/changed this order first/);
     expect(problemSentence({ status: 500, detail: 'stack trace' })).not.toMatch(/stack/);
+    expect(problemSentence({ status: 500, request_id: '0190f3b2' })).toMatch(/\(Reference: 0190f3b2\)$/);
     expect(problemSentence({ status: 409, detail: 'An order with external_ref "A1" exists' })).toBe(
       'An order with external_ref "A1" exists.',
     );

@@ -97,13 +97,18 @@ export function problemSentence(problem: ProblemLike | null, circumstances: Circ
       return `Too many requests just now. Wait ${wait} and try again.`;
     }
     case 503:
-      return 'The server is not ready (its database may be down). Nothing was changed; try again in a moment.';
+      return `The server is not ready (its database may be down). Nothing was changed; try again in a moment.${reference(problem)}`;
     default:
       if (problem.status >= 500) {
-        return 'The server had a problem. Nothing was changed; try again in a moment.';
+        return `The server had a problem. Nothing was changed; try again in a moment.${reference(problem)}`;
       }
       return problem.detail ? endWithStop(problem.detail) : `The request failed (${problem.status}).`;
   }
+}
+
+/** For server faults: the id to quote to whoever reads the server's logs. */
+function reference(problem: ProblemLike): string {
+  return problem.request_id ? ` (Reference: ${problem.request_id})` : '';
 }
 
 function conflictSentence(problem: ProblemLike, kind: string): string {
