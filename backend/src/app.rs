@@ -21,9 +21,10 @@ use crate::demo;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{
-    auth, health, keys, notifications, openapi, opt_outs, orders, request_id, sandbox, templates,
-    webhooks,
+    auth, health, keys, metrics, notifications, openapi, opt_outs, orders, request_id, sandbox,
+    templates, webhooks,
 };
+use crate::metrics::Metrics;
 use crate::store::{self, keys::KeySource};
 
 /// What every handler can reach.
@@ -33,6 +34,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// Notified whenever this process queues a text, so its worker starts at once.
     pub outbox: Arc<Notify>,
+    /// This process's request and send figures, for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Starts a worker in this process that sends what `outbox` announces (and polls for
@@ -41,9 +44,10 @@ pub fn start_worker(
     settings: Arc<Settings>,
     db: DatabaseConnection,
     outbox: Arc<Notify>,
+    metrics: Arc<Metrics>,
 ) -> Result<tokio::task::JoinHandle<()>, StartError> {
     let provider = crate::sms::provider_for(&settings, &db).map_err(StartError::Provider)?;
-    let worker = crate::delivery::Worker::new(db, provider, settings, outbox);
+    let worker = crate::delivery::Worker::new(db, provider, settings, outbox, metrics);
     Ok(tokio::spawn(worker.run()))
 }
 
@@ -126,6 +130,7 @@ pub struct Application {
     port: u16,
     server: Server,
     outbox: Arc<Notify>,
+    metrics: Arc<Metrics>,
 }
 
 impl Application {
@@ -145,11 +150,13 @@ impl Application {
             .unwrap_or(settings.bind.port());
         let limiter = RateLimiter::new(settings.rate_limit, settings.rate_limit_burst);
         let outbox = Arc::new(Notify::new());
+        let metrics = Arc::new(Metrics::default());
         let state = web::Data::new(AppState {
             db,
             settings,
             limiter,
             outbox: outbox.clone(),
+            metrics: metrics.clone(),
         });
         spawn_housekeeping(state.clone());
         let server = HttpServer::new(move || {
@@ -157,6 +164,7 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(from_fn(auth::authenticate))
                 .wrap(Logger::new("%a \"%r\" %s %b %Dms %{x-request-id}i"))
+                .wrap(from_fn(metrics::measure))
                 .wrap(from_fn(request_id::assign))
                 .configure(configure)
                 .configure(|cfg| configure_static(cfg, state.settings.static_dir.clone()))
@@ -174,12 +182,18 @@ impl Application {
             port,
             server,
             outbox,
+            metrics,
         })
     }
 
     /// What the in-process worker waits on.
     pub fn outbox(&self) -> Arc<Notify> {
         self.outbox.clone()
+    }
+
+    /// Where the in-process worker records its sends, so `/metrics` shows them.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -234,6 +248,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }))
     .service(resource("/healthz").route(web::get().to(health::healthz)))
     .service(resource("/readyz").route(web::get().to(health::readyz)))
+    .service(resource("/metrics").route(web::get().to(metrics::metrics)))
     .service(
         resource("/orders")
             .route(web::get().to(orders::list_orders))

@@ -133,7 +133,9 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Worker => {
             let settings = Arc::new(settings);
             let outbox = Arc::new(tokio::sync::Notify::new());
-            let worker = app::start_worker(settings, db, outbox)?;
+            // A worker alone serves no HTTP: its send figures show on no /metrics yet.
+            let metrics = Arc::default();
+            let worker = app::start_worker(settings, db, outbox, metrics)?;
             tokio::select! {
                 _ = worker => anyhow::bail!("the worker stopped"),
                 _ = tokio::signal::ctrl_c() => log::info!("worker stopping"),
@@ -158,7 +160,12 @@ async fn serve(
     let settings = Arc::new(settings);
     let server = Application::build(settings.clone(), db.clone())?;
     let worker = if with_worker {
-        Some(app::start_worker(settings.clone(), db, server.outbox())?)
+        Some(app::start_worker(
+            settings.clone(),
+            db,
+            server.outbox(),
+            server.metrics(),
+        )?)
     } else {
         None
     };

@@ -8,5 +8,6 @@ pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod sms;
 pub mod store;

@@ -15,7 +15,8 @@ use uuid::Uuid;
 
 use super::retry::settle;
 use crate::config::Settings;
-use crate::sms::{OutgoingSms, Provider};
+use crate::metrics::{Metrics, SendResult};
+use crate::sms::{OutgoingSms, Provider, SendOutcome};
 use crate::store::notifications::{self, Notification, Outcome};
 
 /// How often an idle worker looks for work nobody told it about.
@@ -26,6 +27,7 @@ pub struct Worker {
     provider: Arc<dyn Provider>,
     settings: Arc<Settings>,
     wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
     id: String,
 }
 
@@ -36,6 +38,7 @@ impl Worker {
         provider: Arc<dyn Provider>,
         settings: Arc<Settings>,
         wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
     ) -> Arc<Worker> {
         let suffix = Uuid::new_v4().simple().to_string();
         let id = format!("worker-{}-{}", std::process::id(), &suffix[..8]);
@@ -44,6 +47,7 @@ impl Worker {
             provider,
             settings,
             wake,
+            metrics,
             id,
         })
     }
@@ -108,7 +112,15 @@ impl Worker {
         };
         let started = Instant::now();
         let answer = self.provider.send(&sms).await;
-        let took = started.elapsed().as_millis();
+        let elapsed = started.elapsed();
+        let result = match &answer {
+            SendOutcome::Accepted { .. } => SendResult::Accepted,
+            SendOutcome::Retry { .. } => SendResult::Retryable,
+            SendOutcome::Refused { .. } => SendResult::Refused,
+        };
+        self.metrics
+            .record_send(self.provider.name(), result, elapsed);
+        let took = elapsed.as_millis();
         let outcome = settle(
             answer,
             notification.attempts,

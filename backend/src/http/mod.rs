@@ -6,6 +6,7 @@ pub mod body;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
+pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod opt_outs;

@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, keys, notifications, opt_outs, orders, problem, sandbox, templates, webhooks};
+use super::{
+    health, keys, metrics, notifications, opt_outs, orders, problem, sandbox, templates, webhooks,
+};
 use crate::domain::{Encoding, OrderItem, OrderStatus, Role, ValidationError};
 
 struct BearerAuth;
@@ -37,6 +39,7 @@ impl Modify for BearerAuth {
     paths(
         health::healthz,
         health::readyz,
+        metrics::metrics,
         orders::list_orders,
         orders::create_order,
         orders::get_order,

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::entities::{notifications, opt_outs};
 use super::orders::Order;
 use crate::domain::{Encoding, NotificationState, OrderStatus, SmsText};
+use crate::metrics::QueueFigures;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notification {
@@ -460,4 +461,29 @@ pub async fn add_opt_out(
         .exec(db)
         .await
         .map(|_| ())
+}
+
+/// Texts by state and the oldest one still queued, for `/metrics`.
+pub async fn queue_figures(db: &impl ConnectionTrait) -> Result<QueueFigures, DbErr> {
+    use sea_orm::sea_query::Func;
+    let counts: Vec<(String, i64)> = notifications::Entity::find()
+        .select_only()
+        .column(notifications::Column::State)
+        .expr(Func::count(Expr::col(notifications::Column::Id)))
+        .group_by(notifications::Column::State)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let oldest = notifications::Entity::find()
+        .filter(notifications::Column::State.eq(NotificationState::Queued.as_str()))
+        .order_by_asc(notifications::Column::CreatedAt)
+        .one(db)
+        .await?;
+    Ok(QueueFigures {
+        by_state: counts
+            .into_iter()
+            .map(|(state, count)| (state, u64::try_from(count).unwrap_or(0)))
+            .collect(),
+        oldest_queued: oldest.map(|text| text.created_at),
+    })
 }

@@ -79,6 +79,7 @@ async fn lease_takeover(kind: DbKind) {
         app.settings.clone(),
         app.db.clone(),
         Arc::new(tokio::sync::Notify::new()),
+        Arc::default(),
     )
     .unwrap();
     app.wait_for_text(id, &["sent"]).await;
@@ -154,6 +155,7 @@ async fn two_workers(kind: DbKind) {
                 app.settings.clone(),
                 db,
                 Arc::new(tokio::sync::Notify::new()),
+                Arc::default(),
             )
             .unwrap(),
         );

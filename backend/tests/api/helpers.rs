@@ -236,7 +236,13 @@ async fn spawn(kind: DbKind, extra: &[(&str, &str)], with_worker: bool) -> Optio
     let settings = Arc::new(settings);
     let application = Application::build(settings.clone(), db.clone()).expect("build the app");
     let worker = with_worker.then(|| {
-        app::start_worker(settings.clone(), db, application.outbox()).expect("start the worker")
+        app::start_worker(
+            settings.clone(),
+            db,
+            application.outbox(),
+            application.metrics(),
+        )
+        .expect("start the worker")
     });
     let address = format!("http://127.0.0.1:{}", application.port());
     let server = application.handle();

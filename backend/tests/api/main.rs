@@ -12,6 +12,7 @@ mod health;
 mod idempotency;
 mod keys;
 mod messagebird;
+mod metrics;
 mod migrations;
 mod notifications;
 mod openapi;

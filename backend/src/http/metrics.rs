@@ -1,0 +1,54 @@
+//! `GET /metrics` (Prometheus text format, no key) and the middleware that times every
+//! request for it.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::store;
+
+/// Times the request and counts it under its route pattern (`/orders/{id}`); requests no
+/// route matched share one label, so made-up paths cannot grow the figures.
+pub async fn measure(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().as_str().to_owned();
+    let result = next.call(req).await;
+    if let Some(state) = state {
+        let (route, status) = match &result {
+            Ok(response) => (
+                response.request().match_pattern(),
+                response.status().as_u16(),
+            ),
+            Err(error) => (None, error.as_response_error().status_code().as_u16()),
+        };
+        let route = route.as_deref().unwrap_or("unmatched").to_owned();
+        state
+            .metrics
+            .record_request(&method, &route, status, started.elapsed());
+    }
+    result
+}
+
+/// Request, queue and sending figures for Prometheus.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses(
+        (status = 200, description = "Prometheus text format (version 0.0.4)", content_type = "text/plain", body = String),
+        (status = 503, response = super::problem::ServiceUnavailable),
+    ))]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let queue = store::notifications::queue_figures(&state.db)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the database does not answer: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&queue, store::now())))
+}

@@ -1,0 +1,276 @@
+//! Figures for `/metrics`, in Prometheus' text format: HTTP requests by route and status
+//! with a latency histogram, and the worker's sends (latency, provider errors by kind).
+//! Queue figures are read from the database at scrape time, so every instance reports
+//! the same shared queue.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// Upper bounds, in seconds, shared by both histograms: from a cached read to a slow
+/// provider.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    /// Observations at or under each bound (not cumulative; summed when rendered).
+    counts: [u64; BUCKETS.len()],
+    over: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, took: Duration) {
+        let secs = took.as_secs_f64();
+        match BUCKETS.iter().position(|bound| secs <= *bound) {
+            Some(i) => self.counts[i] += 1,
+            None => self.over += 1,
+        }
+        self.sum += secs;
+    }
+
+    fn count(&self) -> u64 {
+        self.counts.iter().sum::<u64>() + self.over
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(self.counts) {
+            cumulative += count;
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count();
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+/// How a send attempt ended, as `provider_errors_total` counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SendResult {
+    Accepted,
+    /// Timeouts, connection errors, 5xx, 429: tried again later.
+    Retryable,
+    /// A refusal no retry will change.
+    Refused,
+}
+
+/// The queue as the database has it now.
+#[derive(Debug, Default)]
+pub struct QueueFigures {
+    pub by_state: Vec<(String, u64)>,
+    pub oldest_queued: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    /// (method, route pattern, status) → latency.
+    requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    /// provider → send latency.
+    sends: Mutex<BTreeMap<String, Histogram>>,
+    /// (provider, kind) → attempts that did not end accepted.
+    provider_errors: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+/// Quotes a label value as the text format requires.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// `route` is the matched pattern (`/orders/{id}`), never the raw path, so ids do not
+    /// become label values.
+    pub fn record_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        requests
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default()
+            .observe(took);
+    }
+
+    pub fn record_send(&self, provider: &str, result: SendResult, took: Duration) {
+        self.sends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(provider.to_owned())
+            .or_default()
+            .observe(took);
+        let kind = match result {
+            SendResult::Accepted => return,
+            SendResult::Retryable => "retryable",
+            SendResult::Refused => "refused",
+        };
+        *self
+            .provider_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((provider.to_owned(), kind))
+            .or_default() += 1;
+    }
+
+    pub fn render(&self, queue: &QueueFigures, now: DateTime<Utc>) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP order_notify_http_requests_total HTTP requests answered, by route and status.\n\
+             # TYPE order_notify_http_requests_total counter\n",
+        );
+        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        for ((method, route, status), histogram) in requests.iter() {
+            let _ = writeln!(
+                out,
+                "order_notify_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {}",
+                label(route),
+                histogram.count()
+            );
+        }
+        out.push_str(
+            "# HELP order_notify_http_request_duration_seconds Time to answer, by route.\n\
+             # TYPE order_notify_http_request_duration_seconds histogram\n",
+        );
+        let mut by_route: BTreeMap<(&str, &str), Histogram> = BTreeMap::new();
+        for ((method, route, _), histogram) in requests.iter() {
+            let merged = by_route.entry((method, route)).or_default();
+            for (total, count) in merged.counts.iter_mut().zip(histogram.counts) {
+                *total += count;
+            }
+            merged.over += histogram.over;
+            merged.sum += histogram.sum;
+        }
+        for ((method, route), histogram) in &by_route {
+            let labels = format!("method=\"{method}\",route=\"{}\"", label(route));
+            histogram.render(
+                &mut out,
+                "order_notify_http_request_duration_seconds",
+                &labels,
+            );
+        }
+        drop(by_route);
+        drop(requests);
+
+        out.push_str(
+            "# HELP order_notify_notifications Texts in the database, by state.\n\
+             # TYPE order_notify_notifications gauge\n",
+        );
+        for (state, count) in &queue.by_state {
+            let _ = writeln!(
+                out,
+                "order_notify_notifications{{state=\"{}\"}} {count}",
+                label(state)
+            );
+        }
+        let depth = queue
+            .by_state
+            .iter()
+            .find(|(state, _)| state == "queued")
+            .map_or(0, |(_, count)| *count);
+        let oldest = queue.oldest_queued.map_or(0.0, |at| {
+            (now - at).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        let _ = write!(
+            out,
+            "# HELP order_notify_queue_depth Texts waiting to be sent (including retries not yet due).\n\
+             # TYPE order_notify_queue_depth gauge\n\
+             order_notify_queue_depth {depth}\n\
+             # HELP order_notify_queue_oldest_age_seconds Age of the oldest queued text (0 when none).\n\
+             # TYPE order_notify_queue_oldest_age_seconds gauge\n\
+             order_notify_queue_oldest_age_seconds {oldest}\n"
+        );
+
+        out.push_str(
+            "# HELP order_notify_send_duration_seconds Time the provider took to answer a send, in this process's worker.\n\
+             # TYPE order_notify_send_duration_seconds histogram\n",
+        );
+        for (provider, histogram) in self.sends.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let labels = format!("provider=\"{}\"", label(provider));
+            histogram.render(&mut out, "order_notify_send_duration_seconds", &labels);
+        }
+        out.push_str(
+            "# HELP order_notify_provider_errors_total Send attempts that were not accepted, by kind.\n\
+             # TYPE order_notify_provider_errors_total counter\n",
+        );
+        for ((provider, kind), count) in self
+            .provider_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "order_notify_provider_errors_total{{provider=\"{}\",kind=\"{kind}\"}} {count}",
+                label(provider)
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_count_everything() {
+        let metrics = Metrics::default();
+        for ms in [0, 3, 3, 40, 20_000] {
+            metrics.record_request("GET", "/orders/{id}", 200, Duration::from_millis(ms));
+        }
+        metrics.record_request("GET", "/orders/{id}", 404, Duration::from_millis(1));
+        let text = metrics.render(&QueueFigures::default(), Utc::now());
+        assert!(text.contains(
+            "order_notify_http_requests_total{method=\"GET\",route=\"/orders/{id}\",status=\"200\"} 5"
+        ));
+        assert!(text.contains(
+            "order_notify_http_requests_total{method=\"GET\",route=\"/orders/{id}\",status=\"404\"} 1"
+        ));
+        let bucket = |le: &str| {
+            format!(
+                "order_notify_http_request_duration_seconds_bucket{{method=\"GET\",route=\"/orders/{{id}}\",le=\"{le}\"}} "
+            )
+        };
+        assert!(text.contains(&format!("{}2", bucket("0.001"))), "{text}");
+        assert!(text.contains(&format!("{}4", bucket("0.005"))), "{text}");
+        assert!(text.contains(&format!("{}5", bucket("0.05"))), "{text}");
+        assert!(text.contains(&format!("{}5", bucket("10"))), "{text}");
+        assert!(text.contains(&format!("{}6", bucket("+Inf"))), "{text}");
+    }
+
+    #[test]
+    fn provider_errors_are_counted_by_kind_and_accepted_sends_are_not() {
+        let metrics = Metrics::default();
+        metrics.record_send("sandbox", SendResult::Accepted, Duration::from_millis(2));
+        metrics.record_send("twilio", SendResult::Retryable, Duration::from_millis(2));
+        metrics.record_send("twilio", SendResult::Retryable, Duration::from_millis(2));
+        metrics.record_send("twilio", SendResult::Refused, Duration::from_millis(2));
+        let text = metrics.render(&QueueFigures::default(), Utc::now());
+        assert!(text.contains(
+            "order_notify_provider_errors_total{provider=\"twilio\",kind=\"retryable\"} 2"
+        ));
+        assert!(text.contains(
+            "order_notify_provider_errors_total{provider=\"twilio\",kind=\"refused\"} 1"
+        ));
+        assert!(!text.contains("provider=\"sandbox\",kind"));
+        assert!(text.contains("order_notify_send_duration_seconds_count{provider=\"sandbox\"} 1"));
+    }
+
+    #[test]
+    fn the_queue_reports_its_depth_and_oldest_age() {
+        let now = Utc::now();
+        let queue = QueueFigures {
+            by_state: vec![("queued".into(), 3), ("sent".into(), 7)],
+            oldest_queued: Some(now - chrono::Duration::milliseconds(2500)),
+        };
+        let text = Metrics::default().render(&queue, now);
+        assert!(text.contains("order_notify_notifications{state=\"sent\"} 7"));
+        assert!(text.contains("order_notify_queue_depth 3\n"));
+        assert!(text.contains("order_notify_queue_oldest_age_seconds 2.5\n"));
+    }
+}
