@@ -72,7 +72,7 @@ pub enum StartError {
 
 /// Connects to the configured database and brings its schema up to date.
 pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, StartError> {
-    let db = store::connect(&settings.database_url)
+    let db = store::connect_with(&settings.database_url, &settings.db_pool)
         .await
         .map_err(|source| StartError::Database {
             url: redact_url(&settings.database_url),

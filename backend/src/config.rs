@@ -104,6 +104,7 @@ pub struct Settings {
     pub retry_base: Duration,
     pub send_concurrency: usize,
     pub lease: Duration,
+    pub db_pool: PoolSettings,
     pub messagebird: MessageBirdSettings,
     pub twilio: TwilioSettings,
     pub static_dir: Option<PathBuf>,
@@ -114,6 +115,28 @@ pub struct Settings {
     /// How many requests above the average a client may make in a burst.
     pub rate_limit_burst: u32,
     pub log_filter: String,
+}
+
+/// The PostgreSQL connection pool (SQLite always uses its one connection).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Connections per process; PostgreSQL's `max_connections` must cover every
+    /// instance's pool.
+    pub max_connections: u32,
+    /// How long opening one connection may take.
+    pub connect_timeout: Duration,
+    /// How long a request waits for a free connection before it fails with 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Why the settings could not be built; `Display` is the one line the operator sees.
@@ -154,6 +177,9 @@ const FILE_KEYS: &[&str] = &[
     "retry_base_ms",
     "send_concurrency",
     "lease_secs",
+    "db_pool_size",
+    "db_connect_timeout_secs",
+    "db_acquire_timeout_secs",
     "messagebird_access_key",
     "messagebird_base_url",
     "messagebird_signing_key",
@@ -384,6 +410,24 @@ impl Settings {
         let lease = Duration::from_secs(sources.parsed("lease_secs", 30, |raw| {
             parse_range(raw, 1, 86_400, "seconds")
         })?);
+        let pool_defaults = PoolSettings::default();
+        let db_pool = PoolSettings {
+            max_connections: sources.parsed(
+                "db_pool_size",
+                u64::from(pool_defaults.max_connections),
+                |raw| parse_range(raw, 1, 1_000, "connections"),
+            )? as u32,
+            connect_timeout: Duration::from_secs(sources.parsed(
+                "db_connect_timeout_secs",
+                pool_defaults.connect_timeout.as_secs(),
+                |raw| parse_range(raw, 1, 600, "seconds"),
+            )?),
+            acquire_timeout: Duration::from_secs(sources.parsed(
+                "db_acquire_timeout_secs",
+                pool_defaults.acquire_timeout.as_secs(),
+                |raw| parse_range(raw, 1, 600, "seconds"),
+            )?),
+        };
 
         let secret = |raw: &str| Ok(Some(Secret::new(raw)));
         let messagebird = MessageBirdSettings {
@@ -475,6 +519,7 @@ impl Settings {
             retry_base,
             send_concurrency,
             lease,
+            db_pool,
             messagebird,
             twilio,
             static_dir,
@@ -527,6 +572,8 @@ mod tests {
         assert_eq!(s.retry_base, Duration::from_millis(2000));
         assert_eq!(s.send_concurrency, 32);
         assert_eq!(s.lease, Duration::from_secs(30));
+        assert_eq!(s.db_pool, PoolSettings::default());
+        assert_eq!(s.db_pool.max_connections, 16);
         assert_eq!(s.messagebird.base_url, "https://rest.messagebird.com");
         assert_eq!(s.twilio.base_url, "https://api.twilio.com");
         assert_eq!(s.log_filter, "info");
@@ -551,6 +598,9 @@ mod tests {
                 ("ORDER_NOTIFY_RETRY_BASE_MS", "250"),
                 ("ORDER_NOTIFY_SEND_CONCURRENCY", "4"),
                 ("ORDER_NOTIFY_LEASE_SECS", "60"),
+                ("ORDER_NOTIFY_DB_POOL_SIZE", "40"),
+                ("ORDER_NOTIFY_DB_CONNECT_TIMEOUT_SECS", "3"),
+                ("ORDER_NOTIFY_DB_ACQUIRE_TIMEOUT_SECS", "2"),
                 ("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", "http://127.0.0.1:9999"),
                 ("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY", "sign"),
                 (
@@ -581,6 +631,14 @@ mod tests {
         assert_eq!((s.retry_max_attempts, s.send_concurrency), (3, 4));
         assert_eq!(s.retry_base, Duration::from_millis(250));
         assert_eq!(s.lease, Duration::from_secs(60));
+        assert_eq!(
+            s.db_pool,
+            PoolSettings {
+                max_connections: 40,
+                connect_timeout: Duration::from_secs(3),
+                acquire_timeout: Duration::from_secs(2),
+            }
+        );
         assert_eq!(s.messagebird.base_url, "http://127.0.0.1:9999");
         assert_eq!(s.messagebird.signing_key.as_ref().unwrap().expose(), "sign");
         assert_eq!(s.twilio.base_url, "http://127.0.0.1:9998");
@@ -619,6 +677,9 @@ mod tests {
             ("ORDER_NOTIFY_RETRY_BASE_MS", "-5"),
             ("ORDER_NOTIFY_SEND_CONCURRENCY", "lots"),
             ("ORDER_NOTIFY_LEASE_SECS", "0"),
+            ("ORDER_NOTIFY_DB_POOL_SIZE", "0"),
+            ("ORDER_NOTIFY_DB_CONNECT_TIMEOUT_SECS", "soon"),
+            ("ORDER_NOTIFY_DB_ACQUIRE_TIMEOUT_SECS", "601"),
             ("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", "not a url"),
             ("ORDER_NOTIFY_TWILIO_ACCOUNT_SID", "123"),
             ("ORDER_NOTIFY_TWILIO_BASE_URL", "mailto:x@y"),

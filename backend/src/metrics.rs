@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -76,6 +77,18 @@ pub struct Metrics {
     sends: Mutex<BTreeMap<String, Histogram>>,
     /// (provider, kind) → attempts that did not end accepted.
     provider_errors: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// When this process's worker last went round its loop (Unix ms; 0: no worker here).
+    worker_beat: AtomicI64,
+}
+
+/// The in-process worker as `/readyz` sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerHealth {
+    /// This process runs no worker (`serve --no-worker`).
+    Absent,
+    Running,
+    /// The worker has not gone round its loop for longer than a lease.
+    Stalled,
 }
 
 /// Quotes a label value as the text format requires.
@@ -115,6 +128,27 @@ impl Metrics {
             .unwrap_or_else(|e| e.into_inner())
             .entry((provider.to_owned(), kind))
             .or_default() += 1;
+    }
+
+    /// Called by the worker each time round its loop (at least once a second when idle).
+    pub fn worker_beat(&self, now: DateTime<Utc>) {
+        self.worker_beat
+            .store(now.timestamp_millis(), Ordering::Relaxed);
+    }
+
+    /// `lease` is the patience: a worker busy sending may skip beats for a while, but not
+    /// for longer than it may hold a text.
+    pub fn worker_health(&self, now: DateTime<Utc>, lease: Duration) -> WorkerHealth {
+        let beat = self.worker_beat.load(Ordering::Relaxed);
+        if beat == 0 {
+            return WorkerHealth::Absent;
+        }
+        let silent = now.timestamp_millis().saturating_sub(beat);
+        if silent > lease.as_millis() as i64 {
+            WorkerHealth::Stalled
+        } else {
+            WorkerHealth::Running
+        }
     }
 
     pub fn render(&self, queue: &QueueFigures, now: DateTime<Utc>) -> String {
@@ -259,6 +293,23 @@ mod tests {
         ));
         assert!(!text.contains("provider=\"sandbox\",kind"));
         assert!(text.contains("order_notify_send_duration_seconds_count{provider=\"sandbox\"} 1"));
+    }
+
+    #[test]
+    fn a_worker_is_running_until_it_misses_a_lease_of_beats() {
+        let metrics = Metrics::default();
+        let now = Utc::now();
+        let lease = Duration::from_secs(30);
+        assert_eq!(metrics.worker_health(now, lease), WorkerHealth::Absent);
+        metrics.worker_beat(now);
+        assert_eq!(
+            metrics.worker_health(now + chrono::Duration::seconds(29), lease),
+            WorkerHealth::Running
+        );
+        assert_eq!(
+            metrics.worker_health(now + chrono::Duration::seconds(31), lease),
+            WorkerHealth::Stalled
+        );
     }
 
     #[test]

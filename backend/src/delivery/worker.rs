@@ -68,6 +68,7 @@ impl Worker {
         );
         let slots = Arc::new(Semaphore::new(self.settings.send_concurrency));
         loop {
+            self.metrics.worker_beat(crate::store::now());
             let free = slots.available_permits();
             let mut more_waiting = false;
             if free > 0 {

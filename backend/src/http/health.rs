@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::problem::ApiError;
 use crate::app::AppState;
+use crate::metrics::WorkerHealth;
 use crate::store;
 
 #[derive(Serialize, ToSchema)]
@@ -26,10 +27,24 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// The database answers, so requests can be served.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    #[schema(example = "ready")]
+    pub status: String,
+    /// `ok` (an unreachable database answers 503 instead).
+    #[schema(example = "ok")]
+    pub database: String,
+    /// `running`, or `off` in a process started with `serve --no-worker` (a stalled
+    /// worker answers 503 instead).
+    #[schema(example = "running")]
+    pub worker: String,
+}
+
+/// The database answers and this process's worker (if it has one) is going round its
+/// loop, so requests can be served and queued texts are being sent.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
-        (status = 200, description = "Ready", body = Health),
+        (status = 200, description = "Ready", body = Readiness),
         (status = 429, response = super::problem::TooManyRequests),
         (status = 503, response = super::problem::ServiceUnavailable),
     ))]
@@ -37,7 +52,22 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     store::ping(&state.db)
         .await
         .map_err(|e| ApiError::Unavailable(format!("the database does not answer: {e}")))?;
-    Ok(HttpResponse::Ok().json(Health {
+    let worker = match state
+        .metrics
+        .worker_health(store::now(), state.settings.lease)
+    {
+        WorkerHealth::Absent => "off",
+        WorkerHealth::Running => "running",
+        WorkerHealth::Stalled => {
+            return Err(ApiError::Unavailable(format!(
+                "the worker has not looked for texts in over {} s",
+                state.settings.lease.as_secs()
+            )));
+        }
+    };
+    Ok(HttpResponse::Ok().json(Readiness {
         status: "ready".to_owned(),
+        database: "ok".to_owned(),
+        worker: worker.to_owned(),
     }))
 }

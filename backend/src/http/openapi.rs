@@ -71,7 +71,7 @@ impl Modify for BearerAuth {
             notifications::Notification, notifications::NotificationList, notifications::NotifyCustomer,
             crate::domain::NotificationState, notifications::NotificationPage, opt_outs::OptOut,
             opt_outs::OptOutList, keys::Key, keys::KeyList, keys::CreateKey, keys::CreatedKey,
-            health::Health, Encoding, templates::TemplateView, templates::TemplateList,
+            health::Health, health::Readiness, Encoding, templates::TemplateView, templates::TemplateList,
             templates::SaveTemplate, templates::PreviewRequest, templates::Preview,
             sandbox::SandboxMessage, sandbox::SandboxMessageList,
         ),

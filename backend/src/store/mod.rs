@@ -7,6 +7,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
+use crate::config::PoolSettings;
+
 pub mod entities;
 pub mod idempotency;
 pub mod keys;
@@ -17,15 +19,21 @@ pub mod templates;
 
 pub use migration::Migrator;
 
+/// Opens the database named by the URL with the default pool settings.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, &PoolSettings::default()).await
+}
+
 /// Opens the database named by the URL. SQLite gets WAL with full fsync (a committed
 /// status change survives a power cut) and a busy timeout; one connection serialises
 /// all access, so concurrent requests never race for SQLite's single write lock.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+/// PostgreSQL gets a pool sized and timed by `pool`.
+pub async fn connect_with(url: &str, pool: &PoolSettings) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
+        .connect_timeout(pool.connect_timeout)
+        .acquire_timeout(pool.acquire_timeout);
     if url.starts_with("sqlite:") {
         use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
         options.max_connections(1).min_connections(1);
@@ -36,7 +44,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     } else {
-        options.max_connections(16).min_connections(1);
+        options
+            .max_connections(pool.max_connections)
+            .min_connections(1);
     }
     Database::connect(options).await
 }

@@ -12,6 +12,19 @@ both_databases! {
         }
     }
 
+    async fn readiness_reports_the_database_and_the_worker(app) {
+        // The worker beats as soon as its loop starts; give it a moment.
+        let mut body = Value::Null;
+        for _ in 0..50 {
+            body = app.client.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+            if body["worker"] == "running" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(body, serde_json::json!({"status": "ready", "database": "ok", "worker": "running"}));
+    }
+
     async fn docs_are_public(app) {
         let spec: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
         assert_eq!(spec["info"]["title"], "order-notify");
@@ -27,4 +40,31 @@ both_databases! {
         let wrong_method = app.client.delete(app.url("/orders")).bearer_auth(&app.admin_key).send().await.unwrap();
         assert_problem(wrong_method, 405).await;
     }
+}
+
+async fn an_api_only_instance_says_it_has_no_worker(kind: DbKind) {
+    let Some(app) = spawn_app_without_worker(kind).await else {
+        return;
+    };
+    let body: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["worker"], "off");
+    assert_eq!(body["database"], "ok");
+}
+
+#[tokio::test]
+async fn an_api_only_instance_says_it_has_no_worker_on_sqlite() {
+    an_api_only_instance_says_it_has_no_worker(DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_api_only_instance_says_it_has_no_worker_on_postgres() {
+    an_api_only_instance_says_it_has_no_worker(DbKind::Postgres).await;
 }

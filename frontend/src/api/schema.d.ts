@@ -238,7 +238,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The database answers, so requests can be served. */
+        /**
+         * The database answers and this process's worker (if it has one) is going round its
+         *     loop, so requests can be served and queued texts are being sent.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -621,6 +624,21 @@ export interface components {
             title: string;
             /** @description A URI reference naming the kind of problem. */
             type: string;
+        };
+        Readiness: {
+            /**
+             * @description `ok` (an unreachable database answers 503 instead).
+             * @example ok
+             */
+            database: string;
+            /** @example ready */
+            status: string;
+            /**
+             * @description `running`, or `off` in a process started with `serve --no-worker` (a stalled
+             *     worker answers 503 instead).
+             * @example running
+             */
+            worker: string;
         };
         /**
          * @description `admin` may do everything; `staff` runs the kitchen; `integration` is a third-party
@@ -1285,7 +1303,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Health"];
+                    "application/json": components["schemas"]["Readiness"];
                 };
             };
             429: components["responses"]["TooManyRequests"];
