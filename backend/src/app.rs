@@ -13,7 +13,7 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::{Compress, Logger, Next, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use sea_orm::DatabaseConnection;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Settings, redact_url};
@@ -45,10 +45,38 @@ pub fn start_worker(
     db: DatabaseConnection,
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
-) -> Result<tokio::task::JoinHandle<()>, StartError> {
+) -> Result<RunningWorker, StartError> {
     let provider = crate::sms::provider_for(&settings, &db).map_err(StartError::Provider)?;
     let worker = crate::delivery::Worker::new(db, provider, settings, outbox, metrics);
-    Ok(tokio::spawn(worker.run()))
+    let (stop, stopping) = watch::channel(false);
+    Ok(RunningWorker {
+        task: tokio::spawn(worker.run(stopping)),
+        stop,
+    })
+}
+
+/// A worker task and the switch that stops it.
+pub struct RunningWorker {
+    pub(crate) task: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl RunningWorker {
+    /// Stops it gracefully: it claims nothing more, lets the texts in flight finish and
+    /// hands back its leases. Returns when it has.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await
+            && e.is_panic()
+        {
+            log::error!("the worker panicked: {e}");
+        }
+    }
+
+    /// Ends it at once, as a crash would: what it was sending keeps its lease.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -135,11 +135,12 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             let outbox = Arc::new(tokio::sync::Notify::new());
             // A worker alone serves no HTTP: its send figures show on no /metrics yet.
             let metrics = Arc::default();
-            let worker = app::start_worker(settings, db, outbox, metrics)?;
+            let mut worker = app::start_worker(settings, db, outbox, metrics)?;
             tokio::select! {
-                _ = worker => anyhow::bail!("the worker stopped"),
-                _ = tokio::signal::ctrl_c() => log::info!("worker stopping"),
+                _ = &mut worker.task => anyhow::bail!("the worker stopped"),
+                _ = shutdown_signal() => log::info!("worker stopping"),
             }
+            worker.stop().await;
             Ok(())
         }
         Command::Migrate => {
@@ -194,13 +195,37 @@ async fn serve(
         );
         println!("Sign in to the dashboard: {}\n", first.sign_in_link);
     }
+    // SIGTERM or SIGINT: the server stops accepting and finishes the requests in flight;
+    // then the worker finishes its sends and hands back its leases.
     server.run_until_stopped().await?;
     if let Some(worker) = worker {
-        // Texts it was sending keep their lease and are sent again once it runs out.
-        worker.abort();
+        worker.stop().await;
     }
     log::info!("order-notify stopped");
     Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn manage_keys(command: KeysCommand, db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 use uuid::Uuid;
 
 use super::retry::settle;
@@ -21,6 +21,10 @@ use crate::store::notifications::{self, Notification, Outcome};
 
 /// How often an idle worker looks for work nobody told it about.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a stopping worker waits for the texts in flight: longer than one provider
+/// call may take, so normally every one of them finishes and is recorded.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 
 pub struct Worker {
     db: DatabaseConnection,
@@ -57,9 +61,12 @@ impl Worker {
         &self.id
     }
 
-    /// Claims and sends until the task running it is dropped, with at most
-    /// ORDER_NOTIFY_SEND_CONCURRENCY texts in flight.
-    pub async fn run(self: Arc<Self>) {
+    /// Claims and sends until `stop` turns true (or the task running it is dropped), with
+    /// at most ORDER_NOTIFY_SEND_CONCURRENCY texts in flight. On stop it claims nothing
+    /// more, lets the texts in flight finish (each send is bounded by the provider
+    /// timeout) for up to `DRAIN_LIMIT`, then hands back any lease it still holds so
+    /// another worker can take those texts at once instead of after the lease.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         log::info!(
             "{} sending through {} (up to {} at once)",
             self.id,
@@ -67,7 +74,7 @@ impl Worker {
             self.settings.send_concurrency
         );
         let slots = Arc::new(Semaphore::new(self.settings.send_concurrency));
-        loop {
+        while !*stop.borrow() {
             self.metrics.worker_beat(crate::store::now());
             let free = slots.available_permits();
             let mut more_waiting = false;
@@ -97,7 +104,33 @@ impl Worker {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = stop.changed() => {}
             }
+        }
+        self.drain(&slots).await;
+    }
+
+    async fn drain(&self, slots: &Semaphore) {
+        let all = u32::try_from(self.settings.send_concurrency).unwrap_or(u32::MAX);
+        let in_flight = self.settings.send_concurrency - slots.available_permits();
+        log::info!("{} stopping: {in_flight} texts in flight", self.id);
+        if tokio::time::timeout(DRAIN_LIMIT, slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            log::warn!(
+                "{}: texts still in flight after {} s; their leases are handed back",
+                self.id,
+                DRAIN_LIMIT.as_secs()
+            );
+        }
+        match notifications::release_leases(&self.db, &self.id).await {
+            Ok(0) => log::info!("{} stopped", self.id),
+            Ok(n) => log::info!("{} stopped; handed back {n} leased texts", self.id),
+            Err(e) => log::warn!(
+                "{}: cannot hand back leases ({e}); they are retaken when they run out",
+                self.id
+            ),
         }
     }
 

@@ -487,3 +487,29 @@ pub async fn queue_figures(db: &impl ConnectionTrait) -> Result<QueueFigures, Db
         oldest_queued: oldest.map(|text| text.created_at),
     })
 }
+
+/// Hands back what `worker` still holds (a stopping worker): those texts are queued again
+/// and due now, for any worker to take. Returns how many.
+pub async fn release_leases(db: &DatabaseConnection, worker: &str) -> Result<u64, DbErr> {
+    let now = super::now();
+    let released = notifications::Entity::update_many()
+        .col_expr(
+            notifications::Column::State,
+            Expr::value(NotificationState::Queued.as_str()),
+        )
+        .col_expr(
+            notifications::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            notifications::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(notifications::Column::DueAt, Expr::value(now))
+        .col_expr(notifications::Column::UpdatedAt, Expr::value(now))
+        .filter(notifications::Column::LeaseOwner.eq(worker))
+        .filter(notifications::Column::State.eq(NotificationState::Sending.as_str()))
+        .exec(db)
+        .await?;
+    Ok(released.rows_affected)
+}

@@ -177,7 +177,7 @@ pub struct TestApp {
     pub kind: DbKind,
     pub settings: Arc<Settings>,
     server: actix_web::dev::ServerHandle,
-    worker: Option<tokio::task::JoinHandle<()>>,
+    worker: Option<app::RunningWorker>,
     _test_db: TestDb,
 }
 

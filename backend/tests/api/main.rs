@@ -20,6 +20,7 @@ mod orders;
 mod pagination;
 mod request_ids;
 mod roles;
+mod shutdown;
 mod templates;
 mod twilio;
 mod webhooks;
