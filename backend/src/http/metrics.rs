@@ -12,8 +12,9 @@ use super::problem::ApiError;
 use crate::app::AppState;
 use crate::store;
 
-/// Times the request and counts it under its route pattern (`/orders/{id}`); requests no
-/// route matched share one label, so made-up paths cannot grow the figures.
+/// Times the request and counts it under its route pattern (`/orders/{id}`); the
+/// dashboard's files share `static`, and requests no route matched share `unmatched`,
+/// so made-up paths cannot grow the figures.
 pub async fn measure(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -30,7 +31,12 @@ pub async fn measure(
             ),
             Err(error) => (None, error.as_response_error().status_code().as_u16()),
         };
-        let route = route.as_deref().unwrap_or("unmatched").to_owned();
+        let route = match route.as_deref() {
+            // The static files are served by one catch-all scope with an empty pattern.
+            Some("") => "static".to_owned(),
+            Some(pattern) => pattern.to_owned(),
+            None => "unmatched".to_owned(),
+        };
         state
             .metrics
             .record_request(&method, &route, status, started.elapsed());

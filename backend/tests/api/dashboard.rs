@@ -150,4 +150,22 @@ async fn dashboard_files_are_compressed_for_browsers_that_accept_it() {
     // The API's answers are not touched by the dashboard's headers.
     let orders = app.get("/orders", &app.admin_key).send().await.unwrap();
     assert!(orders.headers().get("content-security-policy").is_none());
+
+    // The files are counted under one route label, not one per file.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "order_notify_http_requests_total{method=\"GET\",route=\"static\",status=\"200\"} 2"
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("app-5678"));
 }
