@@ -101,6 +101,17 @@ class Board {
     }
   }
 
+  /** Forgets everything loaded (on sign-out), so the next key starts from nothing. */
+  clear(): void {
+    this.#generation++;
+    this.orders = [];
+    this.nextCursor = null;
+    this.error = null;
+    this.loadedOnce = false;
+    this.loading = false;
+    this.loadingMore = false;
+  }
+
   /** Puts an order the server just returned on the board (or takes it off the filter). */
   update(order: Order): void {
     const status = statusesFor(this.filter);
