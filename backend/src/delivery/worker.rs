@@ -104,7 +104,13 @@ impl Worker {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
-                _ = stop.changed() => {}
+                changed = stop.changed() => {
+                    // Its owner dropped the switch without stopping: stop now rather
+                    // than spin on a channel that can never change again.
+                    if changed.is_err() {
+                        break;
+                    }
+                }
             }
         }
         self.drain(&slots).await;
