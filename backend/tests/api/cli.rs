@@ -1,16 +1,6 @@
 //! The binary itself: exit codes, the one-line configuration error, key commands.
 
-use std::process::Command;
-
-fn order_notify(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_order-notify"));
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn");
-    command
-}
+use crate::helpers::{free_local_address, order_notify_command as order_notify, wait_until_ready};
 
 #[test]
 fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
@@ -96,12 +86,7 @@ fn openapi_prints_the_document() {
 fn the_worker_command_sends_what_the_api_queued() {
     let dir = tempfile::tempdir().unwrap();
     let admin = "cli-worker-test-admin-key-0123456789";
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
+    let bind = free_local_address();
     let api = order_notify(dir.path())
         .args(["serve", "--no-worker"])
         .env("ORDER_NOTIFY_BIND", &bind)
@@ -116,20 +101,17 @@ fn the_worker_command_sends_what_the_api_queued() {
     let base = format!("http://{bind}");
     let client = reqwest::Client::new();
     let order: serde_json::Value = runtime.block_on(async {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            let created = client
-                .post(format!("{base}/orders"))
-                .bearer_auth(admin)
-                .json(&serde_json::json!({"customer_name": "Ada", "phone": "+31612345678", "items": [{"name": "Soup", "quantity": 1}], "notify": true}))
-                .send()
-                .await;
-            if let Ok(response) = created {
-                return response.json().await.unwrap();
-            }
-            assert!(std::time::Instant::now() < deadline, "the API never started");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        wait_until_ready(&client, &base).await;
+        client
+            .post(format!("{base}/orders"))
+            .bearer_auth(admin)
+            .json(&serde_json::json!({"customer_name": "Ada", "phone": "+31612345678", "items": [{"name": "Soup", "quantity": 1}], "notify": true}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     });
     assert_eq!(order["last_notification"]["state"], "queued");
     let inbox = |client: &reqwest::Client| {

@@ -440,3 +440,42 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The built `order-notify` binary, run in `dir` with nothing from this environment but
+/// PATH (and RUST_LOG=warn): what a test that needs a real process starts from.
+pub fn order_notify_command(dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_order-notify"));
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// A loopback address with a port nobody is listening on, for a child process to bind.
+pub fn free_local_address() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// Waits (up to 20 s) until a server process at `base` answers `/readyz` with 200.
+pub async fn wait_until_ready(client: &reqwest::Client, base: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

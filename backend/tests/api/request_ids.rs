@@ -75,15 +75,8 @@ fn log_lines_of_a_request_carry_its_id_and_never_a_secret() {
     use std::io::Read;
     let dir = tempfile::tempdir().unwrap();
     let admin = "request-id-test-admin-key-0123456789";
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_order-notify"))
-        .current_dir(dir.path())
-        .env_clear()
+    let bind = free_local_address();
+    let mut server = order_notify_command(dir.path())
         .env("ORDER_NOTIFY_BIND", &bind)
         .env("ORDER_NOTIFY_ADMIN_KEY", admin)
         .env("RUST_LOG", "info")

@@ -3,6 +3,8 @@
 //! exactly once.
 
 use std::process::{Child, Command, Stdio};
+
+use crate::helpers::{free_local_address, order_notify_command, wait_until_ready};
 use std::time::{Duration, Instant};
 
 use order_notify::store::entities::notifications;
@@ -14,33 +16,17 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const ADMIN: &str = "shutdown-test-admin-key-0123456789";
 
 fn serve(dir: &std::path::Path, bind: &str, provider: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_order-notify"))
+    order_notify_command(dir)
         .arg("serve")
-        .current_dir(dir)
-        .env_clear()
         .env("ORDER_NOTIFY_BIND", bind)
         .env("ORDER_NOTIFY_ADMIN_KEY", ADMIN)
         .env("ORDER_NOTIFY_SMS_PROVIDER", "messagebird")
         .env("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "test-access-key")
         .env("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", provider)
         .env("ORDER_NOTIFY_SEND_CONCURRENCY", "4")
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-async fn wait_until_ready(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "the server never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn count(db: &sea_orm::DatabaseConnection, state: &str) -> u64 {
@@ -64,12 +50,7 @@ async fn sigterm_during_a_burst_of_sends_loses_and_repeats_nothing() {
         .mount(&provider)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
+    let bind = free_local_address();
     let base = format!("http://{bind}");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))

@@ -8,7 +8,6 @@ import { OPEN_STATUSES } from './transitions';
 const PAGE = 50;
 /** The API's largest page: a refresh re-reads at most this many of the loaded orders. */
 const MAX_PAGE = 200;
-export const POLL_MS = 3000;
 
 export type Filter = 'open' | 'all' | OrderStatus;
 
