@@ -18,11 +18,12 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Settings, redact_url};
 use crate::demo;
+use crate::events::EventHub;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{
-    auth, health, keys, metrics, notifications, openapi, opt_outs, orders, request_id, sandbox,
-    templates, webhooks,
+    auth, events, health, keys, metrics, notifications, openapi, opt_outs, orders, request_id,
+    sandbox, templates, webhooks,
 };
 use crate::metrics::Metrics;
 use crate::store::{self, keys::KeySource};
@@ -36,6 +37,8 @@ pub struct AppState {
     pub outbox: Arc<Notify>,
     /// This process's request and send figures, for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The live changes `GET /events` streams.
+    pub events: Arc<EventHub>,
 }
 
 /// Starts a worker in this process that sends what `outbox` announces (and polls for
@@ -159,6 +162,7 @@ pub struct Application {
     server: Server,
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
+    events: Arc<EventHub>,
 }
 
 impl Application {
@@ -179,19 +183,24 @@ impl Application {
         let limiter = RateLimiter::new(settings.rate_limit, settings.rate_limit_burst);
         let outbox = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::default());
+        let events = EventHub::start(db.clone());
         let state = web::Data::new(AppState {
             db,
             settings,
             limiter,
             outbox: outbox.clone(),
             metrics: metrics.clone(),
+            events: events.clone(),
         });
         spawn_housekeeping(state.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(auth::authenticate))
-                .wrap(Logger::new("%a \"%r\" %s %b %Dms %{x-request-id}i"))
+                .wrap(
+                    Logger::new("%a \"%{request_line}xi\" %s %b %Dms %{x-request-id}i")
+                        .custom_request_replace("request_line", auth::loggable_request_line),
+                )
                 .wrap(from_fn(metrics::measure))
                 .wrap(from_fn(request_id::assign))
                 .configure(configure)
@@ -205,12 +214,15 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Bind { addr, source })?
         .shutdown_timeout(10)
+        // `run_until` handles the signals, so the event streams end first.
+        .disable_signals()
         .run();
         Ok(Application {
             port,
             server,
             outbox,
             metrics,
+            events,
         })
     }
 
@@ -233,25 +245,107 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGINT or SIGTERM; in-flight requests are finished first.
+    /// Serves until stopped through [`Application::handle`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+
+    /// Serves until `signal` resolves; then ends the event streams (which would
+    /// otherwise hold the shutdown for its whole timeout), stops accepting and finishes
+    /// the requests in flight.
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let mut server = std::pin::pin!(self.server);
+        tokio::select! {
+            result = &mut server => return result,
+            () = signal => {}
+        }
+        self.events.close();
+        // The command is sent at once; the server future (polled below) carries it out.
+        drop(handle.stop(true));
+        server.await
+    }
 }
 
-/// Forgets expired idempotency keys once an hour.
+/// How long the change log keeps a change, so a client that was away this long can
+/// still resume its event stream.
+const CHANGE_RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// `/healthz`, `/readyz` and `/metrics` for a `worker` process (which serves no API),
+/// on `settings.metrics_bind`, showing the figures of the worker that records into
+/// `metrics`. Stopped by its handle.
+pub fn operations_server(
+    settings: Arc<Settings>,
+    db: DatabaseConnection,
+    metrics: Arc<Metrics>,
+    addr: std::net::SocketAddr,
+) -> Result<Server, StartError> {
+    let bind_error = |source| StartError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).map_err(bind_error)?;
+    let state = web::Data::new(AppState {
+        db,
+        limiter: RateLimiter::new(0, 1),
+        settings,
+        outbox: Arc::new(Notify::new()),
+        metrics,
+        events: EventHub::idle(),
+    });
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(request_id::assign))
+            .service(resource("/healthz").route(web::get().to(health::healthz)))
+            .service(resource("/readyz").route(web::get().to(health::readyz)))
+            .service(resource("/metrics").route(web::get().to(metrics::metrics)))
+            .default_service(fn_service(|req: ServiceRequest| async move {
+                let (req, _) = req.into_parts();
+                let response = not_found(&req);
+                Ok(ServiceResponse::new(req, response))
+            }))
+    })
+    .workers(1)
+    .listen(listener)
+    .map_err(bind_error)?
+    .disable_signals()
+    .run())
+}
+
+/// Every ten minutes forgets expired idempotency keys and stream tokens, and changes
+/// older than [`CHANGE_RETENTION`].
 fn spawn_housekeeping(state: web::Data<AppState>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            match store::idempotency::purge_expired(&state.db).await {
-                Ok(0) => {}
-                Ok(n) => log::info!("forgot {n} expired idempotency keys"),
-                Err(e) => log::warn!("could not purge expired idempotency keys: {e}"),
-            }
+            let db = &state.db;
+            report(
+                "expired idempotency keys",
+                store::idempotency::purge_expired(db).await,
+            );
+            report(
+                "expired stream tokens",
+                store::keys::purge_expired_stream_tokens(db).await,
+            );
+            report(
+                "old changes",
+                store::changes::prune(db, store::now() - CHANGE_RETENTION).await,
+            );
         }
     });
+}
+
+fn report(what: &str, result: Result<u64, sea_orm::DbErr>) {
+    match result {
+        Ok(0) => {}
+        Ok(n) => log::info!("forgot {n} {what}"),
+        Err(e) => log::warn!("could not forget {what}: {e}"),
+    }
 }
 
 /// A resource whose unsupported methods answer 405 as problem+json.
@@ -295,6 +389,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(keys::list_keys))
             .route(web::post().to(keys::create_key)),
     )
+    .service(resource("/events").route(web::get().to(events::stream)))
+    .service(resource("/events/token").route(web::post().to(events::create_token)))
     .service(resource("/keys/{id}").route(web::delete().to(keys::revoke_key)))
     .service(resource("/sandbox/messages").route(web::get().to(sandbox::list_messages)))
     .service(

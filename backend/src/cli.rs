@@ -133,14 +133,31 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Worker => {
             let settings = Arc::new(settings);
             let outbox = Arc::new(tokio::sync::Notify::new());
-            // A worker alone serves no HTTP: its send figures show on no /metrics yet.
-            let metrics = Arc::default();
+            let metrics: Arc<crate::metrics::Metrics> = Arc::default();
+            let operations = match settings.metrics_bind {
+                Some(addr) => {
+                    let server = app::operations_server(
+                        settings.clone(),
+                        db.clone(),
+                        metrics.clone(),
+                        addr,
+                    )?;
+                    log::info!("worker figures at http://{addr}/metrics");
+                    let handle = server.handle();
+                    tokio::spawn(server);
+                    Some(handle)
+                }
+                None => None,
+            };
             let mut worker = app::start_worker(settings, db, outbox, metrics)?;
             tokio::select! {
                 _ = &mut worker.task => anyhow::bail!("the worker stopped"),
                 _ = shutdown_signal() => log::info!("worker stopping"),
             }
             worker.stop().await;
+            if let Some(operations) = operations {
+                operations.stop(true).await;
+            }
             Ok(())
         }
         Command::Migrate => {
@@ -195,9 +212,10 @@ async fn serve(
         );
         println!("Sign in to the dashboard: {}\n", first.sign_in_link);
     }
-    // SIGTERM or SIGINT: the server stops accepting and finishes the requests in flight;
-    // then the worker finishes its sends and hands back its leases.
-    server.run_until_stopped().await?;
+    // SIGTERM or SIGINT: the event streams end, the server stops accepting and finishes
+    // the requests in flight; then the worker finishes its sends and hands back its
+    // leases.
+    server.run_until(shutdown_signal()).await?;
     if let Some(worker) = worker {
         worker.stop().await;
     }

@@ -93,6 +93,9 @@ pub struct TwilioSettings {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// Where a `worker` process answers `/metrics`, `/healthz` and `/readyz` (it serves
+    /// nothing else; `serve` has them on `bind`).
+    pub metrics_bind: Option<SocketAddr>,
     pub database_url: String,
     pub admin_key: Option<Secret>,
     pub public_url: Option<String>,
@@ -166,6 +169,7 @@ const MIN_ADMIN_KEY_CHARS: usize = 24;
 /// The keys a settings file may hold: the variables without the prefix, in lower case.
 const FILE_KEYS: &[&str] = &[
     "bind",
+    "metrics_bind",
     "database_url",
     "admin_key",
     "public_url",
@@ -356,6 +360,11 @@ impl Settings {
                 format!("expected an address and port such as 127.0.0.1:8080, got {raw:?}")
             })
         })?;
+        let metrics_bind = sources.parsed("metrics_bind", None, |raw| {
+            raw.parse().map(Some).map_err(|_| {
+                format!("expected an address and port such as 0.0.0.0:9090, got {raw:?}")
+            })
+        })?;
         let database_url = sources.parsed(
             "database_url",
             DEFAULT_DATABASE_URL.to_owned(),
@@ -508,6 +517,7 @@ impl Settings {
 
         Ok(Settings {
             bind,
+            metrics_bind,
             database_url,
             admin_key,
             public_url,
@@ -587,6 +597,7 @@ mod tests {
         let s = Settings::load(
             &env(&[
                 ("ORDER_NOTIFY_BIND", "0.0.0.0:9000"),
+                ("ORDER_NOTIFY_METRICS_BIND", "0.0.0.0:9090"),
                 ("ORDER_NOTIFY_DATABASE_URL", "postgres://u:pw@db/orders"),
                 ("ORDER_NOTIFY_ADMIN_KEY", "an-admin-secret-of-enough-length"),
                 ("ORDER_NOTIFY_PUBLIC_URL", "https://orders.example.com/"),
@@ -618,6 +629,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.metrics_bind.map(|a| a.port()), Some(9090));
         assert_eq!(s.database_url, "postgres://u:pw@db/orders");
         assert_eq!(
             s.admin_key.as_ref().unwrap().expose(),
@@ -668,6 +680,7 @@ mod tests {
             ("ORDER_NOTIFY_BIND", "localhost"),
             ("ORDER_NOTIFY_DATABASE_URL", "mysql://x"),
             ("ORDER_NOTIFY_ADMIN_KEY", "short"),
+            ("ORDER_NOTIFY_METRICS_BIND", "9090"),
             ("ORDER_NOTIFY_PUBLIC_URL", "ftp://x"),
             ("ORDER_NOTIFY_SMS_PROVIDER", "pigeon"),
             ("ORDER_NOTIFY_SMS_ORIGINATOR", "Birdie NomNom Foods"),

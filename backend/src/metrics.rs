@@ -79,6 +79,8 @@ pub struct Metrics {
     provider_errors: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// When this process's worker last went round its loop (Unix ms; 0: no worker here).
     worker_beat: AtomicI64,
+    /// `GET /events` streams open on this process.
+    event_streams: AtomicI64,
 }
 
 /// The in-process worker as `/readyz` sees it.
@@ -149,6 +151,12 @@ impl Metrics {
         } else {
             WorkerHealth::Running
         }
+    }
+
+    /// Counts an open event stream until the returned guard is dropped.
+    pub fn event_stream_opened(self: &std::sync::Arc<Self>) -> EventStreamGuard {
+        self.event_streams.fetch_add(1, Ordering::Relaxed);
+        EventStreamGuard(self.clone())
     }
 
     pub fn render(&self, queue: &QueueFigures, now: DateTime<Utc>) -> String {
@@ -243,7 +251,23 @@ impl Metrics {
                 label(provider)
             );
         }
+        let _ = write!(
+            out,
+            "# HELP order_notify_event_streams GET /events streams open on this process.\n\
+             # TYPE order_notify_event_streams gauge\n\
+             order_notify_event_streams {}\n",
+            self.event_streams.load(Ordering::Relaxed)
+        );
         out
+    }
+}
+
+/// Keeps an event stream counted while it is open.
+pub struct EventStreamGuard(std::sync::Arc<Metrics>);
+
+impl Drop for EventStreamGuard {
+    fn drop(&mut self) {
+        self.0.event_streams.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -89,6 +89,35 @@ fn bearer_token(req: &ServiceRequest) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// `?token=` on `GET /events`: the only place a stream token is accepted.
+fn stream_token(req: &ServiceRequest) -> Option<String> {
+    if req.path() != "/events" || req.method() != actix_web::http::Method::GET {
+        return None;
+    }
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .ok()?
+        .into_iter()
+        .find_map(|(name, value)| (name == "token" && !value.is_empty()).then_some(value))
+}
+
+/// The request line for the access log, with a stream token's value left out.
+pub fn loggable_request_line(req: &ServiceRequest) -> String {
+    let query = req.query_string();
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        let redacted: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some(("token", _)) => "token=[redacted]".to_owned(),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        format!("?{}", redacted.join("&"))
+    };
+    format!("{} {}{query} {:?}", req.method(), req.path(), req.version())
+}
+
 /// Takes a token from the client's bucket, or answers 429.
 fn admit(state: &AppState, client: Client) -> Result<(), ApiError> {
     state
@@ -111,11 +140,15 @@ pub async fn authenticate(
         .ok_or_else(|| ApiError::Internal("application state missing".to_owned()))?;
     let address = req.peer_addr().map(|a| a.ip());
     if needs_key(req.path()) {
-        let key = match bearer_token(&req) {
-            Some(token) => store::keys::authenticate(&state.db, token)
+        let stream_token = stream_token(&req);
+        let key = match (bearer_token(&req), &stream_token) {
+            (Some(token), _) => store::keys::authenticate(&state.db, token)
                 .await
                 .map_err(ApiError::from)?,
-            None => None,
+            (None, Some(token)) => store::keys::authenticate_stream_token(&state.db, token)
+                .await
+                .map_err(ApiError::from)?,
+            (None, None) => None,
         };
         let Some(key) = key else {
             if let Some(address) = address {
@@ -123,6 +156,8 @@ pub async fn authenticate(
             }
             let detail = if bearer_token(&req).is_some() {
                 "This API key is unknown or has been revoked."
+            } else if stream_token.is_some() {
+                "This stream token is unknown or has expired; get a new one from POST /events/token."
             } else {
                 "Send an API key as Authorization: Bearer <key>."
             };
@@ -161,7 +196,23 @@ impl FromRequest for Caller {
 
 #[cfg(test)]
 mod tests {
-    use super::needs_key;
+    use super::{loggable_request_line, needs_key};
+
+    #[test]
+    fn the_access_log_never_shows_a_stream_token() {
+        let req = actix_web::test::TestRequest::get()
+            .uri("/events?last_event_id=0-4&token=ons_secret&token=ons_again")
+            .to_srv_request();
+        let line = loggable_request_line(&req);
+        assert_eq!(
+            line,
+            "GET /events?last_event_id=0-4&token=[redacted]&token=[redacted] HTTP/1.1"
+        );
+        let plain = actix_web::test::TestRequest::get()
+            .uri("/orders")
+            .to_srv_request();
+        assert_eq!(loggable_request_line(&plain), "GET /orders HTTP/1.1");
+    }
 
     #[test]
     fn api_paths_need_a_key_and_the_rest_is_public() {

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod keys;

@@ -1,11 +1,12 @@
 //! The OpenAPI description, generated from the handlers and types by utoipa. The
 //! checked-in `openapi.yaml` is this document; a test fails when they differ.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    health, keys, metrics, notifications, opt_outs, orders, problem, sandbox, templates, webhooks,
+    events, health, keys, metrics, notifications, opt_outs, orders, problem, sandbox, templates,
+    webhooks,
 };
 use crate::domain::{Encoding, OrderItem, OrderStatus, Role, ValidationError};
 
@@ -24,6 +25,13 @@ impl Modify for BearerAuth {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "token",
+                "A stream token from `POST /events/token` (only `GET /events` takes one).",
+            ))),
         );
     }
 }
@@ -45,6 +53,8 @@ impl Modify for BearerAuth {
         orders::get_order,
         orders::change_status,
         orders::list_events,
+        events::stream,
+        events::create_token,
         notifications::list_for_order,
         notifications::notify_customer,
         notifications::list_notifications,
@@ -74,6 +84,7 @@ impl Modify for BearerAuth {
             health::Health, health::Readiness, Encoding, templates::TemplateView, templates::TemplateList,
             templates::SaveTemplate, templates::PreviewRequest, templates::Preview,
             sandbox::SandboxMessage, sandbox::SandboxMessageList,
+            events::OrderChanged, events::NotificationChanged, events::StreamToken,
         ),
         responses(
             problem::BadRequest, problem::Unauthorized, problem::Forbidden, problem::NotFound,
@@ -86,6 +97,7 @@ impl Modify for BearerAuth {
     tags(
         (name = "orders", description = "Orders and their status"),
         (name = "notifications", description = "Texts to customers"),
+        (name = "events", description = "Live order and text changes (Server-Sent Events)"),
         (name = "templates", description = "The text sent for each status"),
         (name = "opt-outs", description = "Customers who texted STOP (admin only)"),
         (name = "keys", description = "API keys (admin only)"),

@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::entities::api_keys;
+use chrono::{DateTime, Utc};
+
+use super::entities::{api_keys, stream_tokens};
 use crate::domain::Role;
 
 /// Every generated secret starts with this, so a leaked key is easy to recognise
@@ -59,11 +61,18 @@ pub enum Revocation {
     LastAdmin,
 }
 
+/// Stream tokens (`GET /events?token=…`) start with this one.
+pub const STREAM_TOKEN_PREFIX: &str = "ons_";
+
 /// 32 random bytes from the OS generator, base64url, behind the recognisable prefix.
 pub fn generate_secret() -> String {
+    random_secret(SECRET_PREFIX)
+}
+
+fn random_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 pub fn hash_secret(secret: &str) -> String {
@@ -146,6 +155,72 @@ pub async fn authenticate(
         }
         _ => Ok(None),
     }
+}
+
+/// Whether the key exists and has not been revoked.
+pub async fn is_active(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    Ok(api_keys::Entity::find_by_id(id)
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// A token that stands in for `key_id` on `GET /events` until `expires_at`, for clients
+/// such as a browser's EventSource that cannot send an Authorization header. Stored as
+/// a hash like the keys themselves; it only opens the stream.
+pub async fn create_stream_token(
+    db: &impl ConnectionTrait,
+    key_id: Uuid,
+    ttl: std::time::Duration,
+) -> Result<(String, DateTime<Utc>), DbErr> {
+    let token = random_secret(STREAM_TOKEN_PREFIX);
+    let expires_at =
+        super::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
+    stream_tokens::ActiveModel {
+        token_hash: Set(hash_secret(&token)),
+        key_id: Set(key_id),
+        expires_at: Set(expires_at),
+    }
+    .insert(db)
+    .await?;
+    Ok((token, expires_at))
+}
+
+/// The active key behind an unexpired stream token.
+pub async fn authenticate_stream_token(
+    db: &impl ConnectionTrait,
+    token: &str,
+) -> Result<Option<ApiKey>, DbErr> {
+    if !token.starts_with(STREAM_TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let hash = hash_secret(token);
+    let Some(found) = stream_tokens::Entity::find_by_id(hash.as_str())
+        .filter(stream_tokens::Column::ExpiresAt.gt(super::now()))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if !bool::from(found.token_hash.as_bytes().ct_eq(hash.as_bytes())) {
+        return Ok(None);
+    }
+    api_keys::Entity::find_by_id(found.key_id)
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .map(to_key)
+        .transpose()
+}
+
+/// Forgets stream tokens that have expired.
+pub async fn purge_expired_stream_tokens(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    stream_tokens::Entity::delete_many()
+        .filter(stream_tokens::Column::ExpiresAt.lte(super::now()))
+        .exec(db)
+        .await
+        .map(|r| r.rows_affected)
 }
 
 /// Records that a key was used, at most once a minute per key to keep reads cheap.

@@ -9,6 +9,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::config::PoolSettings;
 
+pub mod changes;
 pub mod entities;
 pub mod idempotency;
 pub mod keys;

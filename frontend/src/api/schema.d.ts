@@ -4,6 +4,49 @@
  */
 
 export interface paths {
+    "/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Order and text changes as they happen, as Server-Sent Events.
+         * @description Events: `ready` (first, carrying the current position as its id), `order`
+         *     ([`OrderChanged`]), `notification` ([`NotificationChanged`]) and `reset` (the
+         *     position to resume from is no longer kept: reload what you show). A comment line
+         *     arrives every 15 s. Integration keys see only their own orders.
+         */
+        get: operations["stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A token for `GET /events?token=…`, for clients such as EventSource that cannot send
+         *     an Authorization header. It opens streams for one minute and does nothing else.
+         */
+        post: operations["create_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -499,6 +542,19 @@ export interface components {
             sent_at?: string | null;
             state: components["schemas"]["NotificationState"];
         };
+        /**
+         * @description A text about an order was queued or reached a new state (`sending` is not
+         *     announced). Sent as `event: notification`.
+         */
+        NotificationChanged: {
+            /** Format: date-time */
+            at: string;
+            /** Format: uuid */
+            notification_id: string;
+            /** Format: uuid */
+            order_id: string;
+            state: components["schemas"]["NotificationState"];
+        };
         NotificationList: {
             items: components["schemas"]["Notification"][];
         };
@@ -547,6 +603,16 @@ export interface components {
              * Format: int32
              * @description Goes up by one with every status change; the ETag is `"v<version>"`.
              */
+            version: number;
+        };
+        /** @description An order was created (version 1) or changed status. Sent as `event: order`. */
+        OrderChanged: {
+            /** Format: date-time */
+            at: string;
+            /** Format: uuid */
+            order_id: string;
+            status: components["schemas"]["OrderStatus"];
+            /** Format: int32 */
             version: number;
         };
         OrderEventList: {
@@ -676,6 +742,15 @@ export interface components {
         StatusChanged: {
             notification?: components["schemas"]["Notification"] | null;
             order: components["schemas"]["Order"];
+        };
+        StreamToken: {
+            /** Format: date-time */
+            expires_at: string;
+            /**
+             * @description Opens `GET /events?token=…` for this key until `expires_at`.
+             * @example ons_4Jq9…
+             */
+            token: string;
         };
         Template: {
             body: string;
@@ -817,6 +892,60 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    stream: {
+        parameters: {
+            query?: {
+                /** @description A token from `POST /events/token`, instead of the Authorization header. */
+                token?: string;
+                /** @description Resume after this event id (what the `Last-Event-ID` header does; this wins). */
+                last_event_id?: string;
+            };
+            header?: {
+                /** @description Resume after this event id */
+                "Last-Event-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An endless `text/event-stream` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A new token */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StreamToken"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
     healthz: {
         parameters: {
             query?: never;

@@ -1,10 +1,12 @@
 //! sea-orm entities: one module per table, mirroring `store::migration`.
 
 pub mod api_keys;
+pub mod changes;
 pub mod idempotency_records;
 pub mod notifications;
 pub mod opt_outs;
 pub mod order_events;
 pub mod orders;
 pub mod sandbox_messages;
+pub mod stream_tokens;
 pub mod templates;

@@ -5,6 +5,9 @@ use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_core;
 mod m20261125_000002_notifications;
+mod m20261125_000003_changes;
+
+pub use m20261125_000003_changes::CHANGES_CHANNEL;
 
 pub struct Migrator;
 
@@ -14,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_core::Migration),
             Box::new(m20261125_000002_notifications::Migration),
+            Box::new(m20261125_000003_changes::Migration),
         ]
     }
 }

@@ -1,0 +1,354 @@
+//! `GET /events`: order and text changes as Server-Sent Events, and `POST /events/token`
+//! for clients (a browser's EventSource) that cannot send an Authorization header.
+//!
+//! Each event's id is its position in the change log, so a client that reconnects
+//! with `Last-Event-ID` (or `?last_event_id=`) gets everything it missed, read from the
+//! log, then the live changes, without gaps or repeats. A position the log no longer
+//! holds gets a `reset` event: reload, then carry on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::auth::Caller;
+use super::problem::ApiError;
+use crate::app::AppState;
+use crate::domain::{NotificationState, OrderStatus, ValidationError};
+use crate::store::changes::{self, Change, ChangeKind, Cursor};
+use crate::store::keys;
+use crate::store::orders::Scope;
+
+/// How long a stream token opens streams (EventSource's own reconnects within this
+/// time reuse it; later ones need a new token).
+pub const STREAM_TOKEN_TTL: Duration = Duration::from_secs(60);
+/// A comment this often keeps proxies from closing a quiet stream, and re-checks that
+/// the key was not revoked meanwhile.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+/// What EventSource waits before reconnecting, in milliseconds.
+const RETRY_MS: u32 = 2000;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StreamParams {
+    /// A token from `POST /events/token`, instead of the Authorization header.
+    pub token: Option<String>,
+    /// Resume after this event id (what the `Last-Event-ID` header does; this wins).
+    pub last_event_id: Option<String>,
+}
+
+/// An order was created (version 1) or changed status. Sent as `event: order`.
+#[derive(Serialize, ToSchema)]
+pub struct OrderChanged {
+    pub order_id: Uuid,
+    pub status: OrderStatus,
+    pub version: i32,
+    pub at: DateTime<Utc>,
+}
+
+/// A text about an order was queued or reached a new state (`sending` is not
+/// announced). Sent as `event: notification`.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationChanged {
+    pub order_id: Uuid,
+    pub notification_id: Uuid,
+    pub state: NotificationState,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StreamToken {
+    /// Opens `GET /events?token=…` for this key until `expires_at`.
+    #[schema(example = "ons_4Jq9…")]
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A token for `GET /events?token=…`, for clients such as EventSource that cannot send
+/// an Authorization header. It opens streams for one minute and does nothing else.
+#[utoipa::path(
+    post, path = "/events/token", tag = "events",
+    responses(
+        (status = 201, description = "A new token", body = StreamToken),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_token(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let (token, expires_at) =
+        keys::create_stream_token(&state.db, caller.key_id, STREAM_TOKEN_TTL).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(StreamToken { token, expires_at }))
+}
+
+/// Order and text changes as they happen, as Server-Sent Events.
+///
+/// Events: `ready` (first, carrying the current position as its id), `order`
+/// ([`OrderChanged`]), `notification` ([`NotificationChanged`]) and `reset` (the
+/// position to resume from is no longer kept: reload what you show). A comment line
+/// arrives every 15 s. Integration keys see only their own orders.
+#[utoipa::path(
+    get, path = "/events", tag = "events",
+    params(
+        StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
+    ),
+    responses(
+        (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 422, response = super::problem::UnprocessableEntity),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
+    ),
+    security(("bearer" = []), ("token" = []))
+)]
+pub async fn stream(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    params: web::Query<StreamParams>,
+) -> Result<HttpResponse, ApiError> {
+    let resume =
+        match (
+            params.last_event_id.as_deref(),
+            req.headers().get("last-event-id"),
+        ) {
+            (Some(raw), _) => Resume::From(raw.parse::<Cursor>().map_err(|e| {
+                ApiError::Validation(vec![ValidationError::new("last_event_id", e)])
+            })?),
+            // Browsers send back the ids we gave them; anything else names a position
+            // this server does not hold.
+            (None, Some(value)) => match value.to_str().ok().map(str::parse::<Cursor>) {
+                Some(Ok(cursor)) => Resume::From(cursor),
+                _ => Resume::Unknown,
+            },
+            (None, None) => Resume::Now,
+        };
+    // Subscribe before reading the log, so nothing falls between the two.
+    let live = state
+        .events
+        .subscribe(Duration::from_secs(5))
+        .await
+        .ok_or_else(|| {
+            ApiError::Unavailable("Live events are not available yet; try again.".to_owned())
+        })?;
+    let (start, reset) = match resume {
+        Resume::From(cursor) if changes::can_resume_from(&state.db, cursor).await? => {
+            (cursor, false)
+        }
+        Resume::From(_) | Resume::Unknown => (changes::latest(&state.db).await?, true),
+        Resume::Now => (changes::latest(&state.db).await?, false),
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let stream = Stream {
+        state: state.clone(),
+        key_id: caller.key_id,
+        scope: caller.scope(),
+        cursor: start,
+        tx,
+    };
+    let guard = state.metrics.event_stream_opened();
+    tokio::spawn(async move {
+        let _counted = guard;
+        stream.run(live, reset).await;
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, actix_web::Error>(chunk), rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Proxies such as nginx would otherwise hold events back in their buffers.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+async fn shutting_down(closing: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = closing.wait_for(|closing| *closing).await.map(|_| ());
+}
+
+/// Where a new stream starts.
+enum Resume {
+    Now,
+    From(Cursor),
+    /// A `Last-Event-ID` that is not ours.
+    Unknown,
+}
+
+/// One client's stream: the log from its position, then the live changes.
+struct Stream {
+    state: web::Data<AppState>,
+    key_id: Uuid,
+    scope: Scope,
+    cursor: Cursor,
+    tx: mpsc::Sender<Bytes>,
+}
+
+/// Why a stream stopped writing (the client, shutdown, or a reason to reconnect).
+struct Ended;
+
+impl Stream {
+    async fn run(mut self, mut live: broadcast::Receiver<Arc<Change>>, reset: bool) {
+        let _ = self.write(live_stream_start(self.cursor, reset)).await;
+        if self.catch_up().await.is_err() {
+            return;
+        }
+        let mut closing = self.state.events.closing();
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.tick().await;
+        loop {
+            let step = tokio::select! {
+                received = live.recv() => match received {
+                    Ok(change) => self.forward(&change).await,
+                    // Fell too far behind, or the hub is gone: the client reconnects
+                    // from its last id and reads what it missed from the log.
+                    Err(_) => Err(Ended),
+                },
+                _ = heartbeat.tick() => self.heartbeat().await,
+                _ = shutting_down(&mut closing) => Err(Ended),
+                _ = self.tx.closed() => Err(Ended),
+            };
+            if step.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Everything after the stream's position that the log holds now.
+    async fn catch_up(&mut self) -> Result<(), Ended> {
+        loop {
+            let batch = changes::after(&self.state.db, self.cursor, crate::events::PAGE)
+                .await
+                .map_err(|e| {
+                    log::warn!("an event stream cannot read the change log: {e}");
+                    Ended
+                })?;
+            let full = batch.len() as u64 == crate::events::PAGE;
+            for change in &batch {
+                self.forward(change).await?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn forward(&mut self, change: &Change) -> Result<(), Ended> {
+        // The live feed repeats what catching up already read.
+        if change.cursor <= self.cursor {
+            return Ok(());
+        }
+        self.cursor = change.cursor;
+        let visible = match self.scope {
+            Scope::All => true,
+            Scope::CreatedBy(key) => change.owner == Some(key),
+        };
+        if visible {
+            self.write(event_text(change)).await?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self) -> Result<(), Ended> {
+        match keys::is_active(&self.state.db, self.key_id).await {
+            Ok(false) => return Err(Ended),
+            Ok(true) => {}
+            // A database hiccup is not a reason to drop the client.
+            Err(e) => log::warn!("an event stream cannot check its key: {e}"),
+        }
+        self.write(": keep-alive\n\n".to_owned()).await
+    }
+
+    async fn write(&self, text: String) -> Result<(), Ended> {
+        self.tx.send(Bytes::from(text)).await.map_err(|_| Ended)
+    }
+}
+
+fn live_stream_start(cursor: Cursor, reset: bool) -> String {
+    let mut text = format!("retry: {RETRY_MS}\n\n");
+    if reset {
+        text.push_str("event: reset\ndata: {}\n\n");
+    }
+    text.push_str(&format!("id: {cursor}\nevent: ready\ndata: {{}}\n\n"));
+    text
+}
+
+/// One change as an SSE event (JSON holds no newline, so one `data:` line suffices).
+fn event_text(change: &Change) -> String {
+    let (name, data) = match &change.kind {
+        ChangeKind::Order { status, version } => (
+            "order",
+            serde_json::to_string(&OrderChanged {
+                order_id: change.order_id,
+                status: *status,
+                version: *version,
+                at: change.at,
+            }),
+        ),
+        ChangeKind::Notification { id, state } => (
+            "notification",
+            serde_json::to_string(&NotificationChanged {
+                order_id: change.order_id,
+                notification_id: *id,
+                state: *state,
+                at: change.at,
+            }),
+        ),
+    };
+    let data = data.unwrap_or_else(|_| "{}".to_owned());
+    format!("id: {}\nevent: {name}\ndata: {data}\n\n", change.cursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_is_one_event_with_its_position_as_id() {
+        let change = Change {
+            cursor: Cursor { txid: 7, id: 42 },
+            order_id: Uuid::nil(),
+            owner: None,
+            kind: ChangeKind::Order {
+                status: OrderStatus::Confirmed,
+                version: 2,
+            },
+            at: DateTime::from_timestamp(1_764_000_000, 0).unwrap_or_default(),
+        };
+        let text = event_text(&change);
+        assert!(
+            text.starts_with("id: 7-42\nevent: order\ndata: {"),
+            "{text}"
+        );
+        assert!(text.ends_with("}\n\n"), "{text}");
+        assert_eq!(text.matches('\n').count(), 4, "{text}");
+        assert!(
+            text.contains(r#""status":"confirmed","version":2"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_stream_starts_with_its_position_and_says_when_to_reload() {
+        let start = live_stream_start(Cursor { txid: 0, id: 9 }, false);
+        assert_eq!(start, "retry: 2000\n\nid: 0-9\nevent: ready\ndata: {}\n\n");
+        let reset = live_stream_start(Cursor { txid: 0, id: 9 }, true);
+        assert!(reset.contains("event: reset\n"), "{reset}");
+        assert!(reset.find("reset") < reset.find("ready"), "{reset}");
+    }
+}
