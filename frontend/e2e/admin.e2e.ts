@@ -59,7 +59,7 @@ describe('admin pages', () => {
     expect(await admin.content()).not.toContain(key);
 
     // Staff see the kitchen's pages, not the admin's.
-    const staff = await signedIn(browser(), key);
+    const staff = await signedIn(browser(), { key });
     const nav = staff.getByRole('navigation', { name: 'Main' });
     expect(await nav.getByRole('link').allTextContents()).toEqual(['Orders', 'New order', 'Sandbox', 'Texts']);
 

@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, inject } from 'vitest';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -45,9 +45,20 @@ export function useBrowser(): () => Browser {
   };
 }
 
+export interface SignInOptions {
+  key?: string;
+  width?: number;
+  /** Another server than the run's (a test that stops and starts its own). */
+  base?: string;
+  /** Runs on the new context before the page loads (routes, for example). */
+  prepare?: (context: BrowserContext) => Promise<void>;
+}
+
 /** A fresh tab (own sessionStorage) signed in through a `/#key=` link. */
-export async function signedIn(browser: Browser, key = adminKey(), width = 1280): Promise<Page> {
+export async function signedIn(browser: Browser, options: SignInOptions = {}): Promise<Page> {
+  const { key = adminKey(), width = 1280, base = baseUrl(), prepare } = options;
   const context = await browser.newContext({ viewport: { width, height: 900 } });
+  await prepare?.(context);
   // Anything the Content-Security-Policy blocks is noted, for `cspViolations`.
   await context.addInitScript(() => {
     const seen: string[] = [];
@@ -58,7 +69,7 @@ export async function signedIn(browser: Browser, key = adminKey(), width = 1280)
   page.on('pageerror', (error) => {
     throw error;
   });
-  await page.goto(`${baseUrl()}/#key=${encodeURIComponent(key)}`);
+  await page.goto(`${base}/#key=${encodeURIComponent(key)}`);
   await page.getByRole('navigation', { name: 'Main' }).waitFor();
   return page;
 }

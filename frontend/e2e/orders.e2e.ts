@@ -13,6 +13,7 @@ import {
   textsTo,
   uniquePhone,
 } from './browser';
+import { startServer, type RunningServer } from './server';
 
 const browser = useBrowser();
 
@@ -164,16 +165,68 @@ describe('the dashboard', () => {
     expect(events.items).toHaveLength(2);
   });
 
-  it('picks up orders created elsewhere and keeps the filter while polling', async () => {
+  it('shows orders changed elsewhere at once over the live stream, keeping the filter', async () => {
     const page = await signedIn(browser());
+    const indicator = page.getByTestId('live');
+    await expect.poll(() => indicator.textContent()).toContain('Live');
     await page.getByRole('button', { name: 'Cancelled', exact: true }).click();
     expect(await page.getByRole('button', { name: 'Cancelled', exact: true }).getAttribute('aria-pressed')).toBe('true');
     const order = await createOrder('Margaret Hamilton');
+    const changed = Date.now();
     await api(`/orders/${order.id}/status`, { method: 'PATCH', body: JSON.stringify({ status: 'cancelled' }) });
-    // No reload: the board's poll brings it in, under the filter the user chose.
-    await card(page, 'Margaret Hamilton').waitFor({ timeout: 10_000 });
+    // No reload and no poll (it is off while live): the stream brings it in, under the
+    // filter the user chose, well inside the 3 s a poll would take.
+    await card(page, 'Margaret Hamilton').waitFor({ timeout: 2_000 });
+    expect(Date.now() - changed).toBeLessThan(2_000);
     expect(await page.getByRole('button', { name: 'Cancelled', exact: true }).getAttribute('aria-pressed')).toBe('true');
     expect(await page.locator('article [data-testid="status"]').allTextContents()).not.toContain('Pending');
+  });
+
+  it('polls, and says so, when the server refuses the stream', async () => {
+    const page = await signedIn(browser(), {
+      prepare: async (context) => {
+        await context.route('**/events/token', (route) =>
+          route.fulfill({ status: 404, contentType: 'application/problem+json', body: '{"status":404}' }),
+        );
+      },
+    });
+    const indicator = page.getByTestId('live');
+    await expect.poll(() => indicator.textContent()).toContain('Updates every 3 s');
+    const order = await createOrder('Hedy Lamarr');
+    await card(page, 'Hedy Lamarr').waitFor({ timeout: 8_000 });
+    await api(`/orders/${order.id}/status`, { method: 'PATCH', body: JSON.stringify({ status: 'confirmed' }) });
+    await expect
+      .poll(() => card(page, 'Hedy Lamarr').getByTestId('status').textContent(), { timeout: 8_000 })
+      .toBe('Confirmed');
+  });
+
+  it('reconnects when its server restarts, showing it, and misses nothing meanwhile', async () => {
+    // A server of its own, stopped and started again on the same port and database.
+    const key = `e2e-restart-admin-${Date.now()}-key`;
+    const first = await startServer({ adminKey: key });
+    let second: RunningServer | null = null;
+    try {
+      const page = await signedIn(browser(), { key, base: first.baseUrl });
+      const indicator = page.getByTestId('live');
+      await expect.poll(() => indicator.textContent()).toContain('Live');
+      await first.stop();
+      await expect.poll(() => indicator.textContent(), { timeout: 8_000 }).toMatch(/Reconnecting|Updates every/);
+      second = await startServer({ adminKey: key, port: first.port, dir: first.dir });
+      // Made before the page is back: it must arrive all the same.
+      const created = await fetch(`${second.baseUrl}/orders`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ customer_name: 'Radia Perlman', phone: uniquePhone(), items: [{ name: 'Tea', quantity: 1 }] }),
+      });
+      expect(created.status).toBe(201);
+      await expect.poll(() => indicator.textContent(), { timeout: 15_000 }).toContain('Live');
+      await card(page, 'Radia Perlman').waitFor({ timeout: 5_000 });
+      await page.context().close();
+    } finally {
+      await second?.stop();
+      await first.stop();
+      first.remove();
+    }
   });
 
   it('shows why a text failed and retries it from the panel', async () => {
@@ -219,7 +272,7 @@ describe('the dashboard', () => {
 
   it('fits the board on a 375 px phone', async () => {
     await createOrder('Dorothy Vaughan');
-    const page = await signedIn(browser(), undefined, 375);
+    const page = await signedIn(browser(), { width: 375 });
     const dorothy = card(page, 'Dorothy Vaughan');
     await dorothy.waitFor();
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

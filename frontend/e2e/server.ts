@@ -48,7 +48,27 @@ async function waitUntilReady(baseUrl: string, server: ChildProcess): Promise<vo
   throw new Error('order-notify did not become ready within 30 s');
 }
 
-export default async function setup(project: TestProject) {
+export interface ServerOptions {
+  /** Reuse a folder (and so its database); a new temporary one by default. */
+  dir?: string;
+  port?: number;
+  /** ORDER_NOTIFY_ADMIN_KEY, for a test that needs to know the key up front. */
+  adminKey?: string;
+}
+
+export interface RunningServer {
+  baseUrl: string;
+  port: number;
+  dir: string;
+  process: ChildProcess;
+  /** SIGTERM, and wait for the exit. */
+  stop(): Promise<void>;
+  /** Deletes the folder (after stop). */
+  remove(): void;
+}
+
+/** Starts the binary on a SQLite file in `dir` with the sandbox provider and dist/. */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const bin = binary();
   if (!existsSync(bin)) {
     throw new Error(`No server binary at ${bin}: run \`cargo build\` (or set ORDER_NOTIFY_BIN).`);
@@ -57,39 +77,53 @@ export default async function setup(project: TestProject) {
   if (!existsSync(join(dist, 'index.html'))) {
     throw new Error('No built dashboard in dist/: run `npm run build` first.');
   }
-  const dir = mkdtempSync(join(tmpdir(), 'order-notify-e2e-'));
-  const port = await freePort();
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'order-notify-e2e-'));
+  const port = options.port ?? (await freePort());
   const baseUrl = `http://127.0.0.1:${port}`;
-  const server = spawn(bin, ['serve'], {
-    cwd: dir,
-    env: {
-      PATH: process.env.PATH,
-      ORDER_NOTIFY_BIND: `127.0.0.1:${port}`,
-      ORDER_NOTIFY_DATABASE_URL: `sqlite://${join(dir, 'e2e.db')}?mode=rwc`,
-      ORDER_NOTIFY_STATIC_DIR: dist,
-      ORDER_NOTIFY_SMS_PROVIDER: 'sandbox',
-      RUST_LOG: process.env.RUST_LOG ?? 'warn',
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    ORDER_NOTIFY_BIND: `127.0.0.1:${port}`,
+    ORDER_NOTIFY_DATABASE_URL: `sqlite://${join(dir, 'e2e.db')}?mode=rwc`,
+    ORDER_NOTIFY_STATIC_DIR: dist,
+    ORDER_NOTIFY_SMS_PROVIDER: 'sandbox',
+    RUST_LOG: process.env.RUST_LOG ?? 'warn',
+  };
+  if (options.adminKey) env.ORDER_NOTIFY_ADMIN_KEY = options.adminKey;
+  const server = spawn(bin, ['serve'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  await waitUntilReady(baseUrl, server);
+  return {
+    baseUrl,
+    port,
+    dir,
+    process: server,
+    async stop() {
+      if (server.exitCode !== null || server.signalCode !== null) return;
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+    remove() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
+export default async function setup(project: TestProject) {
+  const server = await startServer();
   let stdout = '';
   const signInLink = new Promise<string>((done, fail) => {
-    server.stdout!.on('data', (chunk: Buffer) => {
+    const scan = (chunk: Buffer) => {
       stdout += chunk.toString();
       const link = /(http\S+\/#key=\S+)/.exec(stdout);
       if (link?.[1]) done(link[1]);
-    });
-    server.once('exit', (code) => fail(new Error(`order-notify exited with ${code} before printing a sign-in link`)));
+    };
+    server.process.stdout!.on('data', scan);
+    server.process.once('exit', (code) => fail(new Error(`order-notify exited with ${code} before printing a sign-in link`)));
   });
-
-  await waitUntilReady(baseUrl, server);
-  project.provide('baseUrl', baseUrl);
+  project.provide('baseUrl', server.baseUrl);
   project.provide('signInLink', await signInLink);
 
   return async () => {
-    server.kill('SIGTERM');
-    await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
-    rmSync(dir, { recursive: true, force: true });
+    await server.stop();
+    server.remove();
   };
 }

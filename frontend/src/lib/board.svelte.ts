@@ -1,4 +1,4 @@
-// The orders board's state: filter, search, the pages loaded so far, and a cheap poll
+// The orders board's state: filter, search, the pages loaded so far, and a cheap refresh
 // that keeps them current without losing the user's place.
 import { unwrap } from '../api/client';
 import type { Order, OrderStatus } from '../api/types';
@@ -19,7 +19,10 @@ function statusesFor(filter: Filter): string | undefined {
 
 class Board {
   filter = $state<Filter>('open');
+  /** The search box's text; it applies from the next `reload` (typing is debounced). */
   query = $state('');
+  /** The search the loaded pages (and their cursor) belong to. */
+  #search = '';
   orders = $state<Order[]>([]);
   nextCursor = $state<string | null>(null);
   loading = $state(false);
@@ -33,7 +36,7 @@ class Board {
     const query: { limit: number; status?: string; q?: string; cursor?: string } = { limit };
     const status = statusesFor(this.filter);
     if (status) query.status = status;
-    if (this.query.trim() !== '') query.q = this.query.trim();
+    if (this.#search !== '') query.q = this.#search;
     if (cursor) query.cursor = cursor;
     return { params: { query } };
   }
@@ -41,6 +44,7 @@ class Board {
   /** Loads the first page for the current filter and search, dropping older pages. */
   async reload(): Promise<void> {
     const generation = ++this.#generation;
+    this.#search = this.query.trim();
     this.loading = true;
     try {
       const page = await unwrap(session.api.GET('/orders', this.#params(PAGE)));
@@ -103,6 +107,7 @@ class Board {
   /** Forgets everything loaded (on sign-out), so the next key starts from nothing. */
   clear(): void {
     this.#generation++;
+    this.#search = '';
     this.orders = [];
     this.nextCursor = null;
     this.error = null;

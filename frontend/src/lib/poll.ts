@@ -1,12 +1,13 @@
-// The dashboard's stand-in for live updates: re-read every few seconds, but only while
-// the tab is visible, so a forgotten tab costs the server nothing.
+// The fallback for live updates: re-read every few seconds, but only while the stream
+// is not live and the tab is visible, so a forgotten tab costs the server nothing.
+import { live } from './live.svelte';
 
 export const POLL_MS = 3000;
 
-/** Calls `refresh` every POLL_MS while the page is visible; returns the stop function. */
+/** Calls `refresh` every POLL_MS while the page is visible and not live; returns the stop function. */
 export function pollWhileVisible(refresh: () => void): () => void {
   const timer = setInterval(() => {
-    if (document.visibilityState === 'visible') refresh();
+    if (document.visibilityState === 'visible' && !live.streaming) refresh();
   }, POLL_MS);
   return () => clearInterval(timer);
 }
