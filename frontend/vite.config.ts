@@ -4,7 +4,7 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vitest/config';
 
 const api = 'http://127.0.0.1:8080';
-const apiRoots = ['orders', 'notifications', 'templates', 'opt-outs', 'keys', 'sandbox', 'healthz'];
+const apiRoots = ['orders', 'notifications', 'templates', 'opt-outs', 'keys', 'sandbox', 'events', 'healthz'];
 
 export default defineConfig({
   plugins: [svelte()],

@@ -42,6 +42,8 @@ async fn stream_token(app: &TestApp, key: &str) -> String {
 both_databases! {
     async fn a_stream_shows_orders_and_their_texts_as_they_change(app) {
         let mut stream = open(&app, &app.admin_key).await;
+        let figures = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        assert!(figures.lines().any(|l| l == "order_notify_event_streams 1"), "{figures}");
         let order = app.create_order("Grace Hopper").await;
         let id = order["id"].as_str().unwrap();
 
