@@ -68,7 +68,8 @@ describe('admin pages', () => {
     await row.getByRole('button', { name: /Really revoke/ }).click();
     await admin.getByTestId('toast').filter({ hasText: 'is revoked' }).waitFor();
 
-    // The staff tab's next poll gets a 401 and lands on sign-in with the reason.
+    // The server ends the staff tab's live stream at once; opening it again is refused
+    // (401), which lands the tab on sign-in with the reason.
     await staff.getByRole('alert').filter({ hasText: 'no longer accepted' }).waitFor({ timeout: 10_000 });
     await staff.getByLabel('API key').waitFor();
   });

@@ -254,14 +254,22 @@ impl Stream {
             return Ok(());
         }
         self.cursor = change.cursor;
+        if let ChangeKind::KeyRevoked { key_id } = change.kind {
+            // Revoked on any instance: this key's streams end at once.
+            return if key_id == self.key_id {
+                Err(Ended)
+            } else {
+                Ok(())
+            };
+        }
         let visible = match self.scope {
             Scope::All => true,
             Scope::CreatedBy(key) => change.owner == Some(key),
         };
-        if visible {
-            self.write(event_text(change)).await?;
+        match event_text(change) {
+            Some(text) if visible => self.write(text).await,
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     async fn heartbeat(&mut self) -> Result<(), Ended> {
@@ -288,30 +296,43 @@ fn live_stream_start(cursor: Cursor, reset: bool) -> String {
     text
 }
 
-/// One change as an SSE event (JSON holds no newline, so one `data:` line suffices).
-fn event_text(change: &Change) -> String {
+/// One change as an SSE event (JSON holds no newline, so one `data:` line suffices);
+/// `None` for what clients are not told (a revoked key).
+fn event_text(change: &Change) -> Option<String> {
     let (name, data) = match &change.kind {
-        ChangeKind::Order { status, version } => (
+        ChangeKind::Order {
+            order_id,
+            status,
+            version,
+        } => (
             "order",
             serde_json::to_string(&OrderChanged {
-                order_id: change.order_id,
+                order_id: *order_id,
                 status: *status,
                 version: *version,
                 at: change.at,
             }),
         ),
-        ChangeKind::Notification { id, state } => (
+        ChangeKind::Notification {
+            order_id,
+            id,
+            state,
+        } => (
             "notification",
             serde_json::to_string(&NotificationChanged {
-                order_id: change.order_id,
+                order_id: *order_id,
                 notification_id: *id,
                 state: *state,
                 at: change.at,
             }),
         ),
+        ChangeKind::KeyRevoked { .. } => return None,
     };
     let data = data.unwrap_or_else(|_| "{}".to_owned());
-    format!("id: {}\nevent: {name}\ndata: {data}\n\n", change.cursor)
+    Some(format!(
+        "id: {}\nevent: {name}\ndata: {data}\n\n",
+        change.cursor
+    ))
 }
 
 #[cfg(test)]
@@ -320,17 +341,18 @@ mod tests {
 
     #[test]
     fn a_change_is_one_event_with_its_position_as_id() {
+        let at = DateTime::from_timestamp(1_764_000_000, 0).unwrap_or_default();
         let change = Change {
             cursor: Cursor { txid: 7, id: 42 },
-            order_id: Uuid::nil(),
             owner: None,
             kind: ChangeKind::Order {
+                order_id: Uuid::nil(),
                 status: OrderStatus::Confirmed,
                 version: 2,
             },
-            at: DateTime::from_timestamp(1_764_000_000, 0).unwrap_or_default(),
+            at,
         };
-        let text = event_text(&change);
+        let text = event_text(&change).unwrap_or_default();
         assert!(
             text.starts_with("id: 7-42\nevent: order\ndata: {"),
             "{text}"

@@ -52,16 +52,25 @@ impl FromStr for Cursor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChangeKind {
     /// The order was created (version 1) or moved to `status`.
-    Order { status: OrderStatus, version: i32 },
+    Order {
+        order_id: Uuid,
+        status: OrderStatus,
+        version: i32,
+    },
     /// A text about the order was queued or reached `state`.
-    Notification { id: Uuid, state: NotificationState },
+    Notification {
+        order_id: Uuid,
+        id: Uuid,
+        state: NotificationState,
+    },
+    /// The key was revoked: its streams end.
+    KeyRevoked { key_id: Uuid },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
     pub cursor: Cursor,
-    pub order_id: Uuid,
-    /// The key that created the order.
+    /// The key that created the order (for a revoked key, that key).
     pub owner: Option<Uuid>,
     pub kind: ChangeKind,
     pub at: DateTime<Utc>,
@@ -69,16 +78,22 @@ pub struct Change {
 
 fn to_change(row: changes::Model) -> Result<Change, DbErr> {
     let corrupt = |what: String| DbErr::Custom(format!("change {} is invalid: {what}", row.id));
+    let missing = |what: &str| corrupt(format!("no {what}"));
     let kind = match row.kind.as_str() {
         "order" => ChangeKind::Order {
+            order_id: row.order_id.ok_or_else(|| missing("order id"))?,
             status: row.status.parse().map_err(|e| corrupt(format!("{e}")))?,
             version: row.version.unwrap_or(1),
         },
         "notification" => ChangeKind::Notification {
+            order_id: row.order_id.ok_or_else(|| missing("order id"))?,
             id: row
                 .notification_id
-                .ok_or_else(|| corrupt("no notification id".to_owned()))?,
+                .ok_or_else(|| missing("notification id"))?,
             state: row.status.parse().map_err(|e| corrupt(format!("{e}")))?,
+        },
+        "key" => ChangeKind::KeyRevoked {
+            key_id: row.owner.ok_or_else(|| missing("key id"))?,
         },
         other => return Err(corrupt(format!("unknown kind {other:?}"))),
     };
@@ -87,7 +102,6 @@ fn to_change(row: changes::Model) -> Result<Change, DbErr> {
             txid: row.txid,
             id: row.id,
         },
-        order_id: row.order_id,
         owner: row.owner,
         kind,
         at: row.at,

@@ -258,6 +258,24 @@ both_databases! {
         }
     }
 
+    async fn revoking_a_key_ends_its_streams_at_once(app) {
+        let (key_id, staff) = app.create_key("till", "staff").await;
+        let mut revoked = open(&app, &staff).await;
+        let mut other = open(&app, &app.admin_key).await;
+        let response = app
+            .client
+            .delete(app.url(&format!("/keys/{key_id}")))
+            .bearer_auth(&app.admin_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        // Well before the 15 s heartbeat would notice.
+        assert!(revoked.ends_within(Duration::from_secs(2)).await, "the revoked key's stream is still open");
+        app.create_order("After the revocation").await;
+        assert_eq!(other.next_change().await.json()["status"], "pending");
+    }
+
     async fn the_stream_needs_a_key(app) {
         assert_problem(app.client.get(app.url("/events")).send().await.unwrap(), 401).await;
         assert_problem(app.client.post(app.url("/events/token")).send().await.unwrap(), 401).await;

@@ -12,7 +12,7 @@ pub struct Model {
     /// commits in `id` order anyway.
     pub txid: i64,
     pub kind: String,
-    pub order_id: Uuid,
+    pub order_id: Option<Uuid>,
     pub owner: Option<Uuid>,
     pub status: String,
     pub version: Option<i32>,

@@ -44,10 +44,22 @@ CREATE TRIGGER notifications_created AFTER INSERT ON notifications
 CREATE TRIGGER notifications_state_changed AFTER UPDATE OF state ON notifications
     FOR EACH ROW WHEN (NEW.state <> OLD.state AND NEW.state <> 'sending')
     EXECUTE FUNCTION order_notify_notification_changed();
+
+CREATE FUNCTION order_notify_key_revoked() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO changes (kind, owner, status, at) VALUES ('key', NEW.id, 'revoked', NEW.revoked_at);
+    PERFORM pg_notify('order_notify_changes', '');
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER api_keys_revoked AFTER UPDATE OF revoked_at ON api_keys
+    FOR EACH ROW WHEN (OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL)
+    EXECUTE FUNCTION order_notify_key_revoked();
 "#;
 
 // A claim (queued → sending) is not news to anyone watching: only the outcome is.
-const SQLITE_TRIGGERS: [&str; 4] = [
+// A revoked key is news to the streams it has open, which end.
+const SQLITE_TRIGGERS: [&str; 5] = [
     "CREATE TRIGGER orders_created AFTER INSERT ON orders BEGIN
         INSERT INTO changes (kind, order_id, owner, status, version, at)
         VALUES ('order', NEW.id, NEW.created_by, NEW.status, NEW.version, NEW.updated_at);
@@ -67,6 +79,10 @@ const SQLITE_TRIGGERS: [&str; 4] = [
         SELECT 'notification', NEW.order_id, o.created_by, NEW.state, NEW.id, NEW.updated_at
         FROM orders o WHERE o.id = NEW.order_id;
     END",
+    "CREATE TRIGGER api_keys_revoked AFTER UPDATE OF revoked_at ON api_keys
+        WHEN OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL BEGIN
+        INSERT INTO changes (kind, owner, status, at) VALUES ('key', NEW.id, 'revoked', NEW.revoked_at);
+    END",
 ];
 
 #[async_trait::async_trait]
@@ -85,12 +101,13 @@ impl MigrationTrait for Migration {
                     .table("changes")
                     .col(big_pk_auto("id"))
                     .col(txid)
-                    // `order` or `notification`.
+                    // `order`, `notification` or `key` (a revoked key).
                     .col(string_len("kind", 16))
-                    .col(uuid("order_id"))
-                    // The key that created the order: integration keys see only theirs.
+                    .col(uuid_null("order_id"))
+                    // The key that created the order (integration keys see only
+                    // theirs), or the revoked key.
                     .col(uuid_null("owner"))
-                    // The order's status or the text's state.
+                    // The order's status, the text's state, or `revoked`.
                     .col(string_len("status", 16))
                     .col(integer_null("version"))
                     .col(uuid_null("notification_id"))
@@ -153,8 +170,10 @@ impl MigrationTrait for Migration {
                 "DROP TRIGGER orders_changed ON orders;
                  DROP TRIGGER notifications_created ON notifications;
                  DROP TRIGGER notifications_state_changed ON notifications;
+                 DROP TRIGGER api_keys_revoked ON api_keys;
                  DROP FUNCTION order_notify_order_changed();
-                 DROP FUNCTION order_notify_notification_changed();",
+                 DROP FUNCTION order_notify_notification_changed();
+                 DROP FUNCTION order_notify_key_revoked();",
             )
             .await?;
         } else {
@@ -163,6 +182,7 @@ impl MigrationTrait for Migration {
                 "orders_status_changed",
                 "notifications_created",
                 "notifications_state_changed",
+                "api_keys_revoked",
             ] {
                 db.execute_unprepared(&format!("DROP TRIGGER {name}"))
                     .await?;
