@@ -130,6 +130,10 @@ pub struct PoolSettings {
     pub connect_timeout: Duration,
     /// How long a request waits for a free connection before it fails with 503.
     pub acquire_timeout: Duration,
+    /// SQLite only: `true` syncs every commit to disk (a committed change survives a
+    /// power cut); `false` (NORMAL) only at checkpoints (it survives a crash of the
+    /// process, not of the machine).
+    pub sqlite_full_sync: bool,
 }
 
 impl Default for PoolSettings {
@@ -138,6 +142,7 @@ impl Default for PoolSettings {
             max_connections: 16,
             connect_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(30),
+            sqlite_full_sync: true,
         }
     }
 }
@@ -184,6 +189,7 @@ const FILE_KEYS: &[&str] = &[
     "db_pool_size",
     "db_connect_timeout_secs",
     "db_acquire_timeout_secs",
+    "sqlite_synchronous",
     "messagebird_access_key",
     "messagebird_base_url",
     "messagebird_signing_key",
@@ -436,6 +442,13 @@ impl Settings {
                 pool_defaults.acquire_timeout.as_secs(),
                 |raw| parse_range(raw, 1, 600, "seconds"),
             )?),
+            sqlite_full_sync: sources.parsed("sqlite_synchronous", true, |raw| {
+                match raw.to_ascii_lowercase().as_str() {
+                    "full" => Ok(true),
+                    "normal" => Ok(false),
+                    _ => Err(format!("expected full or normal, got {raw:?}")),
+                }
+            })?,
         };
 
         let secret = |raw: &str| Ok(Some(Secret::new(raw)));
@@ -612,6 +625,7 @@ mod tests {
                 ("ORDER_NOTIFY_DB_POOL_SIZE", "40"),
                 ("ORDER_NOTIFY_DB_CONNECT_TIMEOUT_SECS", "3"),
                 ("ORDER_NOTIFY_DB_ACQUIRE_TIMEOUT_SECS", "2"),
+                ("ORDER_NOTIFY_SQLITE_SYNCHRONOUS", "NORMAL"),
                 ("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", "http://127.0.0.1:9999"),
                 ("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY", "sign"),
                 (
@@ -649,6 +663,7 @@ mod tests {
                 max_connections: 40,
                 connect_timeout: Duration::from_secs(3),
                 acquire_timeout: Duration::from_secs(2),
+                sqlite_full_sync: false,
             }
         );
         assert_eq!(s.messagebird.base_url, "http://127.0.0.1:9999");
@@ -693,6 +708,7 @@ mod tests {
             ("ORDER_NOTIFY_DB_POOL_SIZE", "0"),
             ("ORDER_NOTIFY_DB_CONNECT_TIMEOUT_SECS", "soon"),
             ("ORDER_NOTIFY_DB_ACQUIRE_TIMEOUT_SECS", "601"),
+            ("ORDER_NOTIFY_SQLITE_SYNCHRONOUS", "off"),
             ("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", "not a url"),
             ("ORDER_NOTIFY_TWILIO_ACCOUNT_SID", "123"),
             ("ORDER_NOTIFY_TWILIO_BASE_URL", "mailto:x@y"),

@@ -25,8 +25,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, &PoolSettings::default()).await
 }
 
-/// Opens the database named by the URL. SQLite gets WAL with full fsync (a committed
-/// status change survives a power cut) and a busy timeout; one connection serialises
+/// Opens the database named by the URL. SQLite gets WAL with full fsync unless
+/// `pool` says otherwise (a committed status change survives a power cut) and a busy
+/// timeout; one connection serialises
 /// all access, so concurrent requests never race for SQLite's single write lock.
 /// PostgreSQL gets a pool sized and timed by `pool`.
 pub async fn connect_with(url: &str, pool: &PoolSettings) -> Result<DatabaseConnection, DbErr> {
@@ -38,9 +39,14 @@ pub async fn connect_with(url: &str, pool: &PoolSettings) -> Result<DatabaseConn
     if url.starts_with("sqlite:") {
         use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
         options.max_connections(1).min_connections(1);
-        options.map_sqlx_sqlite_opts(|opts| {
+        let full_sync = pool.sqlite_full_sync;
+        options.map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
+                .synchronous(if full_sync {
+                    SqliteSynchronous::Full
+                } else {
+                    SqliteSynchronous::Normal
+                })
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
         });
