@@ -19,6 +19,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::{Settings, redact_url};
 use crate::demo;
 use crate::events::EventHub;
+use crate::http::key_cache::KeyCache;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{
@@ -33,6 +34,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
     pub limiter: RateLimiter,
+    /// API keys confirmed a moment ago (see `http::key_cache`).
+    pub keys: KeyCache,
     /// Notified whenever this process queues a text, so its worker starts at once.
     pub outbox: Arc<Notify>,
     /// This process's request and send figures, for `/metrics`.
@@ -188,6 +191,7 @@ impl Application {
             db,
             settings,
             limiter,
+            keys: KeyCache::default(),
             outbox: outbox.clone(),
             metrics: metrics.clone(),
             events: events.clone(),
@@ -291,6 +295,7 @@ pub fn operations_server(
     let state = web::Data::new(AppState {
         db,
         limiter: RateLimiter::new(0, 1),
+        keys: KeyCache::default(),
         settings,
         outbox: Arc::new(Notify::new()),
         metrics,

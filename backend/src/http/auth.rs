@@ -141,10 +141,25 @@ pub async fn authenticate(
     let address = req.peer_addr().map(|a| a.ip());
     if needs_key(req.path()) {
         let stream_token = stream_token(&req);
+        let mut hash = None;
         let key = match (bearer_token(&req), &stream_token) {
-            (Some(token), _) => store::keys::authenticate(&state.db, token)
-                .await
-                .map_err(ApiError::from)?,
+            (Some(token), _) => {
+                let digest = store::keys::hash_secret(token);
+                let key = match state.keys.get(&digest) {
+                    Some(key) => Some(key),
+                    None => {
+                        let found = store::keys::find_active_by_hash(&state.db, &digest)
+                            .await
+                            .map_err(ApiError::from)?;
+                        if let Some(key) = &found {
+                            state.keys.put(digest.clone(), key.clone());
+                        }
+                        found
+                    }
+                };
+                hash = Some(digest);
+                key
+            }
             (None, Some(token)) => store::keys::authenticate_stream_token(&state.db, token)
                 .await
                 .map_err(ApiError::from)?,
@@ -164,8 +179,14 @@ pub async fn authenticate(
             return Err(ApiError::Unauthorized(detail).into());
         };
         admit(&state, Client::Key(key.id))?;
-        if let Err(e) = store::keys::touch(&state.db, &key).await {
-            log::warn!("could not record use of key {}: {e}", key.id);
+        match store::keys::touch(&state.db, &key).await {
+            Ok(Some(at)) => {
+                if let Some(hash) = &hash {
+                    state.keys.touched(hash, at);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("could not record use of key {}: {e}", key.id),
         }
         req.extensions_mut().insert(Caller::from(key));
     } else if let Some(address) = address

@@ -168,6 +168,7 @@ pub async fn revoke_key(
     let id = id.into_inner();
     match store::revoke(&state.db, id).await? {
         Revocation::Revoked => {
+            state.keys.forget(id);
             log::info!(
                 "key {id} revoked by key {:?} ({})",
                 caller.name,

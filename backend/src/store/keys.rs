@@ -143,9 +143,16 @@ pub async fn authenticate(
     db: &impl ConnectionTrait,
     secret: &str,
 ) -> Result<Option<ApiKey>, DbErr> {
-    let hash = hash_secret(secret);
+    find_active_by_hash(db, &hash_secret(secret)).await
+}
+
+/// The active key whose secret has this SHA-256 (hex).
+pub async fn find_active_by_hash(
+    db: &impl ConnectionTrait,
+    hash: &str,
+) -> Result<Option<ApiKey>, DbErr> {
     let found = api_keys::Entity::find()
-        .filter(api_keys::Column::SecretHash.eq(hash.as_str()))
+        .filter(api_keys::Column::SecretHash.eq(hash))
         .filter(api_keys::Column::RevokedAt.is_null())
         .one(db)
         .await?;
@@ -155,6 +162,30 @@ pub async fn authenticate(
         }
         _ => Ok(None),
     }
+}
+
+/// Records that a key was used, at most once a minute per key to keep reads cheap;
+/// returns when it wrote.
+pub async fn touch(
+    db: &impl ConnectionTrait,
+    key: &ApiKey,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let now = super::now();
+    if key
+        .last_used_at
+        .is_some_and(|last| now - last < chrono::Duration::seconds(60))
+    {
+        return Ok(None);
+    }
+    api_keys::Entity::update_many()
+        .col_expr(
+            api_keys::Column::LastUsedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(api_keys::Column::Id.eq(key.id))
+        .exec(db)
+        .await
+        .map(|_| Some(now))
 }
 
 /// Whether the key exists and has not been revoked.
@@ -221,26 +252,6 @@ pub async fn purge_expired_stream_tokens(db: &impl ConnectionTrait) -> Result<u6
         .exec(db)
         .await
         .map(|r| r.rows_affected)
-}
-
-/// Records that a key was used, at most once a minute per key to keep reads cheap.
-pub async fn touch(db: &impl ConnectionTrait, key: &ApiKey) -> Result<(), DbErr> {
-    let now = super::now();
-    if key
-        .last_used_at
-        .is_some_and(|last| now - last < chrono::Duration::seconds(60))
-    {
-        return Ok(());
-    }
-    api_keys::Entity::update_many()
-        .col_expr(
-            api_keys::Column::LastUsedAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
-        .filter(api_keys::Column::Id.eq(key.id))
-        .exec(db)
-        .await
-        .map(|_| ())
 }
 
 pub async fn list_active(db: &impl ConnectionTrait) -> Result<Vec<ApiKey>, DbErr> {
