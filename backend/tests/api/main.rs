@@ -5,6 +5,7 @@
 mod helpers;
 
 mod cli;
+mod crash_drill;
 mod dashboard;
 mod delivery;
 mod errors;

@@ -1,0 +1,253 @@
+//! Crash drill: `kill -9` at random moments while status changes flow and texts go out
+//! (mid-request, after a claim, during the provider call, before the ack). After a
+//! restart and drain: no accepted change's text is lost, the provider got nothing the
+//! database does not hold, and repeats can only come from kills between the provider's
+//! acceptance and the worker's ack (each kill can repeat at most what was in flight).
+//!
+//! CI runs 5 cycles; `bench/crash-drill` runs 50 (`CRASH_CYCLES`).
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use order_notify::store::entities::notifications;
+use rand::Rng;
+use reqwest::StatusCode;
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{free_local_address, order_notify_command, wait_until_ready};
+
+const ADMIN: &str = "crash-drill-admin-key-0123456789";
+const ORDERS: usize = 40;
+/// Drivers sending changes at once, each with its own orders.
+const DRIVERS: usize = 4;
+const SEND_CONCURRENCY: u64 = 8;
+
+fn start(dir: &std::path::Path, bind: &str, provider: &str) -> Child {
+    order_notify_command(dir)
+        .arg("serve")
+        .env("ORDER_NOTIFY_BIND", bind)
+        .env("ORDER_NOTIFY_ADMIN_KEY", ADMIN)
+        .env("ORDER_NOTIFY_RATE_LIMIT", "0")
+        .env("ORDER_NOTIFY_SMS_PROVIDER", "messagebird")
+        .env("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "drill")
+        .env("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY", "drill")
+        .env("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", provider)
+        .env(
+            "ORDER_NOTIFY_SEND_CONCURRENCY",
+            SEND_CONCURRENCY.to_string(),
+        )
+        // A killed worker's claims are retaken after this.
+        .env("ORDER_NOTIFY_LEASE_SECS", "1")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// What the drivers learned from the server's answers.
+#[derive(Default)]
+struct Ledger {
+    /// Texts the server said it queued (from 200 answers).
+    accepted: HashSet<String>,
+    /// Requests that got no answer (the process died under them): their outcome is
+    /// read back from the database later.
+    unanswered: usize,
+}
+
+/// Moves one driver's orders along (confirmed ↔ delayed, each change texting) until
+/// the server stops answering.
+async fn drive(
+    client: reqwest::Client,
+    base: String,
+    orders: Vec<String>,
+    ledger: Arc<Mutex<Ledger>>,
+) {
+    let mut turn = 0usize;
+    loop {
+        let id = &orders[turn % orders.len()];
+        turn += 1;
+        // The current status decides the next one, so a change that committed without
+        // an answer (a kill after the commit) does not derail the drill.
+        let Ok(response) = client
+            .get(format!("{base}/orders/{id}"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+        else {
+            return;
+        };
+        let Ok(order) = response.json::<Value>().await else {
+            return;
+        };
+        let target = if order["status"] == "confirmed" {
+            "delayed"
+        } else {
+            "confirmed"
+        };
+        match client
+            .patch(format!("{base}/orders/{id}/status"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"status": target}))
+            .send()
+            .await
+        {
+            Ok(response) if response.status() == StatusCode::OK => {
+                let Ok(body) = response.json::<Value>().await else {
+                    ledger.lock().unwrap().unanswered += 1;
+                    return;
+                };
+                let text = body["notification"]["id"].as_str().unwrap().to_owned();
+                ledger.lock().unwrap().accepted.insert(text);
+            }
+            Ok(response) => panic!("PATCH {id} → {target}: {}", response.status()),
+            Err(_) => {
+                ledger.lock().unwrap().unanswered += 1;
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_moments_loses_no_text_and_repeats_only_what_was_in_flight() {
+    let cycles: usize = std::env::var("CRASH_CYCLES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5);
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/messages"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": "mb-1", "recipients": {"totalCount": 1}}))
+                .set_delay(Duration::from_millis(15)),
+        )
+        .mount(&provider)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let bind = free_local_address();
+    let base = format!("http://{bind}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+
+    let mut server = start(dir.path(), &bind, &provider.uri());
+    wait_until_ready(&client, &base).await;
+    let mut ids = Vec::new();
+    for i in 0..ORDERS {
+        let order: Value = client
+            .post(format!("{base}/orders"))
+            .bearer_auth(ADMIN)
+            .json(
+                &json!({"customer_name": format!("Crash {i}"), "phone": "+31612345678",
+                          "items": [{"name": "Soup", "quantity": 1}]}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(order["id"].as_str().unwrap().to_owned());
+    }
+
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let started = Instant::now();
+    for cycle in 0..cycles {
+        if cycle > 0 {
+            server = start(dir.path(), &bind, &provider.uri());
+            wait_until_ready(&client, &base).await;
+        }
+        let drivers: Vec<_> = (0..DRIVERS)
+            .map(|d| {
+                let mine = ids.iter().skip(d).step_by(DRIVERS).cloned().collect();
+                tokio::spawn(drive(client.clone(), base.clone(), mine, ledger.clone()))
+            })
+            .collect();
+        let wait = rand::rng().random_range(100..700);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        // SIGKILL: no shutdown, no lease handed back, requests cut off mid-way.
+        server.kill().unwrap();
+        server.wait().unwrap();
+        for driver in drivers {
+            driver.await.unwrap();
+        }
+    }
+
+    // A last life drains what is left, retaking the leases of the killed workers.
+    let mut server = start(dir.path(), &bind, &provider.uri());
+    wait_until_ready(&client, &base).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting: Value = client
+            .get(format!("{base}/notifications?state=queued,sending&limit=1"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if waiting["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the queue did not drain");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let mut received: HashMap<String, u32> = HashMap::new();
+    for request in provider.received_requests().await.unwrap() {
+        let body: Value = request.body_json().unwrap();
+        *received
+            .entry(body["reference"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let db_url = format!(
+        "sqlite://{}?mode=rw",
+        dir.path().join("order-notify.db").display()
+    );
+    let db = order_notify::store::connect(&db_url).await.unwrap();
+    let stored = notifications::Entity::find().all(&db).await.unwrap();
+    db.close().await.unwrap();
+    let stored_ids: HashSet<String> = stored.iter().map(|n| n.id.to_string()).collect();
+    let ledger = ledger.lock().unwrap();
+
+    let lost: Vec<_> = ledger
+        .accepted
+        .iter()
+        .filter(|id| !received.contains_key(*id))
+        .collect();
+    let unexpected: Vec<_> = received
+        .keys()
+        .filter(|id| !stored_ids.contains(*id))
+        .collect();
+    let unsent: Vec<_> = stored.iter().filter(|n| n.state != "sent").collect();
+    let duplicates: u32 = received.values().map(|n| n - 1).sum();
+    println!(
+        "crash drill: {cycles} kills in {:?}; {} changes answered, {} cut off; {} texts stored, \
+         {} provider requests; lost {}, unexpected {}, duplicates {duplicates}",
+        started.elapsed(),
+        ledger.accepted.len(),
+        ledger.unanswered,
+        stored.len(),
+        received.values().sum::<u32>(),
+        lost.len(),
+        unexpected.len(),
+    );
+    assert!(!ledger.accepted.is_empty(), "the drill changed nothing");
+    assert!(lost.is_empty(), "accepted but never sent: {lost:?}");
+    assert!(unsent.is_empty(), "not sent after the drain: {unsent:?}");
+    assert!(unexpected.is_empty(), "sent but unknown: {unexpected:?}");
+    // Each kill can repeat at most the sends it interrupted after the provider took them.
+    assert!(
+        u64::from(duplicates) <= cycles as u64 * SEND_CONCURRENCY,
+        "{duplicates} repeats from {cycles} kills"
+    );
+}
