@@ -1,6 +1,8 @@
 //! The binary itself: exit codes, the one-line configuration error, key commands.
 
-use crate::helpers::{free_local_address, order_notify_command as order_notify, wait_until_ready};
+use crate::helpers::{
+    KillOnDrop, free_local_address, order_notify_command as order_notify, wait_until_ready,
+};
 
 #[test]
 fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
@@ -144,14 +146,4 @@ fn the_worker_command_sends_what_the_api_queued() {
     }
     drop(worker);
     drop(api);
-}
-
-/// A child process that is killed when the test ends, however it ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -7,7 +7,7 @@
 //! CI runs 5 cycles; `bench/crash-drill` runs 50 (`CRASH_CYCLES`).
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{free_local_address, order_notify_command, wait_until_ready};
+use crate::helpers::{KillOnDrop, free_local_address, order_notify_command, wait_until_ready};
 
 const ADMIN: &str = "crash-drill-admin-key-0123456789";
 const ORDERS: usize = 40;
@@ -27,25 +27,27 @@ const ORDERS: usize = 40;
 const DRIVERS: usize = 4;
 const SEND_CONCURRENCY: u64 = 8;
 
-fn start(dir: &std::path::Path, bind: &str, provider: &str) -> Child {
-    order_notify_command(dir)
-        .arg("serve")
-        .env("ORDER_NOTIFY_BIND", bind)
-        .env("ORDER_NOTIFY_ADMIN_KEY", ADMIN)
-        .env("ORDER_NOTIFY_RATE_LIMIT", "0")
-        .env("ORDER_NOTIFY_SMS_PROVIDER", "messagebird")
-        .env("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "drill")
-        .env("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY", "drill")
-        .env("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", provider)
-        .env(
-            "ORDER_NOTIFY_SEND_CONCURRENCY",
-            SEND_CONCURRENCY.to_string(),
-        )
-        // A killed worker's claims are retaken after this.
-        .env("ORDER_NOTIFY_LEASE_SECS", "1")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
+fn start(dir: &std::path::Path, bind: &str, provider: &str) -> KillOnDrop {
+    KillOnDrop(
+        order_notify_command(dir)
+            .arg("serve")
+            .env("ORDER_NOTIFY_BIND", bind)
+            .env("ORDER_NOTIFY_ADMIN_KEY", ADMIN)
+            .env("ORDER_NOTIFY_RATE_LIMIT", "0")
+            .env("ORDER_NOTIFY_SMS_PROVIDER", "messagebird")
+            .env("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "drill")
+            .env("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY", "drill")
+            .env("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", provider)
+            .env(
+                "ORDER_NOTIFY_SEND_CONCURRENCY",
+                SEND_CONCURRENCY.to_string(),
+            )
+            // A killed worker's claims are retaken after this.
+            .env("ORDER_NOTIFY_LEASE_SECS", "1")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// What the drivers learned from the server's answers.
@@ -172,15 +174,15 @@ async fn kill_9_at_random_moments_loses_no_text_and_repeats_only_what_was_in_fli
         let wait = rand::rng().random_range(100..700);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         // SIGKILL: no shutdown, no lease handed back, requests cut off mid-way.
-        server.kill().unwrap();
-        server.wait().unwrap();
+        server.0.kill().unwrap();
+        server.0.wait().unwrap();
         for driver in drivers {
             driver.await.unwrap();
         }
     }
 
     // A last life drains what is left, retaking the leases of the killed workers.
-    let mut server = start(dir.path(), &bind, &provider.uri());
+    let server = start(dir.path(), &bind, &provider.uri());
     wait_until_ready(&client, &base).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -199,8 +201,7 @@ async fn kill_9_at_random_moments_loses_no_text_and_repeats_only_what_was_in_fli
         assert!(Instant::now() < deadline, "the queue did not drain");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
 
     let mut received: HashMap<String, u32> = HashMap::new();
     for request in provider.received_requests().await.unwrap() {

@@ -10,6 +10,7 @@ mod dashboard;
 mod delivery;
 mod errors;
 mod events;
+mod fault_drill;
 mod health;
 mod idempotency;
 mod keys;
