@@ -21,6 +21,7 @@ mod notifications;
 mod openapi;
 mod orders;
 mod pagination;
+mod properties;
 mod request_ids;
 mod roles;
 mod scale_out;
