@@ -2,6 +2,10 @@
 //! provider answers). It wakes at once when this process queues a text, and polls
 //! slowly as a fallback for texts queued by other processes and for retries coming due.
 //!
+//! Outcomes are written by one ack writer per worker, which gathers whatever outcomes
+//! have arrived while it wrote the last batch into one transaction: under load one
+//! commit (one fsync on SQLite) records many sends.
+//!
 //! A crash after the provider accepted a text but before its record was written leaves
 //! the text leased; when the lease runs out another worker sends it again. That window
 //! is the only way a customer can get a text twice.
@@ -10,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::retry::settle;
@@ -21,6 +25,16 @@ use crate::store::notifications::{self, Notification, Outcome};
 
 /// How often an idle worker looks for work nobody told it about.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The most outcomes one ack transaction records.
+const ACK_BATCH: usize = 512;
+
+/// An outcome on its way to the database, and who waits for it to be written.
+struct Ack {
+    id: Uuid,
+    outcome: Outcome,
+    written: oneshot::Sender<Result<bool, String>>,
+}
 
 /// How long a stopping worker waits for the texts in flight: longer than one provider
 /// call may take, so normally every one of them finishes and is recorded.
@@ -33,6 +47,7 @@ pub struct Worker {
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     id: String,
+    acks: mpsc::UnboundedSender<Ack>,
 }
 
 impl Worker {
@@ -46,6 +61,9 @@ impl Worker {
     ) -> Arc<Worker> {
         let suffix = Uuid::new_v4().simple().to_string();
         let id = format!("worker-{}-{}", std::process::id(), &suffix[..8]);
+        let (acks, queue) = mpsc::unbounded_channel();
+        // Ends when the worker (the last sender) is dropped.
+        tokio::spawn(write_acks(db.clone(), id.clone(), queue));
         Arc::new(Worker {
             db,
             provider,
@@ -53,6 +71,7 @@ impl Worker {
             wake,
             metrics,
             id,
+            acks,
         })
     }
 
@@ -182,7 +201,21 @@ impl Worker {
             ),
             Outcome::Failed { reason } => log::warn!("text {} failed: {reason}", notification.id),
         }
-        match notifications::record_outcome(&self.db, notification.id, &self.id, outcome).await {
+        // The slot stays taken until the outcome is written, so a stopping worker
+        // waits for the record, not only for the provider.
+        let (written, recorded) = oneshot::channel();
+        let ack = Ack {
+            id: notification.id,
+            outcome,
+            written,
+        };
+        let result = match self.acks.send(ack) {
+            Ok(()) => recorded
+                .await
+                .unwrap_or_else(|_| Err("the ack writer stopped".to_owned())),
+            Err(_) => Err("the ack writer stopped".to_owned()),
+        };
+        match result {
             Ok(true) => {}
             Ok(false) => log::warn!(
                 "text {}: the lease ran out before the outcome was recorded; another worker has it",
@@ -192,6 +225,34 @@ impl Worker {
                 "text {}: cannot record the outcome ({e}); it will be retried when its lease runs out",
                 notification.id
             ),
+        }
+    }
+}
+
+/// Writes outcomes as they come, each batch (all that waited, up to `ACK_BATCH`) in one
+/// transaction.
+async fn write_acks(
+    db: DatabaseConnection,
+    worker: String,
+    mut queue: mpsc::UnboundedReceiver<Ack>,
+) {
+    let mut batch = Vec::with_capacity(ACK_BATCH);
+    while queue.recv_many(&mut batch, ACK_BATCH).await > 0 {
+        let (waiting, outcomes): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .map(|ack| (ack.written, (ack.id, ack.outcome)))
+            .unzip();
+        match notifications::record_outcomes(&db, &worker, outcomes).await {
+            Ok(recorded) => {
+                for (written, recorded) in waiting.into_iter().zip(recorded) {
+                    let _ = written.send(Ok(recorded));
+                }
+            }
+            Err(e) => {
+                for written in waiting {
+                    let _ = written.send(Err(e.to_string()));
+                }
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -222,7 +223,7 @@ pub enum Outcome {
 /// too slow and lost it must not overwrite the one that retook the text). Returns
 /// whether it did.
 pub async fn record_outcome(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     id: Uuid,
     worker: &str,
     outcome: Outcome,
@@ -274,6 +275,22 @@ pub async fn record_outcome(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Records many attempts' outcomes in one transaction (one commit, so one fsync on
+/// SQLite, for the whole batch); for each, whether `worker` still held its lease.
+pub async fn record_outcomes(
+    db: &DatabaseConnection,
+    worker: &str,
+    outcomes: Vec<(Uuid, Outcome)>,
+) -> Result<Vec<bool>, DbErr> {
+    let txn = db.begin().await?;
+    let mut recorded = Vec::with_capacity(outcomes.len());
+    for (id, outcome) in outcomes {
+        recorded.push(record_outcome(&txn, id, worker, outcome).await?);
+    }
+    txn.commit().await?;
+    Ok(recorded)
 }
 
 /// A page of texts across all orders, newest first, optionally only in some states.
