@@ -305,9 +305,9 @@ pub fn operations_server(
         App::new()
             .app_data(state.clone())
             .wrap(from_fn(request_id::assign))
-            .service(resource("/healthz").route(web::get().to(health::healthz)))
-            .service(resource("/readyz").route(web::get().to(health::readyz)))
-            .service(resource("/metrics").route(web::get().to(metrics::metrics)))
+            .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+            .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
+            .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
             .default_service(fn_service(|req: ServiceRequest| async move {
                 let (req, _) = req.into_parts();
                 let response = not_found(&req);
@@ -353,14 +353,18 @@ fn report(what: &str, result: Result<u64, sea_orm::DbErr>) {
     }
 }
 
-/// A resource whose unsupported methods answer 405 as problem+json.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|req: HttpRequest| async move {
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed(format!(
-            "{} is not supported on {}.",
-            req.method(),
-            req.path()
-        )))
+/// A resource whose other methods answer 405 as problem+json, with the `Allow` header
+/// listing `allow` (the methods its routes take).
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+            detail: format!(
+                "{} is not supported on {}; it takes {allow}.",
+                req.method(),
+                req.path()
+            ),
+            allow,
+        })
     }))
 }
 
@@ -373,52 +377,61 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::QueryConfig::default().error_handler(|err, _| {
         ApiError::field("query", format!("The query string is not valid: {err}.")).into()
     }))
-    .service(resource("/healthz").route(web::get().to(health::healthz)))
-    .service(resource("/readyz").route(web::get().to(health::readyz)))
-    .service(resource("/metrics").route(web::get().to(metrics::metrics)))
+    .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+    .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
+    .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
     .service(
-        resource("/orders")
+        resource("/orders", "GET, POST")
             .route(web::get().to(orders::list_orders))
             .route(web::post().to(orders::create_order)),
     )
-    .service(resource("/orders/{id}").route(web::get().to(orders::get_order)))
-    .service(resource("/orders/{id}/status").route(web::patch().to(orders::change_status)))
-    .service(resource("/orders/{id}/events").route(web::get().to(orders::list_events)))
+    .service(resource("/orders/{id}", "GET").route(web::get().to(orders::get_order)))
+    .service(resource("/orders/{id}/status", "PATCH").route(web::patch().to(orders::change_status)))
+    .service(resource("/orders/{id}/events", "GET").route(web::get().to(orders::list_events)))
     .service(
-        resource("/orders/{id}/notifications")
+        resource("/orders/{id}/notifications", "GET, POST")
             .route(web::get().to(notifications::list_for_order))
             .route(web::post().to(notifications::notify_customer)),
     )
     .service(
-        resource("/keys")
+        resource("/keys", "GET, POST")
             .route(web::get().to(keys::list_keys))
             .route(web::post().to(keys::create_key)),
     )
-    .service(resource("/events").route(web::get().to(events::stream)))
-    .service(resource("/events/token").route(web::post().to(events::create_token)))
-    .service(resource("/keys/{id}").route(web::delete().to(keys::revoke_key)))
-    .service(resource("/sandbox/messages").route(web::get().to(sandbox::list_messages)))
+    .service(resource("/events", "GET").route(web::get().to(events::stream)))
+    .service(resource("/events/token", "POST").route(web::post().to(events::create_token)))
+    .service(resource("/keys/{id}", "DELETE").route(web::delete().to(keys::revoke_key)))
+    .service(resource("/sandbox/messages", "GET").route(web::get().to(sandbox::list_messages)))
     .service(
-        resource("/webhooks/messagebird")
+        resource("/webhooks/messagebird", "GET, POST")
             .route(web::get().to(webhooks::messagebird::status_report))
             .route(web::post().to(webhooks::messagebird::status_report)),
     )
     .service(
-        resource("/webhooks/messagebird/inbound")
+        resource("/webhooks/messagebird/inbound", "POST")
             .route(web::post().to(webhooks::messagebird::inbound)),
     )
     .service(
-        resource("/webhooks/twilio/status")
+        resource("/webhooks/twilio/status", "POST")
             .route(web::post().to(webhooks::twilio::status_callback)),
     )
-    .service(resource("/webhooks/twilio/inbound").route(web::post().to(webhooks::twilio::inbound)))
-    .service(resource("/notifications").route(web::get().to(notifications::list_notifications)))
-    .service(resource("/notifications/{id}/retry").route(web::post().to(notifications::retry)))
-    .service(resource("/opt-outs").route(web::get().to(opt_outs::list_opt_outs)))
-    .service(resource("/opt-outs/{phone}").route(web::delete().to(opt_outs::remove_opt_out)))
-    .service(resource("/templates").route(web::get().to(templates::list_templates)))
-    .service(resource("/templates/preview").route(web::post().to(templates::preview)))
-    .service(resource("/templates/{status}").route(web::put().to(templates::save_template)))
+    .service(
+        resource("/webhooks/twilio/inbound", "POST")
+            .route(web::post().to(webhooks::twilio::inbound)),
+    )
+    .service(
+        resource("/notifications", "GET").route(web::get().to(notifications::list_notifications)),
+    )
+    .service(
+        resource("/notifications/{id}/retry", "POST").route(web::post().to(notifications::retry)),
+    )
+    .service(resource("/opt-outs", "GET").route(web::get().to(opt_outs::list_opt_outs)))
+    .service(
+        resource("/opt-outs/{phone}", "DELETE").route(web::delete().to(opt_outs::remove_opt_out)),
+    )
+    .service(resource("/templates", "GET").route(web::get().to(templates::list_templates)))
+    .service(resource("/templates/preview", "POST").route(web::post().to(templates::preview)))
+    .service(resource("/templates/{status}", "PUT").route(web::put().to(templates::save_template)))
     .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", openapi::spec()));
 }
 

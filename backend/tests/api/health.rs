@@ -38,7 +38,12 @@ both_databases! {
         let missing = app.client.get(app.url("/nothing-here")).send().await.unwrap();
         assert_problem(missing, 404).await;
         let wrong_method = app.client.delete(app.url("/orders")).bearer_auth(&app.admin_key).send().await.unwrap();
+        // RFC 9110: a 405 says which methods the resource takes.
+        assert_eq!(wrong_method.headers()["allow"], "GET, POST");
         assert_problem(wrong_method, 405).await;
+        let trace = app.client.request(reqwest::Method::TRACE, app.url("/healthz")).send().await.unwrap();
+        assert_eq!(trace.headers()["allow"], "GET");
+        assert_problem(trace, 405).await;
     }
 }
 
