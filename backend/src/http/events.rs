@@ -42,6 +42,7 @@ pub struct StreamParams {
     /// A token from `POST /events/token`, instead of the Authorization header.
     pub token: Option<String>,
     /// Resume after this event id (what the `Last-Event-ID` header does; this wins).
+    #[param(pattern = "^[0-9]{1,19}-[0-9]{1,19}$")]
     pub last_event_id: Option<String>,
 }
 

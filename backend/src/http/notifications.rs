@@ -78,6 +78,7 @@ pub struct NotificationList {
 pub struct NotifyCustomer {
     /// A text of your own (placeholders allowed); without it, the current status's text.
     #[serde(default)]
+    #[schema(min_length = 1, pattern = "\\S")]
     pub body: Option<String>,
 }
 
@@ -137,7 +138,7 @@ pub async fn list_for_order(
     request_body(content = NotifyCustomer, description = "`{}` (or no body) for the current status's text"),
     params(
         ("id" = Uuid, Path, description = "The order's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours", pattern = "^[!-~]{1,255}$"),
     ),
     responses(
         (status = 202, description = "Queued", body = Notification),

@@ -78,7 +78,12 @@ pub struct OrderPage {
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)] // read by ToSchema: the description says no other fields
 pub struct NewOrderItem {
-    #[schema(example = "Margherita")]
+    /// One line of text, 1 to 100 characters.
+    #[schema(
+        example = "Margherita",
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: String,
     #[schema(minimum = 1, maximum = 999, example = 2)]
     pub quantity: i64,
@@ -120,13 +125,23 @@ impl<'de> Deserialize<'de> for NewOrderItem {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
-    #[schema(example = "Ada Lovelace")]
+    /// One line of text, 1 to 100 characters.
+    #[schema(
+        example = "Ada Lovelace",
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub customer_name: String,
     /// International (`+31 6 1234 5678`), or national when the server has a default region.
     #[schema(example = "+31 6 1234 5678")]
     pub phone: String,
+    #[schema(min_items = 1, max_items = 50)]
     pub items: Vec<NewOrderItem>,
     #[serde(default)]
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub external_ref: Option<String>,
     /// Text the customer that the order was received (default: no text on creation).
     #[serde(default)]
@@ -307,7 +322,7 @@ pub async fn list_orders(
 #[utoipa::path(
     post, path = "/orders", tag = "orders",
     request_body = CreateOrder,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours", pattern = "^[!-~]{1,255}$")),
     responses(
         (status = 201, description = "Created", body = OrderView,
             headers(("Location" = String, description = "The new order's URL"))),
@@ -420,7 +435,7 @@ pub async fn get_order(
     params(
         ("id" = Uuid, Path, description = "The order's id"),
         ("If-Match" = Option<String>, Header, description = "Apply only if the order still has this ETag"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours", pattern = "^[!-~]{1,255}$"),
     ),
     responses(
         (status = 200, description = "The order after the change", body = StatusChanged),

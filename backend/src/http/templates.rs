@@ -38,7 +38,12 @@ pub struct TemplateList {
 #[serde(deny_unknown_fields)]
 pub struct SaveTemplate {
     /// The text, with `{customer_name}`, `{first_name}`, `{order_ref}`, `{items}` or `{status}`.
-    #[schema(example = "Hi {first_name}, order {order_ref} is confirmed!")]
+    #[schema(
+        example = "Hi {first_name}, order {order_ref} is confirmed!",
+        min_length = 1,
+        max_length = 1000,
+        pattern = "\\S"
+    )]
     pub body: String,
     /// Defaults to true.
     #[serde(default)]

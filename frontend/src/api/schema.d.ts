@@ -449,12 +449,18 @@ export interface components {
             status: components["schemas"]["OrderStatus"];
         };
         CreateKey: {
-            /** @example Front counter tablet */
+            /**
+             * @description One line of text, 1 to 100 characters.
+             * @example Front counter tablet
+             */
             name: string;
             role: components["schemas"]["Role"];
         };
         CreateOrder: {
-            /** @example Ada Lovelace */
+            /**
+             * @description One line of text, 1 to 100 characters.
+             * @example Ada Lovelace
+             */
             customer_name: string;
             external_ref?: string | null;
             items: components["schemas"]["NewOrderItem"][];
@@ -503,7 +509,10 @@ export interface components {
             items: components["schemas"]["Key"][];
         };
         NewOrderItem: {
-            /** @example Margherita */
+            /**
+             * @description One line of text, 1 to 100 characters.
+             * @example Margherita
+             */
             name: string;
             /**
              * Format: int64
