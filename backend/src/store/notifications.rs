@@ -144,8 +144,18 @@ pub async fn latest_for_orders(
     if order_ids.is_empty() {
         return Ok(HashMap::new());
     }
+    // Only each order's newest text, found through the (order_id, seq) index: an order
+    // that has been texted a hundred times costs one row, not a hundred.
+    let newest = sea_orm::sea_query::Query::select()
+        .expr(sea_orm::sea_query::Func::max(Expr::col(
+            notifications::Column::Seq,
+        )))
+        .from(notifications::Entity)
+        .and_where(notifications::Column::OrderId.is_in(order_ids.iter().copied()))
+        .group_by_col(notifications::Column::OrderId)
+        .to_owned();
     let rows = notifications::Entity::find()
-        .filter(notifications::Column::OrderId.is_in(order_ids.iter().copied()))
+        .filter(notifications::Column::Seq.in_subquery(newest))
         .order_by_asc(notifications::Column::Seq)
         .all(db)
         .await?;

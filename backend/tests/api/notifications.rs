@@ -33,6 +33,32 @@ async fn change(app: &TestApp, id: &str, body: Value) -> Value {
 }
 
 both_databases! {
+    async fn each_order_shows_its_newest_text_however_many_it_has(app) {
+        let mut newest = Vec::new();
+        for (i, name) in ["Ada", "Grace", "Edsger"].iter().enumerate() {
+            let order = app.create_order(name).await;
+            let id = order["id"].as_str().unwrap().to_owned();
+            let mut last = Value::Null;
+            // 2, 3 and 4 texts, interleaved with the other orders' by creation order.
+            for _ in 0..(i + 2) {
+                let response = app
+                    .post(&format!("/orders/{id}/notifications"), &app.admin_key, &json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 202);
+                last = response.json::<Value>().await.unwrap()["id"].clone();
+            }
+            newest.push((id, last));
+        }
+        let page = app.get_json("/orders?status=pending", &app.admin_key).await;
+        for (id, last) in &newest {
+            let listed = page["items"].as_array().unwrap().iter().find(|o| o["id"] == **id).unwrap();
+            assert_eq!(listed["last_notification"]["id"], *last, "list, order {id}");
+            assert_eq!(app.get_order(id).await["last_notification"]["id"], *last, "get, order {id}");
+        }
+    }
+
     async fn a_status_change_queues_exactly_one_text(app) {
         let order = app.create_order("Ada Lovelace").await;
         assert_eq!(order["last_notification"], Value::Null);
