@@ -209,11 +209,7 @@ impl Application {
                 .wrap(from_fn(request_id::assign))
                 .configure(configure)
                 .configure(|cfg| configure_static(cfg, state.settings.static_dir.clone()))
-                .default_service(fn_service(|req: ServiceRequest| async move {
-                    let (req, _) = req.into_parts();
-                    let response = not_found(&req);
-                    Ok(ServiceResponse::new(req, response))
-                }))
+                .default_service(fn_service(answer_not_found))
         })
         .listen(listener)
         .map_err(|source| StartError::Bind { addr, source })?
@@ -308,11 +304,7 @@ pub fn operations_server(
             .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
             .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
             .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
-            .default_service(fn_service(|req: ServiceRequest| async move {
-                let (req, _) = req.into_parts();
-                let response = not_found(&req);
-                Ok(ServiceResponse::new(req, response))
-            }))
+            .default_service(fn_service(answer_not_found))
     })
     .workers(1)
     .listen(listener)
@@ -433,6 +425,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/templates/preview", "POST").route(web::post().to(templates::preview)))
     .service(resource("/templates/{status}", "PUT").route(web::put().to(templates::save_template)))
     .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", openapi::spec()));
+}
+
+/// The default service of both servers: a 404 problem for any path no route matched.
+async fn answer_not_found(req: ServiceRequest) -> Result<ServiceResponse, actix_web::Error> {
+    let (req, _) = req.into_parts();
+    let response = not_found(&req);
+    Ok(ServiceResponse::new(req, response))
 }
 
 fn not_found(req: &HttpRequest) -> HttpResponse {

@@ -1,7 +1,8 @@
 //! The binary itself: exit codes, the one-line configuration error, key commands.
 
 use crate::helpers::{
-    KillOnDrop, free_local_address, order_notify_command as order_notify, wait_until_ready,
+    KillOnDrop, create_order_at, free_local_address, order_notify_command as order_notify,
+    wait_until_ready,
 };
 
 #[test]
@@ -104,16 +105,7 @@ fn the_worker_command_sends_what_the_api_queued() {
     let client = reqwest::Client::new();
     let order: serde_json::Value = runtime.block_on(async {
         wait_until_ready(&client, &base).await;
-        client
-            .post(format!("{base}/orders"))
-            .bearer_auth(admin)
-            .json(&serde_json::json!({"customer_name": "Ada", "phone": "+31612345678", "items": [{"name": "Soup", "quantity": 1}], "notify": true}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        create_order_at(&client, &base, admin, "Ada", "+31612345678", true).await
     });
     assert_eq!(order["last_notification"]["state"], "queued");
     let inbox = |client: &reqwest::Client| {

@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{KillOnDrop, free_local_address, order_notify_command, wait_until_ready};
+use crate::helpers::{
+    KillOnDrop, create_order_at, free_local_address, order_notify_command, wait_until_ready,
+};
 
 const ADMIN: &str = "crash-drill-admin-key-0123456789";
 const ORDERS: usize = 40;
@@ -142,19 +144,15 @@ async fn kill_9_at_random_moments_loses_no_text_and_repeats_only_what_was_in_fli
     wait_until_ready(&client, &base).await;
     let mut ids = Vec::new();
     for i in 0..ORDERS {
-        let order: Value = client
-            .post(format!("{base}/orders"))
-            .bearer_auth(ADMIN)
-            .json(
-                &json!({"customer_name": format!("Crash {i}"), "phone": "+31612345678",
-                          "items": [{"name": "Soup", "quantity": 1}]}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let order = create_order_at(
+            &client,
+            &base,
+            ADMIN,
+            &format!("Crash {i}"),
+            "+31612345678",
+            false,
+        )
+        .await;
         ids.push(order["id"].as_str().unwrap().to_owned());
     }
 

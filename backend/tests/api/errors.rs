@@ -47,7 +47,7 @@ both_databases! {
 
         let (id, key) = app.create_key("temp", "staff").await;
         assert_eq!(app.get("/orders", &key).send().await.unwrap().status(), 200);
-        let revoked = app.client.delete(app.url(&format!("/keys/{id}"))).bearer_auth(&app.admin_key).send().await.unwrap();
+        let revoked = app.revoke_key(&id).await;
         assert_eq!(revoked.status(), 204);
         assert_problem(app.get("/orders", &key).send().await.unwrap(), 401).await;
     }
@@ -68,7 +68,7 @@ both_databases! {
             app.get(&format!("/orders/{id}"), &app.admin_key).send().await.unwrap(),
             app.get(&format!("/orders/{id}/events"), &app.admin_key).send().await.unwrap(),
             app.change_status(&id.to_string(), "confirmed").await,
-            app.client.delete(app.url(&format!("/keys/{id}"))).bearer_auth(&app.admin_key).send().await.unwrap(),
+            app.revoke_key(&id.to_string()).await,
         ] {
             assert_problem(response, 404).await;
         }

@@ -42,7 +42,7 @@ async fn stream_token(app: &TestApp, key: &str) -> String {
 both_databases! {
     async fn a_stream_shows_orders_and_their_texts_as_they_change(app) {
         let mut stream = open(&app, &app.admin_key).await;
-        let figures = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let figures = scrape(&app.client, &app.address).await;
         assert!(figures.lines().any(|l| l == "order_notify_event_streams 1"), "{figures}");
         let order = app.create_order("Grace Hopper").await;
         let id = order["id"].as_str().unwrap();
@@ -231,13 +231,7 @@ both_databases! {
         let problem = assert_problem(response, 401).await;
         assert!(problem["detail"].as_str().unwrap().contains("POST /events/token"), "{problem}");
 
-        let response = app
-            .client
-            .delete(app.url(&format!("/keys/{key_id}")))
-            .bearer_auth(&app.admin_key)
-            .send()
-            .await
-            .unwrap();
+        let response = app.revoke_key(&key_id).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
         let response = app.client.get(app.url(&format!("/events?token={token}"))).send().await.unwrap();
         assert_problem(response, 401).await;
@@ -262,13 +256,7 @@ both_databases! {
         let (key_id, staff) = app.create_key("till", "staff").await;
         let mut revoked = open(&app, &staff).await;
         let mut other = open(&app, &app.admin_key).await;
-        let response = app
-            .client
-            .delete(app.url(&format!("/keys/{key_id}")))
-            .bearer_auth(&app.admin_key)
-            .send()
-            .await
-            .unwrap();
+        let response = app.revoke_key(&key_id).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
         // Well before the 15 s heartbeat would notice.
         assert!(revoked.ends_within(Duration::from_secs(2)).await, "the revoked key's stream is still open");

@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::{KillOnDrop, free_local_address, order_notify_command, wait_until_ready};
+use crate::helpers::{
+    KillOnDrop, create_order_at, free_local_address, order_notify_command, wait_until_ready,
+};
 
 const ADMIN: &str = "fault-drill-admin-key-0123456789";
 /// The provider refuses this number for good (as MessageBird does an invalid one).
@@ -177,19 +179,8 @@ async fn every_text_ends_sent_or_failed_within_its_budget_and_retry_after_is_hon
     let mut refused_texts = Vec::new();
     for i in 0..100 {
         let phone = if i % 10 == 0 { REFUSED } else { "+31612345678" };
-        let created: Value = client
-            .post(format!("{base}/orders"))
-            .bearer_auth(ADMIN)
-            .json(
-                &json!({"customer_name": format!("Fault {i}"), "phone": phone,
-                          "items": [{"name": "Soup", "quantity": 1}], "notify": true}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created =
+            create_order_at(&client, &base, ADMIN, &format!("Fault {i}"), phone, true).await;
         let text = created["last_notification"]["id"]
             .as_str()
             .unwrap()

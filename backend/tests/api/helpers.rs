@@ -381,6 +381,16 @@ impl TestApp {
         )
     }
 
+    /// `DELETE /keys/{id}` with the admin key.
+    pub async fn revoke_key(&self, id: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/keys/{id}")))
+            .bearer_auth(&self.admin_key)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Everything a failed request must leave untouched: every order as the API shows
     /// it (with its latest text's id), and the row counts of every table.
     pub async fn snapshot(&self) -> Value {
@@ -488,5 +498,69 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Creates an order on a server process at `base` (one started from the binary, not a
+/// `TestApp`); panics unless it answers 201, and returns the order.
+pub async fn create_order_at(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    name: &str,
+    phone: &str,
+    notify: bool,
+) -> Value {
+    let response = client
+        .post(format!("{base}/orders"))
+        .bearer_auth(key)
+        .json(&json!({"customer_name": name, "phone": phone,
+                      "items": [{"name": "Soup", "quantity": 1}], "notify": notify}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED, "POST {base}/orders");
+    response.json().await.unwrap()
+}
+
+/// The value of one Prometheus sample, such as `order_notify_queue_depth` or
+/// `order_notify_notifications{state="sent"}`; 0 when the line is absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
+/// `GET {base}/metrics`, checked to be Prometheus text.
+pub async fn scrape(client: &reqwest::Client, base: &str) -> String {
+    let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "GET {base}/metrics");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    response.text().await.unwrap()
+}
+
+/// Sends SIGTERM and waits (at most `wait`) for the process to exit.
+pub async fn terminate(
+    child: &mut std::process::Child,
+    wait: Duration,
+) -> std::process::ExitStatus {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the process did not stop within {wait:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -38,23 +38,19 @@ both_databases! {
 
     async fn revoking_ends_a_key_but_never_the_last_admin(app) {
         let (staff_id, staff) = app.create_key("tablet", "staff").await;
-        let revoke = |id: String| {
-            let app = &app;
-            async move { app.client.delete(app.url(&format!("/keys/{id}"))).bearer_auth(&app.admin_key).send().await.unwrap() }
-        };
-        assert_eq!(revoke(staff_id.clone()).await.status(), 204);
+        assert_eq!(app.revoke_key(&staff_id).await.status(), 204);
         assert_problem(app.get("/orders", &staff).send().await.unwrap(), 401).await;
-        assert_problem(revoke(staff_id).await, 404).await;
+        assert_problem(app.revoke_key(&staff_id).await, 404).await;
 
         let env_admin = api_keys::Entity::find()
             .filter(api_keys::Column::Source.eq("env")).one(&app.db).await.unwrap().unwrap();
         let before = app.snapshot().await;
-        let problem = assert_problem(revoke(env_admin.id.to_string()).await, 409).await;
+        let problem = assert_problem(app.revoke_key(&env_admin.id.to_string()).await, 409).await;
         assert!(problem["detail"].as_str().unwrap().contains("admin"));
         assert_eq!(app.snapshot().await, before);
 
         let (second_admin, _) = app.create_key("second admin", "admin").await;
-        assert_eq!(revoke(second_admin).await.status(), 204);
+        assert_eq!(app.revoke_key(&second_admin).await.status(), 204);
     }
 }
 

@@ -3,27 +3,9 @@
 use crate::helpers::*;
 use serde_json::json;
 
-/// The value of one sample, such as `order_notify_queue_depth` or
-/// `order_notify_notifications{state="sent"}`; 0 when the line is absent.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.parse().unwrap())
-}
-
-async fn scrape(app: &TestApp) -> String {
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"],
-        "text/plain; version=0.0.4; charset=utf-8"
-    );
-    response.text().await.unwrap()
-}
-
 both_databases! {
     async fn request_and_send_figures_move_with_the_traffic(app) {
-        let before = scrape(&app).await;
+        let before = scrape(&app.client, &app.address).await;
         let list = r#"order_notify_http_requests_total{method="GET",route="/orders",status="200"}"#;
         let order = app.create_order("Edsger Dijkstra").await;
         let id = order["id"].as_str().unwrap();
@@ -42,18 +24,18 @@ both_databases! {
         app.change_status(refused_id, "confirmed").await;
         app.wait_for_text(refused_id, &["failed"]).await;
 
-        let after = scrape(&app).await;
-        assert_eq!(sample(&after, list) - sample(&before, list), 3.0, "{after}");
+        let after = scrape(&app.client, &app.address).await;
+        assert_eq!(metric(&after, list) - metric(&before, list), 3.0, "{after}");
         // Ids never become labels: the route is the pattern, unknown paths share one.
-        assert_eq!(sample(&after, r#"order_notify_http_requests_total{method="GET",route="/orders/{id}",status="200"}"#), 1.0);
-        assert_eq!(sample(&after, r#"order_notify_http_requests_total{method="GET",route="unmatched",status="404"}"#), 1.0);
+        assert_eq!(metric(&after, r#"order_notify_http_requests_total{method="GET",route="/orders/{id}",status="200"}"#), 1.0);
+        assert_eq!(metric(&after, r#"order_notify_http_requests_total{method="GET",route="unmatched",status="404"}"#), 1.0);
         assert!(!after.contains(id), "an order id leaked into the figures");
-        assert_eq!(sample(&after, r#"order_notify_http_request_duration_seconds_count{method="GET",route="/orders"}"#), 3.0);
-        assert_eq!(sample(&after, r#"order_notify_notifications{state="sent"}"#), 1.0);
-        assert_eq!(sample(&after, r#"order_notify_notifications{state="failed"}"#), 1.0);
-        assert_eq!(sample(&after, r#"order_notify_send_duration_seconds_count{provider="sandbox"}"#), 2.0);
-        assert_eq!(sample(&after, r#"order_notify_provider_errors_total{provider="sandbox",kind="refused"}"#), 1.0);
-        assert_eq!(sample(&after, "order_notify_queue_depth"), 0.0);
+        assert_eq!(metric(&after, r#"order_notify_http_request_duration_seconds_count{method="GET",route="/orders"}"#), 3.0);
+        assert_eq!(metric(&after, r#"order_notify_notifications{state="sent"}"#), 1.0);
+        assert_eq!(metric(&after, r#"order_notify_notifications{state="failed"}"#), 1.0);
+        assert_eq!(metric(&after, r#"order_notify_send_duration_seconds_count{provider="sandbox"}"#), 2.0);
+        assert_eq!(metric(&after, r#"order_notify_provider_errors_total{provider="sandbox",kind="refused"}"#), 1.0);
+        assert_eq!(metric(&after, "order_notify_queue_depth"), 0.0);
         // Every series is declared, as Prometheus expects.
         for name in ["http_requests_total", "http_request_duration_seconds", "notifications", "queue_depth", "queue_oldest_age_seconds", "send_duration_seconds", "provider_errors_total"] {
             assert!(after.contains(&format!("# TYPE order_notify_{name} ")), "{name} undeclared");
@@ -65,22 +47,22 @@ async fn queued_texts_show_as_depth_and_age(kind: DbKind) {
     let Some(app) = spawn_app_without_worker(kind).await else {
         return;
     };
-    let empty = scrape(&app).await;
-    assert_eq!(sample(&empty, "order_notify_queue_depth"), 0.0);
-    assert_eq!(sample(&empty, "order_notify_queue_oldest_age_seconds"), 0.0);
+    let empty = scrape(&app.client, &app.address).await;
+    assert_eq!(metric(&empty, "order_notify_queue_depth"), 0.0);
+    assert_eq!(metric(&empty, "order_notify_queue_oldest_age_seconds"), 0.0);
     for name in ["Ada", "Grace"] {
         let order = app.create_order(name).await;
         app.change_status(order["id"].as_str().unwrap(), "confirmed")
             .await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let queued = scrape(&app).await;
-    assert_eq!(sample(&queued, "order_notify_queue_depth"), 2.0);
+    let queued = scrape(&app.client, &app.address).await;
+    assert_eq!(metric(&queued, "order_notify_queue_depth"), 2.0);
     assert_eq!(
-        sample(&queued, r#"order_notify_notifications{state="queued"}"#),
+        metric(&queued, r#"order_notify_notifications{state="queued"}"#),
         2.0
     );
-    let age = sample(&queued, "order_notify_queue_oldest_age_seconds");
+    let age = metric(&queued, "order_notify_queue_oldest_age_seconds");
     assert!((0.25..30.0).contains(&age), "oldest age {age}");
 }
 

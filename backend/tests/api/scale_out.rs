@@ -4,7 +4,7 @@
 //! must see exactly one request per text, even with a worker stopped mid-burst.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -24,36 +24,16 @@ const ORDERS: usize = 500;
 /// Requests in flight from the test at once.
 const PARALLEL: usize = 16;
 
-/// A child process that is killed if the test ends without stopping it.
+/// A process of the cluster, killed if the test ends without stopping it.
 struct Process {
-    name: &'static str,
-    child: Child,
+    child: KillOnDrop,
     base: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Process {
     /// SIGTERM, then the exit status (which must come within `wait`).
     async fn terminate(&mut self, wait: Duration) -> std::process::ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + wait;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "{} did not stop", self.name);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        terminate(&mut self.child.0, wait).await
     }
 }
 
@@ -86,7 +66,6 @@ impl Cluster {
 
     async fn start(
         &self,
-        name: &'static str,
         args: &[&str],
         extra: &[(&str, &str)],
         client: &reqwest::Client,
@@ -97,32 +76,16 @@ impl Cluster {
         } else {
             "ORDER_NOTIFY_BIND"
         };
-        let child = self
-            .command(args, extra)
-            .env(variable, &bind)
-            .spawn()
-            .unwrap();
+        let child = KillOnDrop(
+            self.command(args, extra)
+                .env(variable, &bind)
+                .spawn()
+                .unwrap(),
+        );
         let base = format!("http://{bind}");
         wait_until_ready(client, &base).await;
-        Process { name, child, base }
+        Process { child, base }
     }
-}
-
-/// One sample of Prometheus text, such as `order_notify_queue_depth`; 0 when absent.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.parse().unwrap())
-}
-
-async fn scrape(client: &reqwest::Client, process: &Process) -> String {
-    let response = client
-        .get(format!("{}/metrics", process.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{} /metrics", process.name);
-    response.text().await.unwrap()
 }
 
 const PATCH_OK: &str =
@@ -200,14 +163,10 @@ async fn two_instances_and_two_workers_share_one_database_and_send_each_text_onc
     // The schema first, as the compose file's one-off `migrate` does.
     let migrated = cluster.command(&["migrate"], &[]).status().unwrap();
     assert!(migrated.success());
-    let a = cluster
-        .start("instance A", &["serve", "--no-worker"], &[], &client)
-        .await;
-    let mut b = cluster
-        .start("instance B", &["serve", "--no-worker"], &[], &client)
-        .await;
-    let mut worker_1 = cluster.start("worker 1", &["worker"], &[], &client).await;
-    let worker_2 = cluster.start("worker 2", &["worker"], &[], &client).await;
+    let a = cluster.start(&["serve", "--no-worker"], &[], &client).await;
+    let mut b = cluster.start(&["serve", "--no-worker"], &[], &client).await;
+    let mut worker_1 = cluster.start(&["worker"], &[], &client).await;
+    let worker_2 = cluster.start(&["worker"], &[], &client).await;
     let ready: Value = client
         .get(format!("{}/readyz", worker_1.base))
         .send()
@@ -236,19 +195,15 @@ async fn two_instances_and_two_workers_share_one_database_and_send_each_text_onc
     let mut latencies = Vec::new();
     for i in 0..5 {
         let started = Instant::now();
-        let order: Value = client
-            .post(format!("{}/orders", a.base))
-            .bearer_auth(ADMIN)
-            .json(
-                &json!({"customer_name": format!("Probe {i}"), "phone": "+31612345678",
-                          "items": [{"name": "Tea", "quantity": 1}]}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let order = create_order_at(
+            &client,
+            &a.base,
+            ADMIN,
+            &format!("Probe {i}"),
+            "+31612345678",
+            false,
+        )
+        .await;
         await_order_event(
             &mut events,
             &mut seen,
@@ -265,7 +220,10 @@ async fn two_instances_and_two_workers_share_one_database_and_send_each_text_onc
     );
     println!("change through A seen on B's stream after {latencies:?}");
 
-    let api_before = (scrape(&client, &a).await, scrape(&client, &b).await);
+    let api_before = (
+        scrape(&client, &a.base).await,
+        scrape(&client, &b.base).await,
+    );
     let instances = [a.base.clone(), b.base.clone()];
     let started = Instant::now();
 
@@ -275,21 +233,10 @@ async fn two_instances_and_two_workers_share_one_database_and_send_each_text_onc
             let client = client.clone();
             let base = instances[i % 2].clone();
             async move {
-                let response = client
-                    .post(format!("{base}/orders"))
-                    .bearer_auth(ADMIN)
-                    .json(
-                        &json!({"customer_name": format!("Guest {i}"), "phone": "+31612345678",
-                                  "items": [{"name": "Soup", "quantity": 1}]}),
-                    )
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 201);
-                response.json::<Value>().await.unwrap()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
+                let name = format!("Guest {i}");
+                let order =
+                    create_order_at(&client, &base, ADMIN, &name, "+31612345678", false).await;
+                order["id"].as_str().unwrap().to_owned()
             }
         })
         .buffered(PARALLEL)
@@ -364,16 +311,14 @@ async fn two_instances_and_two_workers_share_one_database_and_send_each_text_onc
     let driven = started.elapsed();
 
     // Worker 1 comes back; the two drain the queue.
-    let worker_1 = cluster
-        .start("worker 1 (restarted)", &["worker"], &[], &client)
-        .await;
+    let worker_1 = cluster.start(&["worker"], &[], &client).await;
     let expected_texts = 2 * ORDERS;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let figures = scrape(&client, &a).await;
-        let sent = sample(&figures, r#"order_notify_notifications{state="sent"}"#);
-        let waiting = sample(&figures, "order_notify_queue_depth")
-            + sample(&figures, r#"order_notify_notifications{state="sending"}"#);
+        let figures = scrape(&client, &a.base).await;
+        let sent = metric(&figures, r#"order_notify_notifications{state="sent"}"#);
+        let waiting = metric(&figures, "order_notify_queue_depth")
+            + metric(&figures, r#"order_notify_notifications{state="sending"}"#);
         if sent as usize == expected_texts && waiting == 0.0 {
             break;
         }
@@ -426,8 +371,11 @@ async fn two_instances_and_two_workers_share_one_database_and_send_each_text_onc
 
     // Both instances report the same shared queue, and their request counters add up
     // to what the test sent each of them.
-    let api_after = (scrape(&client, &a).await, scrape(&client, &b).await);
-    let patched = |before: &str, after: &str| sample(after, PATCH_OK) - sample(before, PATCH_OK);
+    let api_after = (
+        scrape(&client, &a.base).await,
+        scrape(&client, &b.base).await,
+    );
+    let patched = |before: &str, after: &str| metric(after, PATCH_OK) - metric(before, PATCH_OK);
     let (patched_a, patched_b) = (
         patched(&api_before.0, &api_after.0),
         patched(&api_before.1, &api_after.1),
@@ -439,20 +387,20 @@ async fn two_instances_and_two_workers_share_one_database_and_send_each_text_onc
     );
     for figures in [&api_after.0, &api_after.1] {
         assert_eq!(
-            sample(figures, r#"order_notify_notifications{state="sent"}"#),
+            metric(figures, r#"order_notify_notifications{state="sent"}"#),
             expected_texts as f64
         );
-        assert_eq!(sample(figures, "order_notify_queue_depth"), 0.0);
+        assert_eq!(metric(figures, "order_notify_queue_depth"), 0.0);
     }
     // The workers' own figures, from their operations port.
     let sends = |text: &str| {
-        sample(
+        metric(
             text,
             r#"order_notify_send_duration_seconds_count{provider="messagebird"}"#,
         )
     };
-    let by_worker_2 = sends(&scrape(&client, &worker_2).await);
-    let by_worker_1_after_restart = sends(&scrape(&client, &worker_1).await);
+    let by_worker_2 = sends(&scrape(&client, &worker_2.base).await);
+    let by_worker_1_after_restart = sends(&scrape(&client, &worker_1.base).await);
     assert!(by_worker_2 > 0.0);
     assert!(by_worker_2 + by_worker_1_after_restart <= expected_texts as f64);
 
@@ -531,7 +479,6 @@ async fn an_instance_answers_429_after_the_configured_burst() {
     assert!(migrated.success());
     let limited = cluster
         .start(
-            "limited instance",
             &["serve", "--no-worker"],
             &[
                 ("ORDER_NOTIFY_RATE_LIMIT", "1"),

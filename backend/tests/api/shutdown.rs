@@ -2,9 +2,11 @@
 //! finish and hands back its leases, exits 0 — and after a restart every text is sent
 //! exactly once.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
-use crate::helpers::{free_local_address, order_notify_command, wait_until_ready};
+use crate::helpers::{
+    create_order_at, free_local_address, order_notify_command, terminate, wait_until_ready,
+};
 use std::time::{Duration, Instant};
 
 use order_notify::store::entities::notifications;
@@ -61,33 +63,19 @@ async fn sigterm_during_a_burst_of_sends_loses_and_repeats_nothing() {
     wait_until_ready(&client, &base).await;
     const TEXTS: usize = 40;
     for i in 0..TEXTS {
-        let created = client
-            .post(format!("{base}/orders"))
-            .bearer_auth(ADMIN)
-            .json(
-                &json!({"customer_name": format!("Guest {i}"), "phone": "+31612345678",
-                          "items": [{"name": "Soup", "quantity": 1}], "notify": true}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(created.status(), 201);
+        create_order_at(
+            &client,
+            &base,
+            ADMIN,
+            &format!("Guest {i}"),
+            "+31612345678",
+            true,
+        )
+        .await;
     }
     // 40 texts, 4 at a time, 400 ms each: the burst lasts 4 s. Stop it early on.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let terminated = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(terminated.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the server did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = terminate(&mut server, Duration::from_secs(30)).await;
     assert!(status.success(), "exit status {status}");
 
     // What reached the provider is recorded as sent; the rest waits, unleased.
