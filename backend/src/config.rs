@@ -106,6 +106,9 @@ pub struct Settings {
     pub retry_max_attempts: u32,
     pub retry_base: Duration,
     pub send_concurrency: usize,
+    /// Texts per second one worker hands to the provider at most (evenly spaced), so a
+    /// provider's cap is respected; `None` sends as fast as the concurrency allows.
+    pub send_rate_limit: Option<u32>,
     pub lease: Duration,
     pub db_pool: PoolSettings,
     pub messagebird: MessageBirdSettings,
@@ -185,6 +188,7 @@ const FILE_KEYS: &[&str] = &[
     "retry_max_attempts",
     "retry_base_ms",
     "send_concurrency",
+    "send_rate_limit",
     "lease_secs",
     "db_pool_size",
     "db_connect_timeout_secs",
@@ -422,6 +426,10 @@ impl Settings {
         let send_concurrency = sources.parsed("send_concurrency", 32, |raw| {
             parse_range(raw, 1, 10_000, "texts")
         })? as usize;
+        let send_rate_limit = sources.parsed("send_rate_limit", 0, |raw| {
+            parse_range(raw, 0, 100_000, "texts per second")
+        })? as u32;
+        let send_rate_limit = (send_rate_limit > 0).then_some(send_rate_limit);
         let lease = Duration::from_secs(sources.parsed("lease_secs", 30, |raw| {
             parse_range(raw, 1, 86_400, "seconds")
         })?);
@@ -541,6 +549,7 @@ impl Settings {
             retry_max_attempts,
             retry_base,
             send_concurrency,
+            send_rate_limit,
             lease,
             db_pool,
             messagebird,
@@ -594,6 +603,7 @@ mod tests {
         assert_eq!(s.retry_max_attempts, 8);
         assert_eq!(s.retry_base, Duration::from_millis(2000));
         assert_eq!(s.send_concurrency, 32);
+        assert_eq!(s.send_rate_limit, None, "0 means no limit");
         assert_eq!(s.lease, Duration::from_secs(30));
         assert_eq!(s.db_pool, PoolSettings::default());
         assert_eq!(s.db_pool.max_connections, 16);
@@ -621,6 +631,7 @@ mod tests {
                 ("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", "3"),
                 ("ORDER_NOTIFY_RETRY_BASE_MS", "250"),
                 ("ORDER_NOTIFY_SEND_CONCURRENCY", "4"),
+                ("ORDER_NOTIFY_SEND_RATE_LIMIT", "50"),
                 ("ORDER_NOTIFY_LEASE_SECS", "60"),
                 ("ORDER_NOTIFY_DB_POOL_SIZE", "40"),
                 ("ORDER_NOTIFY_DB_CONNECT_TIMEOUT_SECS", "3"),
@@ -655,6 +666,7 @@ mod tests {
         assert_eq!(s.default_region, Some(country::Id::NL));
         assert!(!s.auto_notify);
         assert_eq!((s.retry_max_attempts, s.send_concurrency), (3, 4));
+        assert_eq!(s.send_rate_limit, Some(50));
         assert_eq!(s.retry_base, Duration::from_millis(250));
         assert_eq!(s.lease, Duration::from_secs(60));
         assert_eq!(

@@ -11,12 +11,15 @@
 //! is the only way a customer can get a text twice.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use super::pace::{HORIZON, Pacer};
 use super::retry::settle;
 use crate::config::Settings;
 use crate::metrics::{Metrics, SendResult};
@@ -86,16 +89,30 @@ impl Worker {
     /// timeout) for up to `DRAIN_LIMIT`, then hands back any lease it still holds so
     /// another worker can take those texts at once instead of after the lease.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let limit = match self.settings.send_rate_limit {
+            Some(rate) => format!(", at most {rate} a second"),
+            None => String::new(),
+        };
         log::info!(
-            "{} sending through {} (up to {} at once)",
+            "{} sending through {} (up to {} at once{limit})",
             self.id,
             self.provider.name(),
             self.settings.send_concurrency
         );
         let slots = Arc::new(Semaphore::new(self.settings.send_concurrency));
+        let mut pacer = self
+            .settings
+            .send_rate_limit
+            .map(|rate| Pacer::new(rate, Instant::now()));
         while !*stop.borrow() {
             self.metrics.worker_beat(crate::store::now());
-            let free = slots.available_permits();
+            // Claim only what may start soon: under a rate limit, what the pacer has
+            // room for in the next second, so no claimed text outwaits its lease.
+            let idle_slots = slots.available_permits();
+            let room = pacer
+                .as_ref()
+                .map_or(usize::MAX, |p| p.room(Instant::now()));
+            let free = idle_slots.min(room);
             let mut more_waiting = false;
             if free > 0 {
                 match notifications::claim_due(&self.db, &self.id, free, self.settings.lease).await
@@ -106,8 +123,12 @@ impl Worker {
                             let Ok(slot) = slots.clone().acquire_owned().await else {
                                 return;
                             };
+                            let start = pacer.as_mut().map(|p| p.book(Instant::now()));
                             let worker = self.clone();
                             tokio::spawn(async move {
+                                if let Some(start) = start {
+                                    tokio::time::sleep_until(start).await;
+                                }
                                 worker.attempt(notification).await;
                                 drop(slot);
                                 worker.wake.notify_one();
@@ -117,12 +138,22 @@ impl Worker {
                     Err(e) => log::warn!("{}: cannot claim texts: {e}", self.id),
                 }
             }
-            if more_waiting {
+            // The rate limit, not the free slots, holds back texts that are due: come
+            // back when a quarter of a second has freed up (claims in chunks, not one
+            // text per query).
+            let held_by_pacer = room < idle_slots && (more_waiting || room == 0);
+            if more_waiting && !held_by_pacer {
                 continue;
             }
+            let poll = match pacer.as_ref() {
+                Some(p) if held_by_pacer => {
+                    (p.free_at() + HORIZON / 4).saturating_duration_since(Instant::now())
+                }
+                _ => POLL_INTERVAL,
+            };
             tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = self.wake.notified(), if !held_by_pacer => {}
+                _ = tokio::time::sleep(poll) => {}
                 changed = stop.changed() => {
                     // Its owner dropped the switch without stopping: stop now rather
                     // than spin on a channel that can never change again.

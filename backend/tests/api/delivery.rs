@@ -195,3 +195,78 @@ async fn two_workers_send_each_of_300_texts_once_on_sqlite() {
 async fn two_workers_send_each_of_300_texts_once_on_postgres() {
     two_workers(DbKind::Postgres).await;
 }
+
+/// ORDER_NOTIFY_SEND_RATE_LIMIT: 40 due texts at 20 a second take two seconds, evenly
+/// spaced, and no second holds more than the limit (plus the text at its edge).
+async fn rate_limited_worker(kind: DbKind) {
+    let Some(app) = spawn_app_without_worker(kind).await else {
+        return;
+    };
+    let order = app_order(&app, 0).await;
+    for _ in 0..40 {
+        let queued = app
+            .post(
+                &format!("/orders/{order}/notifications"),
+                &app.admin_key,
+                &json!({}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(queued.status(), 202);
+    }
+    let mut settings = (*app.settings).clone();
+    settings.send_rate_limit = Some(20);
+    let worker = app::start_worker(
+        Arc::new(settings),
+        app.db.clone(),
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::default(),
+    )
+    .unwrap();
+    eventually("40 texts are in the sandbox", || async {
+        sandbox_messages::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .len()
+            >= 40
+    })
+    .await;
+    worker.stop().await;
+
+    let mut sent: Vec<_> = sandbox_messages::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.created_at)
+        .collect();
+    sent.sort();
+    assert_eq!(sent.len(), 40);
+    let span = sent[39] - sent[0];
+    assert!(
+        span >= chrono::Duration::milliseconds(1_850),
+        "40 texts at 20/s need 1.95 s, took {span}"
+    );
+    for (i, first) in sent.iter().enumerate() {
+        let within_a_second = sent[i..]
+            .iter()
+            .take_while(|t| **t - *first < chrono::Duration::seconds(1))
+            .count();
+        assert!(
+            within_a_second <= 21,
+            "{within_a_second} texts in one second from #{i}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_worker_spaces_its_sends_on_sqlite() {
+    rate_limited_worker(DbKind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_worker_spaces_its_sends_on_postgres() {
+    rate_limited_worker(DbKind::Postgres).await;
+}
