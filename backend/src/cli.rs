@@ -280,6 +280,9 @@ async fn manage_keys(command: KeysCommand, db: &sea_orm::DatabaseConnection) -> 
             Revocation::LastAdmin => {
                 anyhow::bail!("key {id} is the last admin key; create another admin key first")
             }
+            Revocation::FromConfiguration => anyhow::bail!(
+                "key {id} is set by ORDER_NOTIFY_ADMIN_KEY; change or unset that setting to retire it"
+            ),
         },
     }
     Ok(())

@@ -187,5 +187,10 @@ pub async fn revoke_key(
             detail: "This is the only admin key left; create another admin key before revoking it."
                 .to_owned(),
         }),
+        Revocation::FromConfiguration => Err(ApiError::Conflict {
+            title: "Key from the configuration",
+            detail: "This key is set by ORDER_NOTIFY_ADMIN_KEY; change or unset that setting and restart to retire it."
+                .to_owned(),
+        }),
     }
 }

@@ -59,6 +59,9 @@ pub enum Revocation {
     NotFound,
     /// Refused: it is the last admin key, and revoking it would lock everyone out.
     LastAdmin,
+    /// Refused: ORDER_NOTIFY_ADMIN_KEY made it, and the next start would bring it back;
+    /// it is retired by changing that setting.
+    FromConfiguration,
 }
 
 /// Stream tokens (`GET /events?token=…`) start with this one.
@@ -283,6 +286,9 @@ pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<Revocation, DbE
     else {
         return Ok(Revocation::NotFound);
     };
+    if key.source == KeySource::Env.as_str() {
+        return Ok(Revocation::FromConfiguration);
+    }
     if key.role == Role::Admin.as_str() {
         let admins = api_keys::Entity::find()
             .filter(api_keys::Column::RevokedAt.is_null())

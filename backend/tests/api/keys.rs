@@ -36,20 +36,23 @@ both_databases! {
         assert!(mine["last_used_at"].is_string());
     }
 
-    async fn revoking_ends_a_key_but_never_the_last_admin(app) {
+    async fn revoking_ends_a_key_but_not_the_configured_admin_key(app) {
         let (staff_id, staff) = app.create_key("tablet", "staff").await;
         assert_eq!(app.revoke_key(&staff_id).await.status(), 204);
         assert_problem(app.get("/orders", &staff).send().await.unwrap(), 401).await;
         assert_problem(app.revoke_key(&staff_id).await, 404).await;
 
+        // The next start would bring it back: it is retired by the setting, not the API,
+        // even when another admin key exists.
+        let (second_admin, _) = app.create_key("second admin", "admin").await;
         let env_admin = api_keys::Entity::find()
             .filter(api_keys::Column::Source.eq("env")).one(&app.db).await.unwrap().unwrap();
         let before = app.snapshot().await;
         let problem = assert_problem(app.revoke_key(&env_admin.id.to_string()).await, 409).await;
-        assert!(problem["detail"].as_str().unwrap().contains("admin"));
+        assert!(problem["detail"].as_str().unwrap().contains("ORDER_NOTIFY_ADMIN_KEY"), "{problem}");
         assert_eq!(app.snapshot().await, before);
+        assert_eq!(app.get("/keys", &app.admin_key).send().await.unwrap().status(), 200);
 
-        let (second_admin, _) = app.create_key("second admin", "admin").await;
         assert_eq!(app.revoke_key(&second_admin).await.status(), 204);
     }
 }
@@ -74,6 +77,22 @@ async fn the_first_start_creates_one_admin_key_and_a_sign_in_link() {
     assert_eq!(found.role, order_notify::domain::Role::Admin);
     // Only once: the next start finds a key and prints nothing.
     assert!(app::prepare(&conn, &settings).await.unwrap().is_none());
+    // And it cannot be revoked while it is the only admin key.
+    let before = order_notify::store::keys::count_active(&conn)
+        .await
+        .unwrap();
+    assert!(matches!(
+        order_notify::store::keys::revoke(&conn, found.id)
+            .await
+            .unwrap(),
+        order_notify::store::keys::Revocation::LastAdmin
+    ));
+    assert_eq!(
+        order_notify::store::keys::count_active(&conn)
+            .await
+            .unwrap(),
+        before
+    );
 }
 
 #[tokio::test]
