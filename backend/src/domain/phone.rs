@@ -29,19 +29,31 @@ impl PhoneNumber {
         if trimmed.is_empty() {
             return Err(PhoneError::Empty);
         }
-        if trimmed.len() > 40 || trimmed.chars().any(char::is_control) {
+        // Digits and the punctuation people write between them; no letters (the parser
+        // would read "1-800-FLOWERS" as digits, and a text cannot reach an extension).
+        if trimmed.len() > 40
+            || !trimmed
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +()-./".contains(c))
+        {
             return Err(PhoneError::Unparseable(shorten(trimmed)));
         }
-        let international = trimmed.starts_with('+') || trimmed.starts_with("00");
-        if !international && default_region.is_none() {
+        // `00` is the international prefix almost everywhere; the parser only knows it
+        // when it is told a region.
+        let spelled = match trimmed.strip_prefix("00") {
+            Some(rest) => format!("+{rest}"),
+            None => trimmed.to_owned(),
+        };
+        if !spelled.starts_with('+') && default_region.is_none() {
             return Err(PhoneError::NeedsCountryCode);
         }
-        let number = phonenumber::parse(default_region, trimmed)
+        let number = phonenumber::parse(default_region, &spelled)
             .map_err(|_| PhoneError::Unparseable(trimmed.to_owned()))?;
-        if !phonenumber::is_valid(&number) {
+        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        // E.164 allows 15 digits at most; some national plans in the parser allow more.
+        if !phonenumber::is_valid(&number) || e164.len() > 16 {
             return Err(PhoneError::Invalid(trimmed.to_owned()));
         }
-        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
         Ok(PhoneNumber(e164))
     }
 
@@ -90,6 +102,12 @@ mod tests {
         }
         let us = PhoneNumber::parse("+1 (415) 555-2671", None).unwrap();
         assert_eq!(us.as_str(), "+14155552671");
+        let dialled = PhoneNumber::parse("0031 6 12 34 56 78", None).unwrap();
+        assert_eq!(
+            dialled.as_str(),
+            "+31612345678",
+            "00 works without a region"
+        );
     }
 
     #[test]
@@ -132,6 +150,21 @@ mod tests {
         assert!(matches!(
             PhoneNumber::parse("+3161234\u{0}5678", nl()),
             Err(PhoneError::Unparseable(_))
+        ));
+        // Letters are not digits, even where keypads say they are; found by the fuzz
+        // target, as was a German number of 16 digits, more than E.164 allows.
+        for raw in ["+1 800 FLOWERS", "+31 6 1234 5678 ext 2", "!73909BB19Q000l"] {
+            assert!(
+                matches!(
+                    PhoneNumber::parse(raw, Some("DE".parse().unwrap())),
+                    Err(PhoneError::Unparseable(_))
+                ),
+                "{raw}"
+            );
+        }
+        assert!(matches!(
+            PhoneNumber::parse("73909221970005", Some("DE".parse().unwrap())),
+            Err(PhoneError::Invalid(_))
         ));
     }
 }
