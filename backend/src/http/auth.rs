@@ -89,7 +89,8 @@ fn bearer_token(req: &ServiceRequest) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// `?token=` on `GET /events`: the only place a stream token is accepted.
+/// `?token=` on `GET /events`: the only place a stream token is accepted. An empty one
+/// still counts as a (wrong) credential.
 fn stream_token(req: &ServiceRequest) -> Option<String> {
     if req.path() != "/events" || req.method() != actix_web::http::Method::GET {
         return None;
@@ -97,7 +98,7 @@ fn stream_token(req: &ServiceRequest) -> Option<String> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
         .ok()?
         .into_iter()
-        .find_map(|(name, value)| (name == "token" && !value.is_empty()).then_some(value))
+        .find_map(|(name, value)| (name == "token").then_some(value))
 }
 
 /// The request line for the access log, with a stream token's value left out.
@@ -141,6 +142,17 @@ pub async fn authenticate(
     let address = req.peer_addr().map(|a| a.ip());
     if needs_key(req.path()) {
         let stream_token = stream_token(&req);
+        if req.headers().contains_key(header::AUTHORIZATION) && stream_token.is_some() {
+            // One credential per request (RFC 6750 §2): with two, which one failed or
+            // succeeded would be ambiguous (an empty or malformed header counts too).
+            if let Some(address) = address {
+                admit(&state, Client::Address(address))?;
+            }
+            return Err(ApiError::Unauthorized(
+                "Send either an API key (Authorization: Bearer) or a stream token (?token=), not both.",
+            )
+            .into());
+        }
         let mut hash = None;
         let key = match (bearer_token(&req), &stream_token) {
             (Some(token), _) => {

@@ -65,6 +65,51 @@ pub struct NotificationChanged {
     pub at: DateTime<Utc>,
 }
 
+/// One event of the stream, as a Server-Sent Events client hands it over.
+#[derive(ToSchema)]
+pub struct StreamEvent {
+    /// The position after this event, for `Last-Event-ID` (`reset` carries none).
+    #[schema(pattern = "^[0-9]{1,19}-[0-9]{1,19}$")]
+    pub id: Option<String>,
+    pub event: StreamEventKind,
+    /// JSON: `{}` for `ready` and `reset`, an [`OrderChanged`] for `order`, a
+    /// [`NotificationChanged`] for `notification`.
+    pub data: String,
+}
+
+#[derive(Clone, Copy, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum StreamEventKind {
+    Ready,
+    Order,
+    Notification,
+    Reset,
+}
+
+impl StreamEventKind {
+    fn name(self) -> &'static str {
+        match self {
+            StreamEventKind::Ready => "ready",
+            StreamEventKind::Order => "order",
+            StreamEventKind::Notification => "notification",
+            StreamEventKind::Reset => "reset",
+        }
+    }
+}
+
+impl StreamEvent {
+    /// The event on the wire (its JSON holds no newline, so one `data:` line suffices).
+    fn frame(&self) -> String {
+        let id = self.id.as_ref().map(|id| format!("id: {id}\n"));
+        format!(
+            "{}event: {}\ndata: {}\n\n",
+            id.unwrap_or_default(),
+            self.event.name(),
+            self.data
+        )
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct StreamToken {
     /// Opens `GET /events?token=…` for this key until `expires_at`.
@@ -108,7 +153,7 @@ pub async fn create_token(
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
     ),
     responses(
-        (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = StreamEvent),
         (status = 401, response = super::problem::Unauthorized),
         (status = 422, response = super::problem::UnprocessableEntity),
         (status = 429, response = super::problem::TooManyRequests),
@@ -291,22 +336,31 @@ impl Stream {
 fn live_stream_start(cursor: Cursor, reset: bool) -> String {
     let mut text = format!("retry: {RETRY_MS}\n\n");
     if reset {
-        text.push_str("event: reset\ndata: {}\n\n");
+        let reset = StreamEvent {
+            id: None,
+            event: StreamEventKind::Reset,
+            data: "{}".to_owned(),
+        };
+        text.push_str(&reset.frame());
     }
-    text.push_str(&format!("id: {cursor}\nevent: ready\ndata: {{}}\n\n"));
+    let ready = StreamEvent {
+        id: Some(cursor.to_string()),
+        event: StreamEventKind::Ready,
+        data: "{}".to_owned(),
+    };
+    text.push_str(&ready.frame());
     text
 }
 
-/// One change as an SSE event (JSON holds no newline, so one `data:` line suffices);
-/// `None` for what clients are not told (a revoked key).
+/// One change as an SSE event; `None` for what clients are not told (a revoked key).
 fn event_text(change: &Change) -> Option<String> {
-    let (name, data) = match &change.kind {
+    let (event, data) = match &change.kind {
         ChangeKind::Order {
             order_id,
             status,
             version,
         } => (
-            "order",
+            StreamEventKind::Order,
             serde_json::to_string(&OrderChanged {
                 order_id: *order_id,
                 status: *status,
@@ -319,7 +373,7 @@ fn event_text(change: &Change) -> Option<String> {
             id,
             state,
         } => (
-            "notification",
+            StreamEventKind::Notification,
             serde_json::to_string(&NotificationChanged {
                 order_id: *order_id,
                 notification_id: *id,
@@ -329,11 +383,12 @@ fn event_text(change: &Change) -> Option<String> {
         ),
         ChangeKind::KeyRevoked { .. } => return None,
     };
-    let data = data.unwrap_or_else(|_| "{}".to_owned());
-    Some(format!(
-        "id: {}\nevent: {name}\ndata: {data}\n\n",
-        change.cursor
-    ))
+    let event = StreamEvent {
+        id: Some(change.cursor.to_string()),
+        event,
+        data: data.unwrap_or_else(|_| "{}".to_owned()),
+    };
+    Some(event.frame())
 }
 
 #[cfg(test)]

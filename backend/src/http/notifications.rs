@@ -225,11 +225,15 @@ pub struct NotificationPage {
 #[into_params(parameter_in = Query)]
 pub struct ListNotificationsParams {
     /// Only these states, comma-separated (`failed,queued`).
+    #[param(
+        pattern = "^ *((queued|sending|sent|delivered|failed|cancelled) *)?(, *((queued|sending|sent|delivered|failed|cancelled) *)?)*$"
+    )]
     pub state: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 

@@ -1,7 +1,9 @@
 //! The OpenAPI description, generated from the handlers and types by utoipa. The
 //! checked-in `openapi.yaml` is this document; a test fails when they differ.
 
+use utoipa::openapi::link::Link;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use super::{
@@ -36,6 +38,92 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Links from a response to the operations that can follow it (create an order → read,
+/// change, text it; create a key → revoke it), for readers and for Schemathesis's
+/// stateful runs.
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let order_id = "$response.body#/id";
+        for (from, status, to, id) in [
+            ("create_order", "201", "get_order", order_id),
+            ("create_order", "201", "change_status", order_id),
+            ("create_order", "201", "list_events", order_id),
+            ("create_order", "201", "list_for_order", order_id),
+            ("create_order", "201", "notify_customer", order_id),
+            (
+                "change_status",
+                "200",
+                "get_order",
+                "$response.body#/order/id",
+            ),
+            (
+                "change_status",
+                "200",
+                "list_events",
+                "$response.body#/order/id",
+            ),
+            ("notify_customer", "202", "retry", "$response.body#/id"),
+            ("create_key", "201", "revoke_key", "$response.body#/id"),
+        ] {
+            let link = Link::builder().operation_id(to).parameter("id", id);
+            let Some(response) = response_mut(openapi, from, status) else {
+                panic!("no {status} response of {from} to link from");
+            };
+            response.links.insert(to.to_owned(), link.build().into());
+        }
+    }
+}
+
+/// `POST /orders/{id}/notifications` takes a `NotifyCustomer` or no body at all (utoipa
+/// would write an optional body as "the object or JSON null", which the server does not
+/// take).
+struct OptionalBodies;
+
+impl Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        match operation_mut(openapi, "notify_customer").and_then(|op| op.request_body.as_mut()) {
+            Some(RefOr::T(body)) => body.required = Some(Required::False),
+            _ => panic!("notify_customer has no inline request body"),
+        }
+    }
+}
+
+/// The response `status` of the operation `operation_id`, when it is written inline.
+fn response_mut<'a>(
+    openapi: &'a mut utoipa::openapi::OpenApi,
+    operation_id: &str,
+    status: &str,
+) -> Option<&'a mut utoipa::openapi::Response> {
+    match operation_mut(openapi, operation_id)?
+        .responses
+        .responses
+        .get_mut(status)?
+    {
+        RefOr::T(response) => Some(response),
+        RefOr::Ref(_) => None,
+    }
+}
+
+fn operation_mut<'a>(
+    openapi: &'a mut utoipa::openapi::OpenApi,
+    operation_id: &str,
+) -> Option<&'a mut utoipa::openapi::path::Operation> {
+    openapi.paths.paths.values_mut().find_map(|item| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        .find(|op| op.operation_id.as_deref() == Some(operation_id))
+    })
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -68,6 +156,7 @@ impl Modify for BearerAuth {
         templates::save_template,
         templates::preview,
         sandbox::list_messages,
+        webhooks::messagebird::status_report_get,
         webhooks::messagebird::status_report,
         webhooks::messagebird::inbound,
         webhooks::twilio::status_callback,
@@ -85,6 +174,7 @@ impl Modify for BearerAuth {
             templates::SaveTemplate, templates::PreviewRequest, templates::Preview,
             sandbox::SandboxMessage, sandbox::SandboxMessageList,
             events::OrderChanged, events::NotificationChanged, events::StreamToken,
+            events::StreamEvent, events::StreamEventKind,
         ),
         responses(
             problem::BadRequest, problem::Unauthorized, problem::Forbidden, problem::NotFound,
@@ -93,7 +183,7 @@ impl Modify for BearerAuth {
             problem::ServiceUnavailable,
         ),
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Links, &OptionalBodies),
     tags(
         (name = "orders", description = "Orders and their status"),
         (name = "notifications", description = "Texts to customers"),

@@ -97,6 +97,7 @@ impl<'de> Deserialize<'de> for NewOrderItem {
         #[serde(deny_unknown_fields)]
         struct Fields {
             name: String,
+            #[serde(deserialize_with = "whole_number")]
             quantity: i64,
         }
 
@@ -122,6 +123,41 @@ impl<'de> Deserialize<'de> for NewOrderItem {
     }
 }
 
+/// A whole number, also when written `2.0` (JSON Schema counts that as an integer).
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    use serde::de::{Error, Unexpected, Visitor};
+
+    struct Whole;
+
+    impl Visitor<'_> for Whole {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+
+        fn visit_i64<E: Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+
+        fn visit_u64<E: Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+        }
+
+        fn visit_f64<E: Error>(self, v: f64) -> Result<i64, E> {
+            // Exactly representable, so the conversion below loses nothing.
+            const LIMIT: f64 = 9_007_199_254_740_992.0;
+            if v.fract() == 0.0 && v.abs() <= LIMIT {
+                Ok(v as i64)
+            } else {
+                Err(E::invalid_type(Unexpected::Float(v), &self))
+            }
+        }
+    }
+
+    deserializer.deserialize_any(Whole)
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
@@ -133,7 +169,13 @@ pub struct CreateOrder {
     )]
     pub customer_name: String,
     /// International (`+31 6 1234 5678`), or national when the server has a default region.
-    #[schema(example = "+31 6 1234 5678")]
+    /// Format `phone`: a number valid in its country's numbering plan.
+    #[schema(
+        example = "+31 6 1234 5678",
+        format = "phone",
+        min_length = 1,
+        max_length = 40
+    )]
     pub phone: String,
     #[schema(min_items = 1, max_items = 50)]
     pub items: Vec<NewOrderItem>,
@@ -184,6 +226,9 @@ pub struct OrderEventList {
 #[into_params(parameter_in = Query)]
 pub struct ListOrdersParams {
     /// Only these statuses, comma-separated (`pending,confirmed`).
+    #[param(
+        pattern = "^ *((pending|confirmed|delayed|delivered|cancelled) *)?(, *((pending|confirmed|delayed|delivered|cancelled) *)?)*$"
+    )]
     pub status: Option<String>,
     /// Search in the customer's name, phone number and external_ref.
     pub q: Option<String>,
@@ -191,6 +236,7 @@ pub struct ListOrdersParams {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 

@@ -53,6 +53,8 @@ pub struct SaveTemplate {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
+    /// The template text to try, as for `PUT /templates/{status}`.
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     pub body: String,
     /// Render for this order; without it, for a sample order.
     #[serde(default)]
@@ -182,6 +184,7 @@ pub async fn save_template(
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
         (status = 403, response = super::problem::Forbidden),
+        (status = 404, response = super::problem::NotFound),
         (status = 413, response = super::problem::PayloadTooLarge),
         (status = 415, response = super::problem::UnsupportedMediaType),
         (status = 422, response = super::problem::UnprocessableEntity),
@@ -201,7 +204,7 @@ pub async fn preview(
         Some(id) => {
             let order = crate::store::orders::find_order(&state.db, id, caller.scope())
                 .await?
-                .ok_or_else(|| ApiError::field("order_id", format!("there is no order {id}")))?;
+                .ok_or_else(|| ApiError::NotFound(format!("There is no order {id}.")))?;
             TemplateValues::new(
                 &order.customer_name,
                 order.external_ref.as_deref(),

@@ -211,6 +211,19 @@ both_databases! {
             .await
             .unwrap();
         assert_problem(response, 401).await;
+        // One credential per request: a good key beside a bad token (or the reverse)
+        // is refused, not resolved by picking one.
+        for (authorization, query) in [
+            (format!("Bearer {staff}"), "ons_madeup"),
+            (format!("Bearer {staff}"), ""),
+            ("Bearer not-a-key".to_owned(), token.as_str()),
+            (String::new(), token.as_str()),
+        ] {
+            let response = app.client.get(app.url(&format!("/events?token={query}")))
+                .header("Authorization", authorization).send().await.unwrap();
+            let problem = assert_problem(response, 401).await;
+            assert!(problem["detail"].as_str().unwrap().contains("not both"), "{problem}");
+        }
 
         // Expired tokens and tokens of revoked keys open nothing.
         let expired = stream_token(&app, &staff).await;

@@ -75,7 +75,8 @@ both_databases! {
         assert_eq!(sample["non_gsm_characters"], json!(["🍕"]));
 
         let missing = preview(json!({"body": "x", "order_id": uuid::Uuid::new_v4()})).await;
-        assert_eq!(error_fields(&assert_problem(missing, 422).await), ["order_id"]);
+        let problem = assert_problem(missing, 404).await;
+        assert!(problem["detail"].as_str().unwrap().starts_with("There is no order"), "{problem}");
         let unknown = preview(json!({"body": "{total}"})).await;
         assert_eq!(error_fields(&assert_problem(unknown, 422).await), ["body"]);
     }

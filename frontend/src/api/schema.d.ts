@@ -369,13 +369,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** A status report sent by GET (MessageBird's default), handled as the POST form is. */
+        get: operations["messagebird_status_report_get"];
         put?: never;
         /**
          * A status report: `delivered` → delivered; `delivery_failed` and `expired` → failed
          *     with MessageBird's reason; other statuses (`sent`, `buffered`) change nothing.
          */
-        post: operations["status_report"];
+        post: operations["messagebird_status_report"];
         delete?: never;
         options?: never;
         head?: never;
@@ -392,7 +393,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** An inbound text: STOP (or a synonym) opts the sender out, START opts them back in. */
-        post: operations["inbound"];
+        post: operations["messagebird_inbound"];
         delete?: never;
         options?: never;
         head?: never;
@@ -412,7 +413,7 @@ export interface paths {
          * An inbound text: STOP opts the sender out, START back in. Answers empty TwiML, so
          *     Twilio sends no reply of its own making.
          */
-        post: operations["inbound"];
+        post: operations["twilio_inbound"];
         delete?: never;
         options?: never;
         head?: never;
@@ -432,7 +433,7 @@ export interface paths {
          * A status callback: `delivered` → delivered; `undelivered` and `failed` → failed with
          *     Twilio's error code; other statuses change nothing.
          */
-        post: operations["status_callback"];
+        post: operations["twilio_status_callback"];
         delete?: never;
         options?: never;
         head?: never;
@@ -467,7 +468,9 @@ export interface components {
             /** @description Text the customer that the order was received (default: no text on creation). */
             notify?: boolean | null;
             /**
+             * Format: phone
              * @description International (`+31 6 1234 5678`), or national when the server has a default region.
+             *     Format `phone`: a number valid in its country's numbering plan.
              * @example +31 6 1234 5678
              */
             phone: string;
@@ -666,6 +669,7 @@ export interface components {
             text: string;
         };
         PreviewRequest: {
+            /** @description The template text to try, as for `PUT /templates/{status}`. */
             body: string;
             /**
              * Format: uuid
@@ -752,6 +756,19 @@ export interface components {
             notification?: components["schemas"]["Notification"] | null;
             order: components["schemas"]["Order"];
         };
+        /** @description One event of the stream, as a Server-Sent Events client hands it over. */
+        StreamEvent: {
+            /**
+             * @description JSON: `{}` for `ready` and `reset`, an [`OrderChanged`] for `order`, a
+             *     [`NotificationChanged`] for `notification`.
+             */
+            data: string;
+            event: components["schemas"]["StreamEventKind"];
+            /** @description The position after this event, for `Last-Event-ID` (`reset` carries none). */
+            id?: string | null;
+        };
+        /** @enum {string} */
+        StreamEventKind: "ready" | "order" | "notification" | "reset";
         StreamToken: {
             /** Format: date-time */
             expires_at: string;
@@ -924,7 +941,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["StreamEvent"];
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1360,7 +1377,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description `{}` (or no body) for the current status's text */
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["NotifyCustomer"];
             };
@@ -1523,6 +1540,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
@@ -1564,15 +1582,15 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
         };
     };
-    status_report: {
+    messagebird_status_report_get: {
         parameters: {
-            query?: {
+            query: {
                 /** @description MessageBird's message id */
                 id?: string;
                 /** @description Our notification id */
                 reference?: string;
                 /** @description delivered, delivery_failed, expired, sent, buffered … */
-                status?: string;
+                status: string;
                 /** @description When the status was reached (RFC 3339) */
                 statusDatetime?: string;
             };
@@ -1596,11 +1614,43 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
         };
     };
-    inbound: {
+    messagebird_status_report: {
         parameters: {
-            query?: {
-                /** @description The sender's number */
-                originator?: string;
+            query: {
+                /** @description MessageBird's message id */
+                id?: string;
+                /** @description Our notification id */
+                reference?: string;
+                /** @description delivered, delivery_failed, expired, sent, buffered … */
+                status: string;
+                /** @description When the status was reached (RFC 3339) */
+                statusDatetime?: string;
+            };
+            header?: {
+                /** @description Required when a signing key is configured */
+                "MessageBird-Signature-JWT"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Received (also for texts we do not know) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    messagebird_inbound: {
+        parameters: {
+            query: {
+                /** @description The sender's number (each field may come in a form or JSON body instead) */
+                originator: string;
                 /** @description The text they sent */
                 body?: string;
             };
@@ -1624,7 +1674,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
         };
     };
-    inbound: {
+    twilio_inbound: {
         parameters: {
             query?: never;
             header: {
@@ -1653,7 +1703,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
         };
     };
-    status_callback: {
+    twilio_status_callback: {
         parameters: {
             query?: never;
             header: {

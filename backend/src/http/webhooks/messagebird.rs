@@ -147,15 +147,50 @@ fn acknowledged() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("OK")
 }
 
+/// The fields of a status report, as MessageBird sends them (each may come in a form or
+/// JSON body instead of the query string).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusReportFields {
+    /// MessageBird's message id
+    pub id: Option<String>,
+    /// Our notification id
+    pub reference: Option<String>,
+    /// delivered, delivery_failed, expired, sent, buffered …
+    #[param(min_length = 1)]
+    pub status: String,
+    /// When the status was reached (RFC 3339)
+    #[serde(rename = "statusDatetime")]
+    pub status_datetime: Option<String>,
+}
+
+/// A status report sent by GET (MessageBird's default), handled as the POST form is.
+#[utoipa::path(
+    get, path = "/webhooks/messagebird", tag = "webhooks", operation_id = "messagebird_status_report_get",
+    params(
+        StatusReportFields,
+        ("MessageBird-Signature-JWT" = Option<String>, Header, description = "Required when a signing key is configured"),
+    ),
+    responses(
+        (status = 200, description = "Received (also for texts we do not know)"),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+    )
+)]
+pub async fn status_report_get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    status_report(state, req, body).await
+}
+
 /// A status report: `delivered` → delivered; `delivery_failed` and `expired` → failed
 /// with MessageBird's reason; other statuses (`sent`, `buffered`) change nothing.
 #[utoipa::path(
-    post, path = "/webhooks/messagebird", tag = "webhooks",
+    post, path = "/webhooks/messagebird", tag = "webhooks", operation_id = "messagebird_status_report",
     params(
-        ("id" = Option<String>, Query, description = "MessageBird's message id"),
-        ("reference" = Option<String>, Query, description = "Our notification id"),
-        ("status" = Option<String>, Query, description = "delivered, delivery_failed, expired, sent, buffered …"),
-        ("statusDatetime" = Option<String>, Query, description = "When the status was reached (RFC 3339)"),
+        StatusReportFields,
         ("MessageBird-Signature-JWT" = Option<String>, Header, description = "Required when a signing key is configured"),
     ),
     responses(
@@ -216,9 +251,9 @@ pub async fn status_report(
 
 /// An inbound text: STOP (or a synonym) opts the sender out, START opts them back in.
 #[utoipa::path(
-    post, path = "/webhooks/messagebird/inbound", tag = "webhooks",
+    post, path = "/webhooks/messagebird/inbound", tag = "webhooks", operation_id = "messagebird_inbound",
     params(
-        ("originator" = Option<String>, Query, description = "The sender's number"),
+        ("originator" = String, Query, description = "The sender's number (each field may come in a form or JSON body instead)"),
         ("body" = Option<String>, Query, description = "The text they sent"),
         ("MessageBird-Signature-JWT" = Option<String>, Header, description = "Required when a signing key is configured"),
     ),

@@ -65,7 +65,7 @@ fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(
 /// A status callback: `delivered` → delivered; `undelivered` and `failed` → failed with
 /// Twilio's error code; other statuses change nothing.
 #[utoipa::path(
-    post, path = "/webhooks/twilio/status", tag = "webhooks",
+    post, path = "/webhooks/twilio/status", tag = "webhooks", operation_id = "twilio_status_callback",
     params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the call")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "Twilio's fields: MessageSid, MessageStatus, ErrorCode …"),
@@ -119,7 +119,7 @@ pub async fn status_callback(
 /// An inbound text: STOP opts the sender out, START back in. Answers empty TwiML, so
 /// Twilio sends no reply of its own making.
 #[utoipa::path(
-    post, path = "/webhooks/twilio/inbound", tag = "webhooks",
+    post, path = "/webhooks/twilio/inbound", tag = "webhooks", operation_id = "twilio_inbound",
     params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the call")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "Twilio's fields: From, Body …"),
