@@ -32,6 +32,9 @@ use crate::store::{self, keys::KeySource};
 /// What every handler can reach.
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// For reads that need not see this request's own writes: on SQLite, read-only
+    /// connections beside the writer (`store::read_pool`); elsewhere the same as `db`.
+    pub reads: DatabaseConnection,
     pub settings: Arc<Settings>,
     pub limiter: RateLimiter,
     /// API keys confirmed a moment ago (see `http::key_cache`).
@@ -186,9 +189,17 @@ impl Application {
         let limiter = RateLimiter::new(settings.rate_limit, settings.rate_limit_burst);
         let outbox = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::default());
-        let events = EventHub::start(db.clone());
+        let reads =
+            store::read_pool(&db, &settings.database_url, &settings.db_pool).map_err(|source| {
+                StartError::Database {
+                    url: settings.database_url.clone(),
+                    source,
+                }
+            })?;
+        let events = EventHub::start(reads.clone());
         let state = web::Data::new(AppState {
             db,
+            reads,
             settings,
             limiter,
             keys: KeyCache::default(),
@@ -289,6 +300,7 @@ pub fn operations_server(
     };
     let listener = TcpListener::bind(addr).map_err(bind_error)?;
     let state = web::Data::new(AppState {
+        reads: db.clone(),
         db,
         limiter: RateLimiter::new(0, 1),
         keys: KeyCache::default(),

@@ -1,7 +1,7 @@
 //! `--demo`: a handful of sample orders in different states, so a new user sees a
 //! working board at once. Added only to a database without orders.
 
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::config::Settings;
 use crate::domain::{CustomerName, OrderItems, OrderStatus, PhoneNumber};
@@ -63,7 +63,7 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> Result<(), Db
         name: "demo".to_owned(),
     };
     let invalid = |what: String| DbErr::Custom(format!("a demo order is invalid: {what}"));
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     for (name, phone, items, path) in SAMPLES {
         let raw_items: Vec<_> = items.iter().map(|(n, q)| (n.to_string(), *q)).collect();
         let new = NewOrder {

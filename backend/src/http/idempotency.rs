@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 use serde::Serialize;
 
 use super::auth::Caller;
@@ -160,7 +160,7 @@ async fn attempt(
     key: Option<&str>,
     work: &mut impl AsyncFnMut(&DatabaseTransaction) -> Result<Reply, ApiError>,
 ) -> Result<Reply, ApiError> {
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin_write(&state.db).await?;
     match work(&txn).await {
         Ok(reply) => {
             if let Some(key) = key {

@@ -122,10 +122,10 @@ pub async fn list_for_order(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&ALL_ROLES)?;
     let id = id.into_inner();
-    let order = orders_store::find_order(&state.db, id, caller.scope())
+    let order = orders_store::find_order(&state.reads, id, caller.scope())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("There is no order {id}.")))?;
-    let items = store::list_for_order(&state.db, order.id).await?;
+    let items = store::list_for_order(&state.reads, order.id).await?;
     Ok(HttpResponse::Ok().json(NotificationList {
         items: items.into_iter().map(Notification::from).collect(),
     }))
@@ -262,7 +262,7 @@ pub async fn list_notifications(
     let limit = query.limit(params.limit.as_deref(), 50, 200);
     let before = query.cursor(params.cursor.as_deref());
     query.finish()?;
-    let (items, more) = store::list_notifications(&state.db, &states, limit, before).await?;
+    let (items, more) = store::list_notifications(&state.reads, &states, limit, before).await?;
     let next_cursor = next_cursor(more, items.last().map(|n| n.seq));
     Ok(HttpResponse::Ok().json(NotificationPage {
         items: items.into_iter().map(Notification::from).collect(),

@@ -324,7 +324,7 @@ fn order_not_found(id: Uuid) -> ApiError {
 }
 
 async fn load_order(state: &AppState, caller: &Caller, id: Uuid) -> Result<Order, ApiError> {
-    store::find_order(&state.db, id, caller.scope())
+    store::find_order(&state.reads, id, caller.scope())
         .await?
         .ok_or_else(|| order_not_found(id))
 }
@@ -348,10 +348,10 @@ pub async fn list_orders(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&ALL_ROLES)?;
     let filter = params.into_inner().into_filter()?;
-    let (orders, more) = store::list_orders(&state.db, &filter, caller.scope()).await?;
+    let (orders, more) = store::list_orders(&state.reads, &filter, caller.scope()).await?;
     let next_cursor = next_cursor(more, orders.last().map(|o| o.seq));
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
-    let mut latest = notifications_store::latest_for_orders(&state.db, &ids).await?;
+    let mut latest = notifications_store::latest_for_orders(&state.reads, &ids).await?;
     Ok(HttpResponse::Ok().json(OrderPage {
         items: orders
             .into_iter()
@@ -467,7 +467,7 @@ pub async fn get_order(
             .insert_header((header::ETAG, tag))
             .finish());
     }
-    let mut latest = notifications_store::latest_for_orders(&state.db, &[order.id]).await?;
+    let mut latest = notifications_store::latest_for_orders(&state.reads, &[order.id]).await?;
     let last = latest.remove(&order.id);
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, tag))
@@ -605,7 +605,7 @@ pub async fn list_events(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&ALL_ROLES)?;
     let order = load_order(&state, &caller, id.into_inner()).await?;
-    let events = store::list_events(&state.db, order.id).await?;
+    let events = store::list_events(&state.reads, order.id).await?;
     Ok(HttpResponse::Ok().json(OrderEventList {
         items: events
             .into_iter()

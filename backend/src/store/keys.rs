@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -278,7 +278,7 @@ pub async fn count_active(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
 
 /// Revokes a key, unless it is the last active admin key.
 pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<Revocation, DbErr> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let Some(key) = api_keys::Entity::find_by_id(id)
         .filter(api_keys::Column::RevokedAt.is_null())
         .one(&txn)
@@ -309,7 +309,7 @@ pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<Revocation, DbE
 /// Makes sure an active admin key with exactly this secret exists (ORDER_NOTIFY_ADMIN_KEY),
 /// and retires keys that an earlier value of the variable created.
 pub async fn ensure_env_admin_key(db: &DatabaseConnection, secret: &str) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let hash = hash_secret(secret);
     let now = super::now();
     api_keys::Entity::update_many()

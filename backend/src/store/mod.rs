@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 
 use crate::config::PoolSettings;
@@ -28,7 +31,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 /// Opens the database named by the URL. SQLite gets WAL with full fsync unless
 /// `pool` says otherwise (a committed status change survives a power cut) and a busy
 /// timeout; one connection serialises
-/// all access, so concurrent requests never race for SQLite's single write lock.
+/// the writes, so concurrent requests never race for SQLite's single write lock (reads
+/// get connections of their own: `read_pool`).
 /// PostgreSQL gets a pool sized and timed by `pool`.
 pub async fn connect_with(url: &str, pool: &PoolSettings) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -56,6 +60,50 @@ pub async fn connect_with(url: &str, pool: &PoolSettings) -> Result<DatabaseConn
             .min_connections(1);
     }
     Database::connect(options).await
+}
+
+/// Connections that only read, beside the one that writes. On a SQLite file, WAL lets
+/// readers run at the same time as each other and as the writer, so a page of orders
+/// no longer waits behind a queue of status changes on the single connection; they are
+/// opened read-only, when first needed. On PostgreSQL (a pool already) and an in-memory
+/// SQLite database (private to its connection) it is the same connection.
+pub fn read_pool(
+    db: &DatabaseConnection,
+    url: &str,
+    pool: &PoolSettings,
+) -> Result<DatabaseConnection, DbErr> {
+    use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use std::str::FromStr;
+
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(db.clone());
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| DbErr::Custom(format!("cannot read the SQLite URL: {e}")))?
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(5));
+    let readers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8) as u32;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(readers)
+        .min_connections(0)
+        .acquire_timeout(pool.acquire_timeout)
+        .connect_lazy_with(options);
+    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// Starts a transaction that is going to write. On SQLite it is `BEGIN IMMEDIATE`: the
+/// write lock is taken up front, waiting up to the busy timeout while another process
+/// (a `worker`, the command line) writes. A plain `BEGIN` would read first and then fail
+/// at once with "database is locked" when its first write finds the lock taken. On
+/// PostgreSQL it is a plain `BEGIN`.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// Applies every migration that has not run yet.

@@ -9,7 +9,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -294,7 +293,7 @@ pub async fn record_outcomes(
     worker: &str,
     outcomes: Vec<(Uuid, Outcome)>,
 ) -> Result<Vec<bool>, DbErr> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let mut recorded = Vec::with_capacity(outcomes.len());
     for (id, outcome) in outcomes {
         recorded.push(record_outcome(&txn, id, worker, outcome).await?);

@@ -186,3 +186,79 @@ both_databases! {
         assert_eq!(order["external_ref"], "PO-9");
     }
 }
+
+/// On SQLite, reads have connections of their own: while the one writer connection
+/// waits for the database's write lock (held here by another process's transaction),
+/// reading an order and listing orders still answer at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_do_not_queue_behind_a_waiting_write_on_sqlite() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use std::time::{Duration, Instant};
+
+    let app = spawn_app_without_worker(DbKind::Sqlite).await.unwrap();
+    let id = app.create_order("Edsger Dijkstra").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Someone else takes the write lock and keeps it while we read.
+    let other = order_notify::store::connect(app.settings.database_url.as_str())
+        .await
+        .unwrap();
+    let txn = other.begin().await.unwrap();
+    txn.execute_unprepared("UPDATE orders SET customer_name = customer_name")
+        .await
+        .unwrap();
+
+    let change = {
+        let (client, url, key) = (
+            app.client.clone(),
+            app.url(&format!("/orders/{id}/status")),
+            app.admin_key.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .patch(url)
+                .bearer_auth(key)
+                .json(&json!({"status": "confirmed"}))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    assert_eq!(
+        app.get(&format!("/orders/{id}"), &app.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get("/orders", &app.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_millis(800),
+        "reads waited {waited:?} behind the write"
+    );
+    if change.is_finished() {
+        let response = change.await.unwrap();
+        panic!(
+            "the change should still wait for the lock: {} {}",
+            response.status(),
+            response.text().await.unwrap()
+        );
+    }
+
+    txn.rollback().await.unwrap();
+    assert_eq!(change.await.unwrap().status(), 200);
+    assert_eq!(app.get_order(&id).await["status"], "confirmed");
+}
