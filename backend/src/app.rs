@@ -408,7 +408,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/sandbox/messages", "GET").route(web::get().to(sandbox::list_messages)))
     .service(
         resource("/webhooks/messagebird", "GET, POST")
-            .route(web::get().to(webhooks::messagebird::status_report_get))
+            .route(web::get().to(webhooks::messagebird::status_report))
             .route(web::post().to(webhooks::messagebird::status_report)),
     )
     .service(

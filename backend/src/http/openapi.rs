@@ -90,6 +90,28 @@ impl Modify for OptionalBodies {
     }
 }
 
+/// `GET /webhooks/messagebird` is the same operation as the POST (one handler serves
+/// both), under its own operationId.
+struct StatusReportsByGet;
+
+impl Modify for StatusReportsByGet {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let item = openapi
+            .paths
+            .paths
+            .get_mut("/webhooks/messagebird")
+            .expect("the MessageBird status report path");
+        let mut get = item.post.clone().expect("POST /webhooks/messagebird");
+        get.operation_id = Some("messagebird_status_report_get".to_owned());
+        get.summary = Some(
+            "A status report sent by GET (MessageBird's default), handled as the POST form is."
+                .to_owned(),
+        );
+        get.description = None;
+        item.get = Some(get);
+    }
+}
+
 /// The response `status` of the operation `operation_id`, when it is written inline.
 fn response_mut<'a>(
     openapi: &'a mut utoipa::openapi::OpenApi,
@@ -156,7 +178,6 @@ fn operation_mut<'a>(
         templates::save_template,
         templates::preview,
         sandbox::list_messages,
-        webhooks::messagebird::status_report_get,
         webhooks::messagebird::status_report,
         webhooks::messagebird::inbound,
         webhooks::twilio::status_callback,
@@ -183,7 +204,7 @@ fn operation_mut<'a>(
             problem::ServiceUnavailable,
         ),
     ),
-    modifiers(&BearerAuth, &Links, &OptionalBodies),
+    modifiers(&BearerAuth, &Links, &OptionalBodies, &StatusReportsByGet),
     tags(
         (name = "orders", description = "Orders and their status"),
         (name = "notifications", description = "Texts to customers"),
