@@ -27,6 +27,7 @@ use crate::http::{
     sandbox, templates, webhooks,
 };
 use crate::metrics::Metrics;
+use crate::store::writer::Writer;
 use crate::store::{self, keys::KeySource};
 
 /// What every handler can reach.
@@ -35,6 +36,9 @@ pub struct AppState {
     /// For reads that need not see this request's own writes: on SQLite, read-only
     /// connections beside the writer (`store::read_pool`); elsewhere the same as `db`.
     pub reads: DatabaseConnection,
+    /// Runs the requests' writing transactions: on SQLite, gathered into one commit
+    /// (`store::writer`).
+    pub writer: Writer,
     pub settings: Arc<Settings>,
     pub limiter: RateLimiter,
     /// API keys confirmed a moment ago (see `http::key_cache`).
@@ -198,6 +202,7 @@ impl Application {
             })?;
         let events = EventHub::start(reads.clone());
         let state = web::Data::new(AppState {
+            writer: Writer::new(db.clone(), metrics.clone()),
             db,
             reads,
             settings,
@@ -301,6 +306,7 @@ pub fn operations_server(
     let listener = TcpListener::bind(addr).map_err(bind_error)?;
     let state = web::Data::new(AppState {
         reads: db.clone(),
+        writer: Writer::new(db.clone(), metrics.clone()),
         db,
         limiter: RateLimiter::new(0, 1),
         keys: KeyCache::default(),

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -81,6 +81,10 @@ pub struct Metrics {
     worker_beat: AtomicI64,
     /// `GET /events` streams open on this process.
     event_streams: AtomicI64,
+    /// Group commit (`store::writer`): transactions committed, and the requests'
+    /// writes they carried.
+    write_batches: AtomicU64,
+    batched_writes: AtomicU64,
 }
 
 /// The in-process worker as `/readyz` sees it.
@@ -151,6 +155,13 @@ impl Metrics {
         } else {
             WorkerHealth::Running
         }
+    }
+
+    /// A batch of `writes` requests' writes committed in one transaction.
+    pub fn record_write_batch(&self, writes: usize) {
+        self.write_batches.fetch_add(1, Ordering::Relaxed);
+        self.batched_writes
+            .fetch_add(writes as u64, Ordering::Relaxed);
     }
 
     /// Counts an open event stream until the returned guard is dropped.
@@ -257,6 +268,17 @@ impl Metrics {
              # TYPE order_notify_event_streams gauge\n\
              order_notify_event_streams {}\n",
             self.event_streams.load(Ordering::Relaxed)
+        );
+        let _ = write!(
+            out,
+            "# HELP order_notify_write_batches_total Transactions that committed requests' writes together (SQLite group commit).\n\
+             # TYPE order_notify_write_batches_total counter\n\
+             order_notify_write_batches_total {}\n\
+             # HELP order_notify_batched_writes_total Requests' writes those transactions carried.\n\
+             # TYPE order_notify_batched_writes_total counter\n\
+             order_notify_batched_writes_total {}\n",
+            self.write_batches.load(Ordering::Relaxed),
+            self.batched_writes.load(Ordering::Relaxed)
         );
         out
     }

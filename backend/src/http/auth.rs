@@ -160,7 +160,7 @@ pub async fn authenticate(
                 let key = match state.keys.get(&digest) {
                     Some(key) => Some(key),
                     None => {
-                        let found = store::keys::find_active_by_hash(&state.db, &digest)
+                        let found = store::keys::find_active_by_hash(&state.reads, &digest)
                             .await
                             .map_err(ApiError::from)?;
                         if let Some(key) = &found {
@@ -172,7 +172,7 @@ pub async fn authenticate(
                 hash = Some(digest);
                 key
             }
-            (None, Some(token)) => store::keys::authenticate_stream_token(&state.db, token)
+            (None, Some(token)) => store::keys::authenticate_stream_token(&state.reads, token)
                 .await
                 .map_err(ApiError::from)?,
             (None, None) => None,

@@ -2,9 +2,12 @@
 //! transaction that also stores its response, so "did it happen?" and "what did it
 //! answer?" can never disagree.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
+use futures_util::future::BoxFuture;
 use sea_orm::DatabaseTransaction;
 use serde::Serialize;
 
@@ -103,21 +106,33 @@ fn replay(stored: StoredResponse) -> HttpResponse {
     response
 }
 
-/// Runs `work` in a transaction and answers its reply, honouring the idempotency key if
-/// there is one: a replay answers the stored response, a different request with the
-/// same key gets 422, and one whose twin is still running gets 409. Work that fails
-/// changes nothing and frees the key again.
-pub async fn run(
+/// Runs `work` in a writing transaction (through the group-committing writer,
+/// `store::writer`) and answers its reply, honouring the idempotency key if there is
+/// one: a replay answers the stored response, a different request with the same key
+/// gets 422, and one whose twin is still running gets 409. Work that fails changes
+/// nothing and frees the key again. Besides the reply, the work returns what the
+/// handler wants to know once it is committed (`None` for a replay).
+///
+/// The work runs in the writer's task, so it owns what it uses; it may run more than
+/// once, after losing a race with a concurrent change (PostgreSQL).
+pub async fn run<X, W>(
     state: &AppState,
     caller: &Caller,
     key: Option<IdempotencyKey>,
     fingerprint: &str,
-    mut work: impl AsyncFnMut(&DatabaseTransaction) -> Result<Reply, ApiError>,
-) -> Result<HttpResponse, ApiError> {
+    work: W,
+) -> Result<(HttpResponse, Option<X>), ApiError>
+where
+    X: Send + 'static,
+    W: for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<(Reply, X), ApiError>>
+        + Send
+        + Sync
+        + 'static,
+{
     if let Some(IdempotencyKey(key)) = &key {
         match idempotency::claim(&state.db, caller.key_id, key, fingerprint).await? {
             Claim::Proceed => {}
-            Claim::Replay(stored) => return Ok(replay(stored)),
+            Claim::Replay(stored) => return Ok((replay(stored), None)),
             Claim::InFlight => {
                 return Err(ApiError::Conflict {
                     title: "Request still in progress",
@@ -135,9 +150,24 @@ pub async fn run(
         }
     }
     let key = key.map(|IdempotencyKey(k)| k);
+    let work = Arc::new(work);
     let mut outcome = Err(ApiError::ConcurrentChange);
     for _ in 0..MAX_ATTEMPTS {
-        outcome = attempt(state, caller, key.as_deref(), &mut work).await;
+        let work = work.clone();
+        let key = key.clone();
+        let key_id = caller.key_id;
+        outcome = state
+            .writer
+            .run(move |txn| {
+                Box::pin(async move {
+                    let (reply, extra) = work(txn).await?;
+                    if let Some(key) = &key {
+                        idempotency::complete(txn, key_id, key, &reply.stored()).await?;
+                    }
+                    Ok((reply, extra))
+                })
+            })
+            .await;
         if !matches!(outcome, Err(ApiError::ConcurrentChange)) {
             break;
         }
@@ -151,27 +181,5 @@ pub async fn run(
             caller.key_id
         );
     }
-    outcome.map(Reply::into_response)
-}
-
-async fn attempt(
-    state: &AppState,
-    caller: &Caller,
-    key: Option<&str>,
-    work: &mut impl AsyncFnMut(&DatabaseTransaction) -> Result<Reply, ApiError>,
-) -> Result<Reply, ApiError> {
-    let txn = crate::store::begin_write(&state.db).await?;
-    match work(&txn).await {
-        Ok(reply) => {
-            if let Some(key) = key {
-                idempotency::complete(&txn, caller.key_id, key, &reply.stored()).await?;
-            }
-            txn.commit().await?;
-            Ok(reply)
-        }
-        Err(e) => {
-            txn.rollback().await?;
-            Err(e)
-        }
-    }
+    outcome.map(|(reply, extra)| (reply.into_response(), Some(extra)))
 }

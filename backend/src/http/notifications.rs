@@ -177,32 +177,43 @@ pub async fn notify_customer(
     };
     let fingerprint = fingerprint("POST", &format!("/orders/{id}/notifications"), &canonical);
     let scope = caller.scope();
-    let provider = state.settings.sms_provider.as_str();
-    let mut queued = None;
-    let response = idempotency::run(&state, &caller, key, &fingerprint, async |txn| {
-        let order = orders_store::find_order(txn, id, scope)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("There is no order {id}.")))?;
-        let template = match &custom {
-            Some(template) => template.clone(),
-            None => {
-                crate::store::templates::find_template(txn, order.status)
-                    .await?
-                    .template
+    let settings = state.settings.clone();
+    let (response, queued) = idempotency::run(&state, &caller, key, &fingerprint, move |txn| {
+        let (custom, settings) = (custom.clone(), settings.clone());
+        Box::pin(async move {
+            let order = orders_store::find_order(txn, id, scope)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("There is no order {id}.")))?;
+            let template = match custom {
+                Some(template) => template,
+                None => {
+                    crate::store::templates::find_template(txn, order.status)
+                        .await?
+                        .template
+                }
+            };
+            let text = render_for(&order, &template);
+            let notification =
+                store::queue_notification(txn, &order, text, settings.sms_provider.as_str())
+                    .await?;
+            if notification.state == NotificationState::Cancelled {
+                // The refusal is recorded (so the history shows it) and answered as a
+                // conflict.
+                let problem = opted_out(&order.phone);
+                return Ok((
+                    Reply::json(StatusCode::CONFLICT, &problem.to_problem())?,
+                    None,
+                ));
             }
-        };
-        let notification =
-            store::queue_notification(txn, &order, render_for(&order, &template), provider).await?;
-        if notification.state == NotificationState::Cancelled {
-            // The refusal is recorded (so the history shows it) and answered as a conflict.
-            let problem = opted_out(&order.phone);
-            return Reply::json(StatusCode::CONFLICT, &problem.to_problem());
-        }
-        queued = Some(notification.id);
-        Reply::json(StatusCode::ACCEPTED, &Notification::from(notification))
+            let id = notification.id;
+            Ok((
+                Reply::json(StatusCode::ACCEPTED, &Notification::from(notification))?,
+                Some(id),
+            ))
+        })
     })
     .await?;
-    if let Some(notification) = queued {
+    if let Some(Some(notification)) = queued {
         state.outbox.notify_one();
         log::info!(
             "notification {notification} for order {id} queued by key {:?} ({})",

@@ -395,30 +395,31 @@ pub async fn create_order(
     let notify = request.value.notify == Some(true);
     let new = request.value.parse(&state)?;
     let actor = caller.actor();
-    let provider = state.settings.sms_provider.as_str();
-    let mut created = None;
-    let response = idempotency::run(&state, &caller, key, &fingerprint, async |txn| {
-        let order = store::create_order(txn, new.clone(), &actor).await?;
-        let notification = if notify {
-            let template = find_template(txn, order.status).await?.template;
-            Some(
-                notifications_store::queue_notification(
-                    txn,
-                    &order,
-                    render_for(&order, &template),
-                    provider,
+    let settings = state.settings.clone();
+    let (response, created) = idempotency::run(&state, &caller, key, &fingerprint, move |txn| {
+        let (new, actor, settings) = (new.clone(), actor.clone(), settings.clone());
+        Box::pin(async move {
+            let order = store::create_order(txn, new, &actor).await?;
+            let notification = if notify {
+                let template = find_template(txn, order.status).await?.template;
+                Some(
+                    notifications_store::queue_notification(
+                        txn,
+                        &order,
+                        render_for(&order, &template),
+                        settings.sms_provider.as_str(),
+                    )
+                    .await?,
                 )
-                .await?,
-            )
-        } else {
-            None
-        };
-        created = Some(order.id);
-        let location = format!("/orders/{}", order.id);
-        Ok(
-            Reply::json(StatusCode::CREATED, &OrderView::new(order, notification))?
-                .with_location(location),
-        )
+            } else {
+                None
+            };
+            let id = order.id;
+            let location = format!("/orders/{id}");
+            let reply = Reply::json(StatusCode::CREATED, &OrderView::new(order, notification))?
+                .with_location(location);
+            Ok((reply, id))
+        })
     })
     .await?;
     if let Some(id) = created {
@@ -512,69 +513,78 @@ pub async fn change_status(
     let target = request.value.status;
     let notify = request.value.notify;
     let wants_text = notify.unwrap_or(state.settings.auto_notify);
-    let provider = state.settings.sms_provider.as_str();
+    let settings = state.settings.clone();
     let if_match = req.headers().get(header::IF_MATCH).cloned();
     let actor = caller.actor();
     let scope = caller.scope();
-    let mut changed = None;
-    let response = idempotency::run(&state, &caller, key, &fingerprint, async |txn| {
-        let order = store::find_order(txn, id, scope)
-            .await?
-            .ok_or_else(|| order_not_found(id))?;
-        if let Some(expected) = &if_match
-            && !header_matches(expected, &etag(&order), false)
-        {
-            return Err(ApiError::PreconditionFailed(format!(
-                "The order is at version {} (ETag {}) now; read it again before changing it.",
-                order.version,
-                etag(&order)
-            )));
-        }
-        let mut notification = None;
-        let order = match order.status.change_to(target) {
-            StatusChange::Unchanged => order,
-            StatusChange::Forbidden { allowed } => {
-                return Err(ApiError::InvalidTransition {
-                    from: order.status,
-                    to: target,
-                    allowed,
-                });
-            }
-            StatusChange::Allowed => {
-                let from = order.status;
-                let order = store::change_status(txn, &order, target, &actor).await?;
-                if wants_text {
-                    let stored = find_template(txn, target).await?;
-                    // A disabled template stops the automatic text; an explicit
-                    // `notify: true` still asks for it.
-                    if stored.enabled || notify == Some(true) {
-                        let text = render_for(&order, &stored.template);
-                        notification = Some(
-                            notifications_store::queue_notification(txn, &order, text, provider)
-                                .await?,
-                        );
-                    }
-                }
-                changed = Some(from);
-                order
-            }
-        };
-        let last = match &notification {
-            Some(queued) => Some(queued.clone()),
-            None => notifications_store::latest_for_orders(txn, &[order.id])
+    let (response, changed) = idempotency::run(&state, &caller, key, &fingerprint, move |txn| {
+        let (actor, if_match, settings) = (actor.clone(), if_match.clone(), settings.clone());
+        Box::pin(async move {
+            let order = store::find_order(txn, id, scope)
                 .await?
-                .remove(&order.id),
-        };
-        Reply::json(
-            StatusCode::OK,
-            &StatusChanged {
-                order: OrderView::new(order, last),
-                notification: notification.map(Notification::from),
-            },
-        )
+                .ok_or_else(|| order_not_found(id))?;
+            if let Some(expected) = &if_match
+                && !header_matches(expected, &etag(&order), false)
+            {
+                return Err(ApiError::PreconditionFailed(format!(
+                    "The order is at version {} (ETag {}) now; read it again before changing it.",
+                    order.version,
+                    etag(&order)
+                )));
+            }
+            let mut notification = None;
+            let mut changed = None;
+            let order = match order.status.change_to(target) {
+                StatusChange::Unchanged => order,
+                StatusChange::Forbidden { allowed } => {
+                    return Err(ApiError::InvalidTransition {
+                        from: order.status,
+                        to: target,
+                        allowed,
+                    });
+                }
+                StatusChange::Allowed => {
+                    let from = order.status;
+                    let order = store::change_status(txn, &order, target, &actor).await?;
+                    if wants_text {
+                        let stored = find_template(txn, target).await?;
+                        // A disabled template stops the automatic text; an explicit
+                        // `notify: true` still asks for it.
+                        if stored.enabled || notify == Some(true) {
+                            let text = render_for(&order, &stored.template);
+                            notification = Some(
+                                notifications_store::queue_notification(
+                                    txn,
+                                    &order,
+                                    text,
+                                    settings.sms_provider.as_str(),
+                                )
+                                .await?,
+                            );
+                        }
+                    }
+                    changed = Some(from);
+                    order
+                }
+            };
+            let last = match &notification {
+                Some(queued) => Some(queued.clone()),
+                None => notifications_store::latest_for_orders(txn, &[order.id])
+                    .await?
+                    .remove(&order.id),
+            };
+            let reply = Reply::json(
+                StatusCode::OK,
+                &StatusChanged {
+                    order: OrderView::new(order, last),
+                    notification: notification.map(Notification::from),
+                },
+            )?;
+            Ok((reply, changed))
+        })
     })
     .await?;
-    if let Some(from) = changed {
+    if let Some(Some(from)) = changed {
         state.outbox.notify_one();
         log::info!(
             "order {id} status {from} -> {target} by key {:?} ({})",

@@ -20,6 +20,7 @@ pub mod migration;
 pub mod notifications;
 pub mod orders;
 pub mod templates;
+pub mod writer;
 
 pub use migration::Migrator;
 

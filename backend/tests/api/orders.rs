@@ -262,3 +262,93 @@ async fn reads_do_not_queue_behind_a_waiting_write_on_sqlite() {
     assert_eq!(change.await.unwrap().status(), 200);
     assert_eq!(app.get_order(&id).await["status"], "confirmed");
 }
+
+/// Group commit on SQLite: requests that arrive while the writer waits are committed
+/// together, and each still succeeds or fails on its own. Another connection holds the
+/// write lock while 30 valid status changes, 5 forbidden ones and 3 creations with one
+/// external_ref pile up; once it lets go, they take two transactions at most (the one
+/// that was waiting, then all the rest), and the answers, histories and texts are what
+/// they would be one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_that_arrive_together_share_a_commit_and_fail_one_by_one_on_sqlite() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let app = spawn_app_without_worker(DbKind::Sqlite).await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..35 {
+        let order = app.create_order(&format!("Customer {n}")).await;
+        ids.push(order["id"].as_str().unwrap().to_owned());
+    }
+    let before = scrape(&app.client, &app.url("")).await;
+
+    let other = order_notify::store::connect(app.settings.database_url.as_str())
+        .await
+        .unwrap();
+    let lock = other.begin().await.unwrap();
+    lock.execute_unprepared("UPDATE orders SET customer_name = customer_name")
+        .await
+        .unwrap();
+
+    let send = |request: reqwest::RequestBuilder| {
+        tokio::spawn(async move { request.send().await.unwrap() })
+    };
+    let mut changes = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        // Pending → delivered skips a step: refused.
+        let status = if n < 30 { "confirmed" } else { "delivered" };
+        let path = format!("/orders/{id}/status");
+        changes.push(send(app.patch(
+            &path,
+            &app.admin_key,
+            &json!({"status": status}),
+        )));
+    }
+    let mut body = order_body("Twin");
+    body["external_ref"] = json!("TWIN-1");
+    let creations: Vec<_> = (0..3)
+        .map(|_| send(app.post("/orders", &app.admin_key, &body)))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    lock.rollback().await.unwrap();
+
+    for (n, change) in changes.into_iter().enumerate() {
+        let response = change.await.unwrap();
+        let expected = if n < 30 { 200 } else { 409 };
+        assert_eq!(response.status(), expected, "change {n}");
+    }
+    let mut created = Vec::new();
+    for creation in creations {
+        created.push(creation.await.unwrap().status().as_u16());
+    }
+    created.sort_unstable();
+    assert_eq!(created, [201, 409, 409]);
+
+    for (n, id) in ids.iter().enumerate() {
+        let history: Vec<Value> = events(&app, id)
+            .await
+            .iter()
+            .map(|e| e["to"].clone())
+            .collect();
+        let texts = app
+            .get_json(&format!("/orders/{id}/notifications"), &app.admin_key)
+            .await;
+        if n < 30 {
+            assert_eq!(history, ["pending", "confirmed"], "order {n}");
+            assert_eq!(texts["items"].as_array().unwrap().len(), 1, "order {n}");
+        } else {
+            assert_eq!(history, ["pending"], "order {n}");
+            assert!(texts["items"].as_array().unwrap().is_empty(), "order {n}");
+        }
+    }
+    let twins = app.get_json("/orders?q=TWIN-1", &app.admin_key).await;
+    assert_eq!(twins["items"].as_array().unwrap().len(), 1);
+
+    let after = scrape(&app.client, &app.url("")).await;
+    let grew = |series| metric(&after, series) - metric(&before, series);
+    assert_eq!(grew("order_notify_batched_writes_total"), 31.0);
+    let batches = grew("order_notify_write_batches_total");
+    assert!(
+        (1.0..=2.0).contains(&batches),
+        "{batches} transactions for 31 writes"
+    );
+}
