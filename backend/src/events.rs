@@ -20,8 +20,6 @@ use crate::store::changes::{self, Change, Cursor};
 /// How many changes a slow stream may fall behind before it is ended (its client
 /// resumes from its last event id, read from the log).
 const BACKLOG: usize = 4096;
-/// How many rows one read of the log takes.
-pub const PAGE: u64 = 500;
 
 /// How often the pump looks at the log without being woken.
 pub fn poll_interval(backend: DbBackend) -> Duration {
@@ -162,18 +160,15 @@ async fn pump_once(
             return Ok(());
         }
     }
-    loop {
-        let batch = changes::after(db, *cursor, PAGE).await?;
-        let full = batch.len() as u64 == PAGE;
-        for change in batch {
+    let mut pages = changes::Pages::after(*cursor);
+    while let Some(page) = pages.next(db).await? {
+        for change in page {
             *cursor = change.cursor;
             // No receiver left is fine: the next look only moves the cursor.
             let _ = sender.send(Arc::new(change));
         }
-        if !full {
-            return Ok(());
-        }
     }
+    Ok(())
 }
 
 /// Holds one connection of the pool on `LISTEN` and wakes the pump on every NOTIFY

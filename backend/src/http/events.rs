@@ -13,6 +13,7 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
+use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 use utoipa::{IntoParams, ToSchema};
@@ -192,11 +193,11 @@ pub async fn stream(
             ApiError::Unavailable("Live events are not available yet; try again.".to_owned())
         })?;
     let (start, reset) = match resume {
-        Resume::From(cursor) if changes::can_resume_from(&state.db, cursor).await? => {
+        Resume::From(cursor) if changes::can_resume_from(&state.reads, cursor).await? => {
             (cursor, false)
         }
-        Resume::From(_) | Resume::Unknown => (changes::latest(&state.db).await?, true),
-        Resume::Now => (changes::latest(&state.db).await?, false),
+        Resume::From(_) | Resume::Unknown => (changes::latest(&state.reads).await?, true),
+        Resume::Now => (changes::latest(&state.reads).await?, false),
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let stream = Stream {
@@ -248,6 +249,14 @@ struct Stream {
 /// Why a stream stopped writing (the client, shutdown, or a reason to reconnect).
 struct Ended;
 
+/// The log could not be read: the stream ends, and its client resumes from its last id.
+impl From<DbErr> for Ended {
+    fn from(e: DbErr) -> Ended {
+        log::warn!("an event stream cannot read the change log: {e}");
+        Ended
+    }
+}
+
 impl Stream {
     async fn run(mut self, mut live: broadcast::Receiver<Arc<Change>>, reset: bool) {
         let _ = self.write(live_stream_start(self.cursor, reset)).await;
@@ -277,21 +286,13 @@ impl Stream {
 
     /// Everything after the stream's position that the log holds now.
     async fn catch_up(&mut self) -> Result<(), Ended> {
-        loop {
-            let batch = changes::after(&self.state.db, self.cursor, crate::events::PAGE)
-                .await
-                .map_err(|e| {
-                    log::warn!("an event stream cannot read the change log: {e}");
-                    Ended
-                })?;
-            let full = batch.len() as u64 == crate::events::PAGE;
-            for change in &batch {
+        let mut pages = changes::Pages::after(self.cursor);
+        while let Some(page) = pages.next(&self.state.reads).await? {
+            for change in &page {
                 self.forward(change).await?;
             }
-            if !full {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     async fn forward(&mut self, change: &Change) -> Result<(), Ended> {
@@ -319,7 +320,7 @@ impl Stream {
     }
 
     async fn heartbeat(&mut self) -> Result<(), Ended> {
-        match keys::is_active(&self.state.db, self.key_id).await {
+        match keys::is_active(&self.state.reads, self.key_id).await {
             Ok(false) => return Err(Ended),
             Ok(true) => {}
             // A database hiccup is not a reason to drop the client.
