@@ -4,8 +4,22 @@ Idempotency-Key: generated keys repeat ("0", "00" ...), and the server rightly a
 422 when a key comes back with a different request (the IETF Idempotency-Key draft);
 real clients use a fresh key per request. A well-formed generated key is therefore made
 unique; malformed ones are sent as generated, so their rejection is still tested.
+
+Twilio callbacks: a call that carries an X-Twilio-Signature header gets the signature
+Twilio would compute for it (with ORDER_NOTIFY_ST_TWILIO_TOKEN, the server's auth
+token), so the generated bodies are tested past the signature check; a call without
+the header, or with a body that is not a form of strings, is sent as generated and must
+be refused.
+
+Inbound texts: random text is almost never STOP or START, so the text of generated
+inbound calls is drawn from the keywords half the time; that way the stateful phase
+also creates opt-outs for DELETE /opt-outs/{phone} to remove.
 """
 
+import base64
+import hashlib
+import hmac
+import os
 import re
 import uuid
 
@@ -15,6 +29,15 @@ from hypothesis import strategies as st
 WELL_FORMED = re.compile(r"^[!-~]{1,255}$")
 
 
+KEYWORDS = ["STOP", "stop", " Stop ", "UNSUBSCRIBE", "START", "start", "Thanks!"]
+
+
+def twilio_signature(token, url, fields):
+    data = url + "".join(name + value for name, value in sorted(fields.items()))
+    digest = hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     headers = case.headers or {}
@@ -22,6 +45,33 @@ def before_call(ctx, case, **kwargs):
         if name.lower() == "idempotency-key" and isinstance(headers[name], str):
             if WELL_FORMED.match(headers[name]):
                 headers[name] = f"st-{uuid.uuid4()}"
+        if name.lower() == "x-twilio-signature" and case.path.startswith("/webhooks/twilio/"):
+            body = case.body
+            if isinstance(body, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in body.items()
+            ):
+                url = os.environ["ORDER_NOTIFY_ST_BASE"] + case.formatted_path
+                headers[name] = twilio_signature(
+                    os.environ["ORDER_NOTIFY_ST_TWILIO_TOKEN"], url, body
+                )
+
+
+@schemathesis.hook
+def flatmap_body(ctx, body):
+    if ctx.operation.path == "/webhooks/twilio/inbound" and isinstance(body, dict):
+        return st.sampled_from(KEYWORDS + [None]).map(
+            lambda text: body if text is None else {**body, "Body": text}
+        )
+    return st.just(body)
+
+
+@schemathesis.hook
+def flatmap_query(ctx, query):
+    if ctx.operation.path == "/webhooks/messagebird/inbound" and isinstance(query, dict):
+        return st.sampled_from(KEYWORDS + [None]).map(
+            lambda text: query if text is None else {**query, "body": text}
+        )
+    return st.just(query)
 
 
 # Format `phone` (order phone numbers): whether a number is valid depends on its

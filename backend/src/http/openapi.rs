@@ -39,35 +39,64 @@ impl Modify for BearerAuth {
 }
 
 /// Links from a response to the operations that can follow it (create an order → read,
-/// change, text it; create a key → revoke it), for readers and for Schemathesis's
-/// stateful runs.
+/// change, text it; create a key → revoke it; a STOP → remove the opt-out), for readers
+/// and for Schemathesis's stateful runs.
 struct Links;
 
 impl Modify for Links {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let order_id = "$response.body#/id";
-        for (from, status, to, id) in [
-            ("create_order", "201", "get_order", order_id),
-            ("create_order", "201", "change_status", order_id),
-            ("create_order", "201", "list_events", order_id),
-            ("create_order", "201", "list_for_order", order_id),
-            ("create_order", "201", "notify_customer", order_id),
+        for (from, status, to, parameter, value) in [
+            ("create_order", "201", "get_order", "id", order_id),
+            ("create_order", "201", "change_status", "id", order_id),
+            ("create_order", "201", "list_events", "id", order_id),
+            ("create_order", "201", "list_for_order", "id", order_id),
+            ("create_order", "201", "notify_customer", "id", order_id),
             (
                 "change_status",
                 "200",
                 "get_order",
+                "id",
                 "$response.body#/order/id",
             ),
             (
                 "change_status",
                 "200",
                 "list_events",
+                "id",
                 "$response.body#/order/id",
             ),
-            ("notify_customer", "202", "retry", "$response.body#/id"),
-            ("create_key", "201", "revoke_key", "$response.body#/id"),
+            (
+                "notify_customer",
+                "202",
+                "retry",
+                "id",
+                "$response.body#/id",
+            ),
+            (
+                "create_key",
+                "201",
+                "revoke_key",
+                "id",
+                "$response.body#/id",
+            ),
+            // A STOP creates an opt-out that can then be removed.
+            (
+                "messagebird_inbound",
+                "200",
+                "remove_opt_out",
+                "phone",
+                "$request.query.originator",
+            ),
+            (
+                "twilio_inbound",
+                "200",
+                "remove_opt_out",
+                "phone",
+                "$request.body#/From",
+            ),
         ] {
-            let link = Link::builder().operation_id(to).parameter("id", id);
+            let link = Link::builder().operation_id(to).parameter(parameter, value);
             let Some(response) = response_mut(openapi, from, status) else {
                 panic!("no {status} response of {from} to link from");
             };

@@ -492,6 +492,23 @@ export interface components {
             /** @example ok */
             status: string;
         };
+        /**
+         * @description The fields of an inbound text that matter here (Twilio sends more; all of them are
+         *     signed).
+         */
+        InboundForm: {
+            /**
+             * @description What they wrote: STOP, START or anything else.
+             * @example STOP
+             */
+            Body?: string;
+            /**
+             * Format: phone
+             * @description The sender's number. Format `phone`, as for orders.
+             * @example +31612345678
+             */
+            From: string;
+        };
         /** @description A key without its secret. */
         Key: {
             /** Format: date-time */
@@ -751,6 +768,24 @@ export interface components {
             body: string;
             /** @description Defaults to true. */
             enabled?: boolean | null;
+        };
+        /**
+         * @description The fields of a status callback that matter here (Twilio sends more; all of them
+         *     are signed).
+         */
+        StatusCallbackForm: {
+            /** @description Twilio's error code, for undelivered and failed. */
+            ErrorCode?: string;
+            /**
+             * @description Twilio's message id, as it answered the send.
+             * @example SM0123456789abcdef0123456789abcdef
+             */
+            MessageSid?: string;
+            /**
+             * @description delivered, undelivered, failed, sent, queued …
+             * @example delivered
+             */
+            MessageStatus: string;
         };
         StatusChanged: {
             notification?: components["schemas"]["Notification"] | null;
@@ -1684,10 +1719,9 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Twilio's fields: From, Body … */
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": string;
+                "application/x-www-form-urlencoded": components["schemas"]["InboundForm"];
             };
         };
         responses: {
@@ -1713,10 +1747,9 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Twilio's fields: MessageSid, MessageStatus, ErrorCode … */
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": string;
+                "application/x-www-form-urlencoded": components["schemas"]["StatusCallbackForm"];
             };
         };
         responses: {

@@ -233,7 +233,7 @@ pub async fn status_report(
 #[utoipa::path(
     post, path = "/webhooks/messagebird/inbound", tag = "webhooks", operation_id = "messagebird_inbound",
     params(
-        ("originator" = String, Query, description = "The sender's number (each field may come in a form or JSON body instead)"),
+        ("originator" = String, Query, format = "phone", description = "The sender's number (each field may come in a form or JSON body instead)"),
         ("body" = Option<String>, Query, description = "The text they sent"),
         ("MessageBird-Signature-JWT" = Option<String>, Header, description = "Required when a signing key is configured"),
     ),

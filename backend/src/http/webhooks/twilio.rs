@@ -8,7 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use serde::Deserialize;
 use sha1::Sha1;
+use utoipa::ToSchema;
 
 use super::messagebird::apply_reply;
 use super::{called_url, parameters};
@@ -18,6 +20,37 @@ use crate::http::problem::ApiError;
 use crate::store::notifications::{self as store, DeliveryReport};
 
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
+
+/// The fields of a status callback that matter here (Twilio sends more; all of them
+/// are signed).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct StatusCallbackForm {
+    /// Twilio's message id, as it answered the send.
+    #[serde(default)]
+    #[schema(example = "SM0123456789abcdef0123456789abcdef")]
+    pub message_sid: String,
+    /// delivered, undelivered, failed, sent, queued …
+    #[schema(min_length = 1, example = "delivered")]
+    pub message_status: String,
+    /// Twilio's error code, for undelivered and failed.
+    #[serde(default)]
+    pub error_code: String,
+}
+
+/// The fields of an inbound text that matter here (Twilio sends more; all of them are
+/// signed).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct InboundForm {
+    /// The sender's number. Format `phone`, as for orders.
+    #[schema(format = "phone", example = "+31612345678")]
+    pub from: String,
+    /// What they wrote: STOP, START or anything else.
+    #[serde(default)]
+    #[schema(example = "STOP")]
+    pub body: String,
+}
 
 /// The signature Twilio computes for a call to `url` with these form fields.
 pub fn signature(auth_token: &str, url: &str, fields: &[(String, String)]) -> String {
@@ -67,8 +100,7 @@ fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(
 #[utoipa::path(
     post, path = "/webhooks/twilio/status", tag = "webhooks", operation_id = "twilio_status_callback",
     params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the call")),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "Twilio's fields: MessageSid, MessageStatus, ErrorCode …"),
+    request_body(content = StatusCallbackForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Received (also for texts we do not know)"),
         (status = 400, response = crate::http::problem::BadRequest),
@@ -121,8 +153,7 @@ pub async fn status_callback(
 #[utoipa::path(
     post, path = "/webhooks/twilio/inbound", tag = "webhooks", operation_id = "twilio_inbound",
     params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the call")),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "Twilio's fields: From, Body …"),
+    request_body(content = InboundForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Received; an empty TwiML response"),
         (status = 400, response = crate::http::problem::BadRequest),
