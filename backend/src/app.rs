@@ -27,6 +27,7 @@ use crate::http::{
     sandbox, templates, webhooks,
 };
 use crate::metrics::Metrics;
+use crate::store::templates::TemplateCache;
 use crate::store::writer::Writer;
 use crate::store::{self, keys::KeySource};
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// API keys confirmed a moment ago (see `http::key_cache`).
     pub keys: KeyCache,
+    /// Templates read a moment ago, for the writes that render them.
+    pub templates: Arc<TemplateCache>,
     /// Notified whenever this process queues a text, so its worker starts at once.
     pub outbox: Arc<Notify>,
     /// This process's request and send figures, for `/metrics`.
@@ -208,6 +211,7 @@ impl Application {
             settings,
             limiter,
             keys: KeyCache::default(),
+            templates: Arc::default(),
             outbox: outbox.clone(),
             metrics: metrics.clone(),
             events: events.clone(),
@@ -310,6 +314,7 @@ pub fn operations_server(
         db,
         limiter: RateLimiter::new(0, 1),
         keys: KeyCache::default(),
+        templates: Arc::default(),
         settings,
         outbox: Arc::new(Notify::new()),
         metrics,

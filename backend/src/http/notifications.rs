@@ -177,20 +177,16 @@ pub async fn notify_customer(
     };
     let fingerprint = fingerprint("POST", &format!("/orders/{id}/notifications"), &canonical);
     let scope = caller.scope();
-    let settings = state.settings.clone();
+    let (settings, templates) = (state.settings.clone(), state.templates.clone());
     let (response, queued) = idempotency::run(&state, &caller, key, &fingerprint, move |txn| {
-        let (custom, settings) = (custom.clone(), settings.clone());
+        let (custom, settings, templates) = (custom.clone(), settings.clone(), templates.clone());
         Box::pin(async move {
             let order = orders_store::find_order(txn, id, scope)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("There is no order {id}.")))?;
             let template = match custom {
                 Some(template) => template,
-                None => {
-                    crate::store::templates::find_template(txn, order.status)
-                        .await?
-                        .template
-                }
+                None => templates.find(txn, order.status).await?.template,
             };
             let text = render_for(&order, &template);
             let notification =

@@ -23,7 +23,6 @@ use crate::store::notifications::{
     self as notifications_store, Notification as StoredNotification,
 };
 use crate::store::orders::{self as store, NewOrder, Order, OrderFilter};
-use crate::store::templates::find_template;
 
 const ALL_ROLES: [Role; 3] = [Role::Admin, Role::Staff, Role::Integration];
 const DEFAULT_LIMIT: u64 = 50;
@@ -395,13 +394,14 @@ pub async fn create_order(
     let notify = request.value.notify == Some(true);
     let new = request.value.parse(&state)?;
     let actor = caller.actor();
-    let settings = state.settings.clone();
+    let (settings, templates) = (state.settings.clone(), state.templates.clone());
     let (response, created) = idempotency::run(&state, &caller, key, &fingerprint, move |txn| {
-        let (new, actor, settings) = (new.clone(), actor.clone(), settings.clone());
+        let (new, actor) = (new.clone(), actor.clone());
+        let (settings, templates) = (settings.clone(), templates.clone());
         Box::pin(async move {
             let order = store::create_order(txn, new, &actor).await?;
             let notification = if notify {
-                let template = find_template(txn, order.status).await?.template;
+                let template = templates.find(txn, order.status).await?.template;
                 Some(
                     notifications_store::queue_notification(
                         txn,
@@ -513,12 +513,13 @@ pub async fn change_status(
     let target = request.value.status;
     let notify = request.value.notify;
     let wants_text = notify.unwrap_or(state.settings.auto_notify);
-    let settings = state.settings.clone();
+    let (settings, templates) = (state.settings.clone(), state.templates.clone());
     let if_match = req.headers().get(header::IF_MATCH).cloned();
     let actor = caller.actor();
     let scope = caller.scope();
     let (response, changed) = idempotency::run(&state, &caller, key, &fingerprint, move |txn| {
-        let (actor, if_match, settings) = (actor.clone(), if_match.clone(), settings.clone());
+        let (actor, if_match) = (actor.clone(), if_match.clone());
+        let (settings, templates) = (settings.clone(), templates.clone());
         Box::pin(async move {
             let order = store::find_order(txn, id, scope)
                 .await?
@@ -547,7 +548,7 @@ pub async fn change_status(
                     let from = order.status;
                     let order = store::change_status(txn, &order, target, &actor).await?;
                     if wants_text {
-                        let stored = find_template(txn, target).await?;
+                        let stored = templates.find(txn, target).await?;
                         // A disabled template stops the automatic text; an explicit
                         // `notify: true` still asks for it.
                         if stored.enabled || notify == Some(true) {

@@ -166,6 +166,7 @@ pub async fn save_template(
     let template = parse_template(&request.body)?;
     let enabled = request.enabled.unwrap_or(true);
     let saved = store::save_template(&state.db, status, &template, enabled, &caller.name).await?;
+    state.templates.forget();
     log::info!(
         "{status} template saved (enabled: {enabled}) by key {:?} ({})",
         caller.name,

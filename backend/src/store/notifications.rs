@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -79,44 +79,76 @@ pub async fn is_opted_out(db: &impl ConnectionTrait, phone: &str) -> Result<bool
 
 /// Queues a text about `order` in the caller's transaction, so it exists exactly when
 /// the change that caused it does. A number that opted out gets a `cancelled` record
-/// instead, so the history shows why nothing arrived.
+/// instead, so the history shows why nothing arrived. One statement: the opt-out is
+/// looked up inside the insert (`INSERT … SELECT … CASE WHEN EXISTS`), so the check and
+/// the record cannot disagree and it costs no extra round trip.
 pub async fn queue_notification(
     txn: &DatabaseTransaction,
     order: &Order,
     text: SmsText,
     provider: &str,
 ) -> Result<Notification, DbErr> {
+    use notifications::Column as C;
+    use sea_orm::sea_query::Query;
+
     let now = super::now();
-    let opted_out = is_opted_out(txn, order.phone.as_str()).await?;
-    let (state, last_error) = if opted_out {
-        (NotificationState::Cancelled, Some(OPTED_OUT.to_owned()))
-    } else {
-        (NotificationState::Queued, None)
+    let opted_out = || {
+        Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(opt_outs::Entity)
+                .and_where(opt_outs::Column::Phone.eq(order.phone.as_str()))
+                .to_owned(),
+        )
     };
-    let row = notifications::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        order_id: Set(order.id),
-        order_status: Set(order.status.as_str().to_owned()),
-        recipient: Set(order.phone.as_str().to_owned()),
-        encoding: Set(text.encoding().as_str().to_owned()),
-        segments: Set(i32::try_from(text.segments()).unwrap_or(i32::MAX)),
-        body: Set(text.into_body()),
-        state: Set(state.as_str().to_owned()),
-        attempts: Set(0),
-        provider: Set(provider.to_owned()),
-        provider_message_id: Set(None),
-        last_error: Set(last_error),
-        due_at: Set(now),
-        lease_owner: Set(None),
-        lease_expires_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        sent_at: Set(None),
-        delivered_at: Set(None),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await?;
+    let values = Query::select()
+        .expr(Expr::val(Uuid::now_v7()))
+        .expr(Expr::val(order.id))
+        .expr(Expr::val(order.status.as_str()))
+        .expr(Expr::val(order.phone.as_str()))
+        .expr(Expr::val(text.encoding().as_str()))
+        .expr(Expr::val(
+            i32::try_from(text.segments()).unwrap_or(i32::MAX),
+        ))
+        .expr(Expr::val(text.into_body()))
+        .expr(
+            Expr::case(opted_out(), NotificationState::Cancelled.as_str())
+                .finally(NotificationState::Queued.as_str()),
+        )
+        .expr(Expr::case(opted_out(), OPTED_OUT).finally(Expr::val(Option::<String>::None)))
+        .expr(Expr::val(0))
+        .expr(Expr::val(provider))
+        .expr(Expr::val(now))
+        .expr(Expr::val(now))
+        .expr(Expr::val(now))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(notifications::Entity)
+        .columns([
+            C::Id,
+            C::OrderId,
+            C::OrderStatus,
+            C::Recipient,
+            C::Encoding,
+            C::Segments,
+            C::Body,
+            C::State,
+            C::LastError,
+            C::Attempts,
+            C::Provider,
+            C::DueAt,
+            C::CreatedAt,
+            C::UpdatedAt,
+        ])
+        .select_from(values)
+        .map_err(|e| DbErr::Custom(format!("building the insert of a text: {e}")))?
+        .returning_all()
+        .to_owned();
+    let row = notifications::Entity::find()
+        .from_raw_sql(txn.get_database_backend().build(&insert))
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::Custom("the insert of a text returned no row".to_owned()))?;
     to_notification(row)
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
@@ -196,32 +196,29 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Opti
         (done.answer)(ended);
         return committed.then_some(1);
     }
+    // One savepoint marks where the current piece of work began: kept work is
+    // released and the mark set again after it, failed work is rolled back to it. The
+    // statements go in one round trip each, and COMMIT releases the last mark.
     let mut finished: Vec<Done> = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
-    let mut broken = None;
-    for job in jobs.by_ref() {
-        let savepoint = match txn.begin().await {
-            Ok(savepoint) => savepoint,
-            Err(e) => {
-                job.refuse(DbErr::Custom(e.to_string()));
+    let mut broken = txn.execute_unprepared("SAVEPOINT job").await.err();
+    if broken.is_none() {
+        for job in jobs.by_ref() {
+            let done = run_guarded(job, &txn).await;
+            let keep = done.as_ref().is_some_and(|d| d.keep);
+            let reset = if keep {
+                "RELEASE job; SAVEPOINT job"
+            } else {
+                "ROLLBACK TO job"
+            };
+            if let Some(done) = done {
+                finished.push(done);
+            }
+            if let Err(e) = txn.execute_unprepared(reset).await {
+                // The transaction's state is unknown: give all of it up.
                 broken = Some(e);
                 break;
             }
-        };
-        let done = run_guarded(job, &savepoint).await;
-        let keep = done.as_ref().is_some_and(|d| d.keep);
-        let ended = if keep {
-            savepoint.commit().await
-        } else {
-            savepoint.rollback().await
-        };
-        if let Some(done) = done {
-            finished.push(done);
-        }
-        if let Err(e) = ended {
-            // The transaction's state is unknown: give all of it up.
-            broken = Some(e);
-            break;
         }
     }
     let committed = match broken {

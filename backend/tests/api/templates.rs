@@ -81,3 +81,28 @@ both_databases! {
         assert_eq!(error_fields(&assert_problem(unknown, 422).await), ["body"]);
     }
 }
+
+// Templates are kept in memory for a moment: one saved through this instance is used
+// by the next change at once, one saved elsewhere on the same database (here straight
+// into it, as another instance would) within two seconds.
+both_databases! {
+    async fn a_saved_template_is_used_at_once_here_and_soon_everywhere(app) {
+        let delay = async |name: &str| {
+            let id = app.create_order(name).await["id"].as_str().unwrap().to_owned();
+            let changed: Value = app.change_status(&id, "delayed").await.json().await.unwrap();
+            changed["notification"]["body"].as_str().unwrap().to_owned()
+        };
+        assert!(delay("Ada").await.contains("Ada"));
+
+        let here = json!({"body": "Here: {first_name} waits a little longer."});
+        let response = app.client.put(app.url("/templates/delayed")).bearer_auth(&app.admin_key).json(&here).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(delay("Grace").await, "Here: Grace waits a little longer.");
+
+        let elsewhere = order_notify::store::connect(app.settings.database_url.as_str()).await.unwrap();
+        let template = order_notify::domain::Template::parse("Elsewhere: sorry, {first_name}.").unwrap();
+        order_notify::store::templates::save_template(&elsewhere, order_notify::domain::OrderStatus::Delayed, &template, true, "another instance").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert_eq!(delay("Edsger").await, "Elsewhere: sorry, Edsger.");
+    }
+}
