@@ -55,15 +55,28 @@ pub struct AppState {
 }
 
 /// Starts a worker in this process that sends what `outbox` announces (and polls for
-/// the rest).
+/// the rest), with a writer of its own (a process that serves no API).
 pub fn start_worker(
     settings: Arc<Settings>,
     db: DatabaseConnection,
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
 ) -> Result<RunningWorker, StartError> {
+    let writer = Writer::new(db.clone(), metrics.clone());
+    start_worker_with(settings, db, writer, outbox, metrics)
+}
+
+/// Starts a worker that writes through `writer`: beside an API in the same process,
+/// the API's, so on SQLite both share one writer and its commits.
+pub fn start_worker_with(
+    settings: Arc<Settings>,
+    db: DatabaseConnection,
+    writer: Writer,
+    outbox: Arc<Notify>,
+    metrics: Arc<Metrics>,
+) -> Result<RunningWorker, StartError> {
     let provider = crate::sms::provider_for(&settings, &db).map_err(StartError::Provider)?;
-    let worker = crate::delivery::Worker::new(db, provider, settings, outbox, metrics);
+    let worker = crate::delivery::Worker::new(db, writer, provider, settings, outbox, metrics);
     let (stop, stopping) = watch::channel(false);
     Ok(RunningWorker {
         task: tokio::spawn(worker.run(stopping)),
@@ -173,6 +186,7 @@ pub async fn prepare(
 pub struct Application {
     port: u16,
     server: Server,
+    writer: Writer,
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
     events: Arc<EventHub>,
@@ -204,8 +218,9 @@ impl Application {
                 }
             })?;
         let events = EventHub::start(reads.clone());
+        let writer = Writer::new(db.clone(), metrics.clone());
         let state = web::Data::new(AppState {
-            writer: Writer::new(db.clone(), metrics.clone()),
+            writer: writer.clone(),
             db,
             reads,
             settings,
@@ -240,6 +255,7 @@ impl Application {
         Ok(Application {
             port,
             server,
+            writer,
             outbox,
             metrics,
             events,
@@ -249,6 +265,11 @@ impl Application {
     /// What the in-process worker waits on.
     pub fn outbox(&self) -> Arc<Notify> {
         self.outbox.clone()
+    }
+
+    /// What the in-process worker writes through (`start_worker_with`).
+    pub fn writer(&self) -> Writer {
+        self.writer.clone()
     }
 
     /// Where the in-process worker records its sends, so `/metrics` shows them.

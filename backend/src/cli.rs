@@ -178,9 +178,10 @@ async fn serve(
     let settings = Arc::new(settings);
     let server = Application::build(settings.clone(), db.clone())?;
     let worker = if with_worker {
-        Some(app::start_worker(
+        Some(app::start_worker_with(
             settings.clone(),
             db,
+            server.writer(),
             server.outbox(),
             server.metrics(),
         )?)

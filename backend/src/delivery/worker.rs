@@ -25,6 +25,7 @@ use crate::config::Settings;
 use crate::metrics::{Metrics, SendResult};
 use crate::sms::{OutgoingSms, Provider, SendOutcome};
 use crate::store::notifications::{self, Notification, Outcome};
+use crate::store::writer::Writer;
 
 /// How often an idle worker looks for work nobody told it about.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -45,6 +46,9 @@ pub const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 
 pub struct Worker {
     db: DatabaseConnection,
+    /// Claims and outcomes go through the writer, so on SQLite they share commits with
+    /// the API's writes instead of queueing for the connection between them.
+    writer: Writer,
     provider: Arc<dyn Provider>,
     settings: Arc<Settings>,
     wake: Arc<Notify>,
@@ -57,6 +61,7 @@ impl Worker {
     /// `wake` is notified by whoever queues a text in this process.
     pub fn new(
         db: DatabaseConnection,
+        writer: Writer,
         provider: Arc<dyn Provider>,
         settings: Arc<Settings>,
         wake: Arc<Notify>,
@@ -66,9 +71,10 @@ impl Worker {
         let id = format!("worker-{}-{}", std::process::id(), &suffix[..8]);
         let (acks, queue) = mpsc::unbounded_channel();
         // Ends when the worker (the last sender) is dropped.
-        tokio::spawn(write_acks(db.clone(), id.clone(), queue));
+        tokio::spawn(write_acks(writer.clone(), id.clone(), queue));
         Arc::new(Worker {
             db,
+            writer,
             provider,
             settings,
             wake,
@@ -115,8 +121,16 @@ impl Worker {
             let free = idle_slots.min(room);
             let mut more_waiting = false;
             if free > 0 {
-                match notifications::claim_due(&self.db, &self.id, free, self.settings.lease).await
-                {
+                let (id, lease) = (self.id.clone(), self.settings.lease);
+                let claimed = self
+                    .writer
+                    .run(move |txn| {
+                        Box::pin(
+                            async move { notifications::claim_due(txn, &id, free, lease).await },
+                        )
+                    })
+                    .await;
+                match claimed {
                     Ok(batch) => {
                         more_waiting = batch.len() == free;
                         for notification in batch {
@@ -262,18 +276,22 @@ impl Worker {
 
 /// Writes outcomes as they come, each batch (all that waited, up to `ACK_BATCH`) in one
 /// transaction.
-async fn write_acks(
-    db: DatabaseConnection,
-    worker: String,
-    mut queue: mpsc::UnboundedReceiver<Ack>,
-) {
+async fn write_acks(writer: Writer, worker: String, mut queue: mpsc::UnboundedReceiver<Ack>) {
     let mut batch = Vec::with_capacity(ACK_BATCH);
     while queue.recv_many(&mut batch, ACK_BATCH).await > 0 {
         let (waiting, outcomes): (Vec<_>, Vec<_>) = batch
             .drain(..)
             .map(|ack| (ack.written, (ack.id, ack.outcome)))
             .unzip();
-        match notifications::record_outcomes(&db, &worker, outcomes).await {
+        let worker = worker.clone();
+        let written = writer
+            .run(move |txn| {
+                Box::pin(
+                    async move { notifications::record_outcomes(txn, &worker, outcomes).await },
+                )
+            })
+            .await;
+        match written {
             Ok(recorded) => {
                 for (written, recorded) in waiting.into_iter().zip(recorded) {
                     let _ = written.send(Ok(recorded));

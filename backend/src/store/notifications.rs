@@ -206,7 +206,7 @@ pub async fn latest_for_orders(
 /// rows another worker has locked; SQLite runs the single statement under its write
 /// lock. Raw SQL because the ORM cannot say `FOR UPDATE SKIP LOCKED`.
 pub async fn claim_due(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     worker: &str,
     limit: usize,
     lease: Duration,
@@ -318,19 +318,18 @@ pub async fn record_outcome(
     Ok(result.rows_affected == 1)
 }
 
-/// Records many attempts' outcomes in one transaction (one commit, so one fsync on
-/// SQLite, for the whole batch); for each, whether `worker` still held its lease.
+/// Records many attempts' outcomes (in the caller's transaction: one commit, so one
+/// fsync on SQLite, for the whole batch); for each, whether `worker` still held its
+/// lease.
 pub async fn record_outcomes(
-    db: &DatabaseConnection,
+    txn: &DatabaseTransaction,
     worker: &str,
     outcomes: Vec<(Uuid, Outcome)>,
 ) -> Result<Vec<bool>, DbErr> {
-    let txn = super::begin_write(db).await?;
     let mut recorded = Vec::with_capacity(outcomes.len());
     for (id, outcome) in outcomes {
-        recorded.push(record_outcome(&txn, id, worker, outcome).await?);
+        recorded.push(record_outcome(txn, id, worker, outcome).await?);
     }
-    txn.commit().await?;
     Ok(recorded)
 }
 

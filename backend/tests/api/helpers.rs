@@ -236,9 +236,10 @@ async fn spawn(kind: DbKind, extra: &[(&str, &str)], with_worker: bool) -> Optio
     let settings = Arc::new(settings);
     let application = Application::build(settings.clone(), db.clone()).expect("build the app");
     let worker = with_worker.then(|| {
-        app::start_worker(
+        app::start_worker_with(
             settings.clone(),
             db,
+            application.writer(),
             application.outbox(),
             application.metrics(),
         )
