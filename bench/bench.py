@@ -326,7 +326,9 @@ def dispatch(workdir, options):
 def steady_latency(base, path, options):
     """Queues texts at a fixed rate (oha, open loop) while the worker sends, and reads
     each text's created_at → sent_at from the database."""
-    mark = datetime.utcnow().isoformat(sep=" ")
+    # Only the texts queued from here on (compared as instants: the stored text is
+    # RFC 3339 with a `T`, which a string comparison with another spelling gets wrong).
+    since = time.time()
     body = json.dumps({"customer_name": "Steady", "phone": "+31612345678",
                        "items": [{"name": "Soup", "quantity": 1}], "notify": True})
     subprocess.run(["oha", "--no-tui", "--output-format", "json", "-z", f"{options.seconds}s", "-q",
@@ -335,9 +337,9 @@ def steady_latency(base, path, options):
                    capture_output=True, text=True, check=True)
     time.sleep(2)
     with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT created_at, sent_at FROM notifications WHERE sent_at IS NOT NULL "
-                          "AND created_at >= ?", (mark,)).fetchall()
-    waits = sorted((parse_time(sent) - parse_time(created)) * 1000 for created, sent in rows)
+        rows = db.execute("SELECT created_at, sent_at FROM notifications WHERE sent_at IS NOT NULL").fetchall()
+    waits = sorted((parse_time(sent) - parse_time(created)) * 1000
+                   for created, sent in rows if parse_time(created) >= since)
     if not waits:
         return (None, None)
     return (waits[len(waits) // 2], waits[min(len(waits) - 1, int(len(waits) * 0.99))])
