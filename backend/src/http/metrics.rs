@@ -51,7 +51,7 @@ pub async fn measure(
         (status = 503, response = super::problem::ServiceUnavailable),
     ))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let queue = store::notifications::queue_figures(&state.db)
+    let queue = store::notifications::queue_figures(&state.reads)
         .await
         .map_err(|e| ApiError::Unavailable(format!("the database does not answer: {e}")))?;
     Ok(HttpResponse::Ok()
