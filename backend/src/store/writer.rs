@@ -133,7 +133,9 @@ impl Writer {
                         Ok(value)
                     }
                     Err(e) => {
-                        txn.rollback().await?;
+                        // Its own error says more than a failed rollback's (the
+                        // transaction ends either way).
+                        let _ = txn.rollback().await;
                         Err(e)
                     }
                 }
