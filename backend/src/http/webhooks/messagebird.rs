@@ -218,7 +218,7 @@ pub async fn status_report(
         _ => return Ok(acknowledged()),
     };
     let reference = get("reference").and_then(|r| Uuid::parse_str(r).ok());
-    let found = store::record_delivery_report(&state.db, reference, get("id"), report).await?;
+    let found = super::apply_report(&state, reference, get("id"), report).await?;
     if !found {
         log::warn!(
             "MessageBird reported {status} for an unknown text (reference {:?}, id {:?})",
@@ -295,11 +295,21 @@ pub async fn apply_reply(
     };
     match keyword {
         Keyword::Stop => {
-            store::add_opt_out(&state.db, phone.as_str(), source).await?;
+            let (number, origin) = (phone.as_str().to_owned(), source.to_owned());
+            state
+                .writer
+                .run(move |txn| {
+                    Box::pin(async move { store::add_opt_out(txn, &number, &origin).await })
+                })
+                .await?;
             log::info!("{phone} opted out of texts (STOP via {source})");
         }
         Keyword::Start => {
-            store::remove_opt_out(&state.db, phone.as_str()).await?;
+            let number = phone.as_str().to_owned();
+            state
+                .writer
+                .run(move |txn| Box::pin(async move { store::remove_opt_out(txn, &number).await }))
+                .await?;
             log::info!("{phone} opted in to texts again (START via {source})");
         }
     }

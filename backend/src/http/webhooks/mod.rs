@@ -8,9 +8,12 @@ pub mod twilio;
 use std::collections::HashMap;
 
 use actix_web::HttpRequest;
+use uuid::Uuid;
 
 use super::body::RawBody;
 use super::problem::ApiError;
+use crate::app::AppState;
+use crate::store::notifications::{self, DeliveryReport};
 
 /// The call's parameters: the query string, then a form or JSON body over it.
 pub fn parameters(req: &HttpRequest, body: &RawBody) -> Result<HashMap<String, String>, ApiError> {
@@ -60,4 +63,31 @@ pub fn called_url(req: &HttpRequest, public_url: Option<&str>) -> String {
             format!("{}://{}{}", info.scheme(), info.host(), path_and_query)
         }
     }
+}
+
+/// Applies a provider's status report to the text it is about, through the writer (on
+/// SQLite it shares a commit with whatever else is being written); whether a text was
+/// found.
+pub async fn apply_report(
+    state: &AppState,
+    reference: Option<Uuid>,
+    provider_message_id: Option<&str>,
+    report: DeliveryReport,
+) -> Result<bool, ApiError> {
+    let provider_message_id = provider_message_id.map(str::to_owned);
+    let found = state
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                notifications::record_delivery_report(
+                    txn,
+                    reference,
+                    provider_message_id.as_deref(),
+                    report,
+                )
+                .await
+            })
+        })
+        .await?;
+    Ok(found)
 }

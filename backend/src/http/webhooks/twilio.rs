@@ -17,7 +17,7 @@ use super::{called_url, parameters};
 use crate::app::AppState;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
-use crate::store::notifications::{self as store, DeliveryReport};
+use crate::store::notifications::DeliveryReport;
 
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
 
@@ -139,7 +139,7 @@ pub async fn status_callback(
         }
         _ => return Ok(HttpResponse::Ok().finish()),
     };
-    if !store::record_delivery_report(&state.db, None, get("MessageSid"), report).await? {
+    if !super::apply_report(&state, None, get("MessageSid"), report).await? {
         log::warn!(
             "Twilio reported {status} for an unknown text {:?}",
             get("MessageSid")
