@@ -56,22 +56,23 @@ def before_call(ctx, case, **kwargs):
                 )
 
 
+def keyword_or_as_drawn(ctx, path, fields, name):
+    """The inbound text's field `name` replaced by a keyword, or left as drawn."""
+    if ctx.operation.path != path or not isinstance(fields, dict):
+        return st.just(fields)
+    return st.sampled_from(KEYWORDS + [None]).map(
+        lambda text: fields if text is None else {**fields, name: text}
+    )
+
+
 @schemathesis.hook
 def flatmap_body(ctx, body):
-    if ctx.operation.path == "/webhooks/twilio/inbound" and isinstance(body, dict):
-        return st.sampled_from(KEYWORDS + [None]).map(
-            lambda text: body if text is None else {**body, "Body": text}
-        )
-    return st.just(body)
+    return keyword_or_as_drawn(ctx, "/webhooks/twilio/inbound", body, "Body")
 
 
 @schemathesis.hook
 def flatmap_query(ctx, query):
-    if ctx.operation.path == "/webhooks/messagebird/inbound" and isinstance(query, dict):
-        return st.sampled_from(KEYWORDS + [None]).map(
-            lambda text: query if text is None else {**query, "body": text}
-        )
-    return st.just(query)
+    return keyword_or_as_drawn(ctx, "/webhooks/messagebird/inbound", query, "body")
 
 
 # Format `phone` (order phone numbers): whether a number is valid depends on its

@@ -9,6 +9,21 @@ async fn events(app: &TestApp, id: &str) -> Vec<Value> {
     body["items"].as_array().unwrap().clone()
 }
 
+/// Takes SQLite's write lock from another connection, as another process would, and
+/// keeps it until the returned transaction is rolled back.
+async fn hold_write_lock(app: &TestApp) -> sea_orm::DatabaseTransaction {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let other = order_notify::store::connect(app.settings.database_url.as_str())
+        .await
+        .unwrap();
+    let txn = other.begin().await.unwrap();
+    txn.execute_unprepared("UPDATE orders SET customer_name = customer_name")
+        .await
+        .unwrap();
+    txn
+}
+
 both_databases! {
     async fn creating_an_order_normalises_it_and_points_to_it(app) {
         let response = app
@@ -192,7 +207,6 @@ both_databases! {
 /// reading an order and listing orders still answer at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_do_not_queue_behind_a_waiting_write_on_sqlite() {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
     use std::time::{Duration, Instant};
 
     let app = spawn_app_without_worker(DbKind::Sqlite).await.unwrap();
@@ -202,13 +216,7 @@ async fn reads_do_not_queue_behind_a_waiting_write_on_sqlite() {
         .to_owned();
 
     // Someone else takes the write lock and keeps it while we read.
-    let other = order_notify::store::connect(app.settings.database_url.as_str())
-        .await
-        .unwrap();
-    let txn = other.begin().await.unwrap();
-    txn.execute_unprepared("UPDATE orders SET customer_name = customer_name")
-        .await
-        .unwrap();
+    let txn = hold_write_lock(&app).await;
 
     let change = {
         let (client, url, key) = (
@@ -271,8 +279,6 @@ async fn reads_do_not_queue_behind_a_waiting_write_on_sqlite() {
 /// they would be one by one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_that_arrive_together_share_a_commit_and_fail_one_by_one_on_sqlite() {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
-
     let app = spawn_app_without_worker(DbKind::Sqlite).await.unwrap();
     let mut ids = Vec::new();
     for n in 0..35 {
@@ -281,13 +287,7 @@ async fn writes_that_arrive_together_share_a_commit_and_fail_one_by_one_on_sqlit
     }
     let before = scrape(&app.client, &app.url("")).await;
 
-    let other = order_notify::store::connect(app.settings.database_url.as_str())
-        .await
-        .unwrap();
-    let lock = other.begin().await.unwrap();
-    lock.execute_unprepared("UPDATE orders SET customer_name = customer_name")
-        .await
-        .unwrap();
+    let lock = hold_write_lock(&app).await;
 
     let send = |request: reqwest::RequestBuilder| {
         tokio::spawn(async move { request.send().await.unwrap() })
