@@ -28,6 +28,7 @@ use crate::http::{
 };
 use crate::metrics::Metrics;
 use crate::store::templates::TemplateCache;
+use crate::store::write_check::WriteCheck;
 use crate::store::writer::Writer;
 use crate::store::{self, keys::KeySource};
 
@@ -52,6 +53,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The live changes `GET /events` streams.
     pub events: Arc<EventHub>,
+    /// Whether a write can be committed now, for `/readyz`.
+    pub write_check: WriteCheck,
 }
 
 /// Starts a worker in this process that sends what `outbox` announces (and polls for
@@ -230,6 +233,7 @@ impl Application {
             outbox: outbox.clone(),
             metrics: metrics.clone(),
             events: events.clone(),
+            write_check: WriteCheck::default(),
         });
         spawn_housekeeping(state.clone());
         let server = HttpServer::new(move || {
@@ -340,6 +344,7 @@ pub fn operations_server(
         outbox: Arc::new(Notify::new()),
         metrics,
         events: EventHub::idle(),
+        write_check: WriteCheck::default(),
     });
     Ok(HttpServer::new(move || {
         App::new()

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::store::fault::FaultKind;
 use chrono::{DateTime, Utc};
 
 /// Upper bounds, in seconds, shared by both histograms: from a cached read to a slow
@@ -85,6 +86,10 @@ pub struct Metrics {
     /// writes they carried.
     write_batches: AtomicU64,
     batched_writes: AtomicU64,
+    /// Storage faults met by writes and the readiness probe, by kind (`store::fault`).
+    storage_errors: Mutex<BTreeMap<FaultKind, u64>>,
+    /// Times the SQLite writer replaced its connection after a failed transaction.
+    writer_reconnects: AtomicU64,
 }
 
 /// The in-process worker as `/readyz` sees it.
@@ -162,6 +167,21 @@ impl Metrics {
         self.write_batches.fetch_add(1, Ordering::Relaxed);
         self.batched_writes
             .fetch_add(writes as u64, Ordering::Relaxed);
+    }
+
+    /// A write (or the readiness probe) that failed because the storage did.
+    pub fn record_storage_error(&self, kind: FaultKind) {
+        *self
+            .storage_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(kind)
+            .or_default() += 1;
+    }
+
+    /// The SQLite writer opened a new connection after a failed transaction.
+    pub fn record_writer_reconnect(&self) {
+        self.writer_reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an open event stream until the returned guard is dropped.
@@ -279,6 +299,30 @@ impl Metrics {
              order_notify_batched_writes_total {}\n",
             self.write_batches.load(Ordering::Relaxed),
             self.batched_writes.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP order_notify_storage_errors_total Writes that failed because the storage did (disk full, read-only, I/O, lost connection), by kind.\n\
+             # TYPE order_notify_storage_errors_total counter\n",
+        );
+        let storage_errors = self
+            .storage_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for kind in FaultKind::ALL {
+            let _ = writeln!(
+                out,
+                "order_notify_storage_errors_total{{kind=\"{}\"}} {}",
+                kind.as_str(),
+                storage_errors.get(&kind).copied().unwrap_or(0)
+            );
+        }
+        drop(storage_errors);
+        let _ = write!(
+            out,
+            "# HELP order_notify_writer_reconnects_total Times the SQLite writer replaced its connection after a failed transaction.\n\
+             # TYPE order_notify_writer_reconnects_total counter\n\
+             order_notify_writer_reconnects_total {}\n",
+            self.writer_reconnects.load(Ordering::Relaxed)
         );
         out
     }

@@ -4,10 +4,10 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::problem::ApiError;
 use crate::app::AppState;
 use crate::metrics::WorkerHealth;
 use crate::store;
+use crate::store::write_check::WriteHealth;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -29,45 +29,50 @@ pub async fn healthz() -> HttpResponse {
 
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
+    /// `ready`, or `not ready` (with 503).
     #[schema(example = "ready")]
     pub status: String,
-    /// `ok` (an unreachable database answers 503 instead).
+    /// `ok` when a write was just committed; `read-only` when reads work but a write
+    /// cannot be committed (a full disk, read-only files); `unavailable` when the
+    /// database fails or does not answer.
     #[schema(example = "ok")]
     pub database: String,
-    /// `running`, or `off` in a process started with `serve --no-worker` (a stalled
-    /// worker answers 503 instead).
+    /// `running`, `off` in a process started with `serve --no-worker`, or `stalled`
+    /// when the worker has not gone round its loop for longer than a lease.
     #[schema(example = "running")]
     pub worker: String,
 }
 
-/// The database answers and this process's worker (if it has one) is going round its
-/// loop, so requests can be served and queued texts are being sent.
+/// A write can be committed and this process's worker (if it has one) is going round
+/// its loop, so requests can be served and queued texts are being sent. The database
+/// is proven by a tiny real write (at most once a second), so a database that answers
+/// but cannot save, such as one on a full disk, is not ready; it becomes ready again on
+/// its own once it can save.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready", body = Readiness),
         (status = 429, response = super::problem::TooManyRequests),
-        (status = 503, response = super::problem::ServiceUnavailable),
+        (status = 503, description = "Not ready: `database` or `worker` says why", body = Readiness),
     ))]
-pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    store::ping(&state.db)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("the database does not answer: {e}")))?;
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let database = state.write_check.check(&state.writer).await;
     let worker = match state
         .metrics
         .worker_health(store::now(), state.settings.lease)
     {
         WorkerHealth::Absent => "off",
         WorkerHealth::Running => "running",
-        WorkerHealth::Stalled => {
-            return Err(ApiError::Unavailable(format!(
-                "the worker has not looked for texts in over {} s",
-                state.settings.lease.as_secs()
-            )));
-        }
+        WorkerHealth::Stalled => "stalled",
     };
-    Ok(HttpResponse::Ok().json(Readiness {
-        status: "ready".to_owned(),
-        database: "ok".to_owned(),
+    let ready = database == WriteHealth::Ok && worker != "stalled";
+    let mut response = if ready {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    response.json(Readiness {
+        status: if ready { "ready" } else { "not ready" }.to_owned(),
+        database: database.as_str().to_owned(),
         worker: worker.to_owned(),
-    }))
+    })
 }

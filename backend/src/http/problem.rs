@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::{ToResponse, ToSchema};
 
 use crate::domain::{OrderStatus, ValidationError};
+use crate::store::fault::FaultKind;
 use crate::store::orders::OrderError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -78,6 +79,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// The storage failed under a write (`store::fault`): nothing of it was kept.
+    #[error("storage fault: {0}")]
+    StorageUnavailable(sea_orm::DbErr),
     #[error("{0}")]
     Internal(String),
 }
@@ -109,6 +113,7 @@ impl ApiError {
             ApiError::Unprocessable { title, .. } => ("unprocessable", title),
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::StorageUnavailable(_) => ("storage-unavailable", "Cannot save changes now"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -132,6 +137,14 @@ impl ApiError {
                     .map(|e| format!("{}: {}", e.field, e.message))
                     .collect();
                 parts.join("; ")
+            }
+            ApiError::StorageUnavailable(cause) => {
+                let what = crate::store::fault::classify(cause)
+                    .map_or("the database failed", |kind| kind.explain());
+                format!(
+                    "Nothing of this request was saved: {what}. Try again in a few seconds; \
+                     if this goes on, tell whoever runs this service."
+                )
             }
             // The cause is logged; the client learns only that it was not its fault.
             ApiError::Internal(_) => {
@@ -179,7 +192,9 @@ impl ResponseError for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::StorageUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -187,6 +202,10 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         if let ApiError::Internal(cause) | ApiError::Unavailable(cause) = self {
             log::error!("{cause}");
+        }
+        if let ApiError::StorageUnavailable(cause) = self {
+            // The writer logs the fault once per failed transaction; this is per request.
+            log::debug!("answered 503 for a storage fault: {cause}");
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
@@ -199,13 +218,42 @@ impl ResponseError for ApiError {
         if let ApiError::TooManyRequests { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
+        if let ApiError::StorageUnavailable(_) = self {
+            response.insert_header((header::RETRY_AFTER, STORAGE_RETRY_AFTER_SECS.to_string()));
+        }
         response.body(serde_json::to_string(&self.to_problem()).unwrap_or_default())
     }
 }
 
+/// What a client is told to wait after a storage fault: long enough for an operator's
+/// fix or a replaced connection, short enough that a kitchen tablet retries soon.
+pub const STORAGE_RETRY_AFTER_SECS: u64 = 5;
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        ApiError::Internal(format!("database error: {e}"))
+        match crate::store::fault::classify(&e) {
+            Some(kind) => {
+                if matches!(
+                    kind,
+                    FaultKind::Io | FaultKind::Corrupt | FaultKind::CannotOpen
+                ) {
+                    // A read or write met a broken file or connection: no read
+                    // connection opened before now is trusted again.
+                    crate::store::fault::note_read_fault(kind);
+                }
+                ApiError::StorageUnavailable(e)
+            }
+            None => ApiError::Internal(format!("database error: {e}")),
+        }
+    }
+}
+
+impl crate::store::writer::WriteError for ApiError {
+    fn storage_fault(&self) -> Option<&sea_orm::DbErr> {
+        match self {
+            ApiError::StorageUnavailable(e) => Some(e),
+            _ => None,
+        }
     }
 }
 
@@ -289,7 +337,9 @@ pub struct UnprocessableEntity(Problem);
 #[response(content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait")))]
 pub struct TooManyRequests(Problem);
 
-/// The database cannot be reached.
+/// The database cannot be reached, or cannot save changes right now (a full disk,
+/// read-only files): nothing of the request was kept, and `Retry-After` says when to
+/// try again.
 #[derive(ToResponse)]
 #[allow(dead_code)]
 #[response(content_type = "application/problem+json")]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
@@ -14,12 +14,14 @@ use crate::config::PoolSettings;
 
 pub mod changes;
 pub mod entities;
+pub mod fault;
 pub mod idempotency;
 pub mod keys;
 pub mod migration;
 pub mod notifications;
 pub mod orders;
 pub mod templates;
+pub mod write_check;
 pub mod writer;
 
 pub use migration::Migrator;
@@ -66,7 +68,7 @@ pub async fn connect_with(url: &str, pool: &PoolSettings) -> Result<DatabaseConn
 /// Connections that only read, beside the one that writes. On a SQLite file, WAL lets
 /// readers run at the same time as each other and as the writer, so a page of orders
 /// no longer waits behind a queue of status changes on the single connection; they are
-/// opened read-only, when first needed. On PostgreSQL (a pool already) and an in-memory
+/// opened read-only, when first needed, and replaced after a read meets a broken file. On PostgreSQL (a pool already) and an in-memory
 /// SQLite database (private to its connection) it is the same connection.
 pub fn read_pool(
     db: &DatabaseConnection,
@@ -90,6 +92,11 @@ pub fn read_pool(
         .max_connections(readers)
         .min_connections(0)
         .acquire_timeout(pool.acquire_timeout)
+        // A read connection opened before a read met a broken file (an I/O error, a
+        // damaged page) is closed instead of reused; a new one is opened in its place.
+        .before_acquire(|_, meta| {
+            Box::pin(async move { Ok(!fault::opened_before_read_fault(meta.age)) })
+        })
         .connect_lazy_with(options);
     Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
@@ -110,11 +117,6 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 /// Applies every migration that has not run yet.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
-}
-
-/// Checks that the database answers a trivial query.
-pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
-    db.execute_unprepared("SELECT 1").await.map(|_| ())
 }
 
 /// The current time at the precision both databases store (microseconds), so a value

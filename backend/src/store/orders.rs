@@ -79,6 +79,15 @@ pub enum OrderError {
     Db(#[from] DbErr),
 }
 
+impl super::writer::WriteError for OrderError {
+    fn storage_fault(&self) -> Option<&DbErr> {
+        match self {
+            OrderError::Db(e) => e.storage_fault(),
+            _ => None,
+        }
+    }
+}
+
 fn corrupt(id: Uuid, what: impl std::fmt::Display) -> DbErr {
     DbErr::Custom(format!("order {id} holds an invalid value: {what}"))
 }

@@ -20,11 +20,26 @@ use futures_util::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
+use super::fault::{self, FaultKind};
 use crate::metrics::Metrics;
 
 /// How many pieces of work one transaction takes at most: enough to share an fsync
 /// widely, few enough that the first in a batch does not wait long for the last.
 const MAX_BATCH: usize = 256;
+
+/// What a piece of work may fail with: anything a database error becomes, able to say
+/// whether the storage failed underneath it (a full disk, an I/O error), in which case
+/// the writer gives up the whole transaction and its connection, not just that work.
+pub trait WriteError: From<DbErr> + Send + 'static {
+    /// The database error underneath, when it is a storage fault (`store::fault`).
+    fn storage_fault(&self) -> Option<&DbErr>;
+}
+
+impl WriteError for DbErr {
+    fn storage_fault(&self) -> Option<&DbErr> {
+        fault::classify(self).map(|_| self)
+    }
+}
 
 /// Runs writing transactions; see the module documentation.
 #[derive(Clone)]
@@ -45,6 +60,8 @@ enum Mode {
 struct Done {
     /// Whether the work succeeded and its writes are to be kept.
     keep: bool,
+    /// The storage fault the work met, which sinks the whole batch.
+    fault: Option<DbErr>,
     /// Answers the caller, given how the commit went.
     answer: Box<dyn FnOnce(Result<(), DbErr>) + Send>,
 }
@@ -52,7 +69,7 @@ struct Done {
 /// A caller's work with the way back to the caller, types erased.
 trait Job: Send {
     fn run<'t>(self: Box<Self>, txn: &'t DatabaseTransaction) -> BoxFuture<'t, Done>;
-    /// Answers the caller without running the work (the transaction could not start).
+    /// Answers the caller without running the work, or without keeping it.
     fn refuse(self: Box<Self>, error: DbErr);
 }
 
@@ -65,14 +82,19 @@ impl<F, T, E> Job for Pending<F, T, E>
 where
     F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
     T: Send + 'static,
-    E: From<DbErr> + Send + 'static,
+    E: WriteError,
 {
     fn run<'t>(self: Box<Self>, txn: &'t DatabaseTransaction) -> BoxFuture<'t, Done> {
         let Pending { work, reply } = *self;
         Box::pin(async move {
             let result = work(txn).await;
+            let fault = result
+                .as_ref()
+                .err()
+                .and_then(|e| e.storage_fault().cloned());
             Done {
                 keep: result.is_ok(),
+                fault,
                 answer: Box::new(move |committed: Result<(), DbErr>| {
                     let answer = match (result, committed) {
                         (Ok(value), Ok(())) => Ok(value),
@@ -96,7 +118,7 @@ impl Writer {
     /// A writer for `db`. On SQLite it starts the writer task (so it must be called
     /// inside the Tokio runtime); the task ends when the last clone of the writer is
     /// dropped, after finishing the work it was given.
-    /// Committed batches are counted in `metrics`.
+    /// Committed batches, storage faults and reconnections are counted in `metrics`.
     pub fn new(db: DatabaseConnection, metrics: Arc<Metrics>) -> Writer {
         if db.get_database_backend() != DbBackend::Sqlite {
             return Writer {
@@ -113,7 +135,10 @@ impl Writer {
     }
 
     /// Runs `work` in a writing transaction and answers what it returned once its
-    /// writes are committed; if it returns an error, nothing it wrote is kept.
+    /// writes are committed; if it returns an error, nothing it wrote is kept. If the
+    /// transaction cannot be begun or committed, or the storage fails under any work in
+    /// it, the answer is that error (a storage fault: `store::fault`) and nothing of
+    /// the transaction is kept.
     ///
     /// On SQLite the work runs in the writer task, even if the caller stops waiting, so
     /// it owns what it uses (`'static`).
@@ -121,18 +146,25 @@ impl Writer {
     where
         F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: From<DbErr> + Send + 'static,
+        E: WriteError,
     {
         match &self.mode {
             Mode::Direct(db) => {
-                let txn = super::begin_write(db).await?;
+                // A connection that fails here is not reused: sqlx pings each one as it
+                // goes back to the pool and closes those that do not answer.
+                let txn = super::begin_write(db)
+                    .await
+                    .inspect_err(|e| self.note_fault(e))?;
                 match work(&txn).await {
                     Ok(value) => {
-                        txn.commit().await?;
+                        txn.commit().await.inspect_err(|e| self.note_fault(e))?;
                         self.metrics.record_write_batch(1);
                         Ok(value)
                     }
                     Err(e) => {
+                        if let Some(fault) = e.storage_fault() {
+                            self.note_fault(fault);
+                        }
                         // Its own error says more than a failed rollback's (the
                         // transaction ends either way).
                         let _ = txn.rollback().await;
@@ -153,6 +185,20 @@ impl Writer {
             }
         }
     }
+
+    fn note_fault(&self, error: &DbErr) {
+        if let Some(kind) = fault::classify(error) {
+            self.metrics.record_storage_error(kind);
+        }
+    }
+}
+
+/// How one batch ended.
+struct Ended {
+    /// Pieces of work committed (0 if the transaction was not).
+    committed: usize,
+    /// Why the connection cannot be trusted any more, if it cannot.
+    broken: Option<DbErr>,
 }
 
 async fn write_batches(
@@ -162,88 +208,137 @@ async fn write_batches(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if let Some(writes) = commit_batch(&db, std::mem::take(&mut batch)).await {
-            metrics.record_write_batch(writes);
+        let ended = commit_batch(&db, std::mem::take(&mut batch)).await;
+        if ended.committed > 0 {
+            metrics.record_write_batch(ended.committed);
+        }
+        if let Some(error) = ended.broken {
+            let kind = fault::classify(&error);
+            if let Some(kind) = kind {
+                metrics.record_storage_error(kind);
+            }
+            log::warn!(
+                "a database write failed ({}: {error}); its transaction was given up and the connection is replaced",
+                kind.map_or("error", FaultKind::as_str)
+            );
+            match reconnect(&db).await {
+                Ok(true) => metrics.record_writer_reconnect(),
+                Ok(false) => {}
+                Err(e) => log::warn!("cannot open a new database connection yet: {e}"),
+            }
         }
     }
 }
 
-/// Runs one batch in one transaction and answers every caller in it. Returns how many
-/// pieces of work were committed, if the transaction was.
-async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Option<usize> {
+/// Runs one batch in one transaction and answers every caller in it.
+///
+/// Any error from BEGIN, a savepoint, COMMIT or ROLLBACK, or a storage fault met by
+/// any work in it, fails every piece of work in the batch (none of it is kept) and
+/// marks the connection broken: after such an error SQLite may or may not have rolled
+/// the transaction back by itself, so what the connection believes and what the file
+/// holds can disagree, and only a new connection is sure to start clean.
+async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Ended {
     let txn = match super::begin_write(db).await {
         Ok(txn) => txn,
         Err(e) => {
-            let message = e.to_string();
             for job in batch {
-                job.refuse(DbErr::Custom(message.clone()));
+                job.refuse(e.clone());
             }
-            return None;
+            return Ended {
+                committed: 0,
+                broken: Some(e),
+            };
         }
     };
-    if batch.len() == 1 {
-        // Nothing to keep apart: no savepoint.
-        let job = batch.into_iter().next().expect("one job");
-        let Some(done) = run_guarded(job, &txn).await else {
-            let _ = txn.rollback().await;
-            return None;
-        };
-        let kept = done.keep;
-        let ended = if kept {
-            txn.commit().await
-        } else {
-            txn.rollback().await
-        };
-        let committed = kept && ended.is_ok();
-        (done.answer)(ended);
-        return committed.then_some(1);
-    }
     // One savepoint marks where the current piece of work began: kept work is
     // released and the mark set again after it, failed work is rolled back to it. The
-    // statements go in one round trip each, and COMMIT releases the last mark.
+    // statements go in one round trip each, and COMMIT releases the last mark. Work on
+    // its own needs no mark.
+    let alone = batch.len() == 1;
     let mut finished: Vec<Done> = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
-    let mut broken = txn.execute_unprepared("SAVEPOINT job").await.err();
+    let mut broken = if alone {
+        None
+    } else {
+        txn.execute_unprepared("SAVEPOINT job").await.err()
+    };
     if broken.is_none() {
         for job in jobs.by_ref() {
             let done = run_guarded(job, &txn).await;
             let keep = done.as_ref().is_some_and(|d| d.keep);
+            let fault = done.as_ref().and_then(|d| d.fault.clone());
+            if let Some(done) = done {
+                finished.push(done);
+            }
+            if fault.is_some() {
+                broken = fault;
+                break;
+            }
+            if alone {
+                break;
+            }
             let reset = if keep {
                 "RELEASE job; SAVEPOINT job"
             } else {
                 "ROLLBACK TO job"
             };
-            if let Some(done) = done {
-                finished.push(done);
-            }
             if let Err(e) = txn.execute_unprepared(reset).await {
-                // The transaction's state is unknown: give all of it up.
                 broken = Some(e);
                 break;
             }
         }
     }
-    let committed = match broken {
-        None => txn.commit().await,
+    let kept = finished.iter().filter(|done| done.keep).count();
+    let ended = match broken {
         Some(e) => {
+            // The connection is replaced whatever the rollback says.
             let _ = txn.rollback().await;
-            for job in jobs {
-                job.refuse(DbErr::Custom(e.to_string()));
-            }
             Err(e)
         }
+        None if kept == 0 => txn.rollback().await,
+        None => txn.commit().await,
     };
-    let failure = committed.err().map(|e| e.to_string());
-    let kept = finished.iter().filter(|done| done.keep).count();
-    for done in finished {
-        (done.answer)(match &failure {
-            None => Ok(()),
-            Some(message) => Err(DbErr::Custom(format!(
-                "the batch this write was in could not be committed: {message}"
-            ))),
-        });
+    if let Err(e) = &ended {
+        for job in jobs {
+            job.refuse(e.clone());
+        }
     }
-    failure.is_none().then_some(kept)
+    for done in finished {
+        (done.answer)(ended.clone());
+    }
+    match ended {
+        Ok(()) => Ended {
+            committed: kept,
+            broken: None,
+        },
+        Err(e) => Ended {
+            committed: 0,
+            broken: Some(e),
+        },
+    }
+}
+
+/// Replaces the writer's SQLite connection with a new one (opened with the same
+/// pragmas, by the pool, when next needed). Returns whether it did: an in-memory
+/// database lives only as long as its connection, so that one is kept.
+async fn reconnect(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    let pool = db.get_sqlite_connection_pool();
+    let file = pool
+        .connect_options()
+        .get_filename()
+        .to_string_lossy()
+        .into_owned();
+    if file == ":memory:" || file.contains("sqlx-in-memory") {
+        return Ok(false);
+    }
+    let connection = pool
+        .acquire()
+        .await
+        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(e))))?;
+    // Closing takes it out of the pool for good; a failure to say goodbye to the file
+    // changes nothing about that.
+    let _ = connection.close().await;
+    Ok(true)
 }
 
 /// Runs a job; a panic in it is logged and its caller gets an error (its reply channel
@@ -264,37 +359,55 @@ mod tests {
     use crate::metrics::QueueFigures;
     use sea_orm::{ConnectionTrait, Statement};
 
-    async fn database(schema: &str) -> DatabaseConnection {
-        let db = crate::store::connect("sqlite::memory:").await.unwrap();
+    /// A SQLite file with `schema`, and the connection a writer would be given.
+    struct TestFile {
+        _dir: tempfile::TempDir,
+        url: String,
+        db: DatabaseConnection,
+    }
+
+    async fn database(schema: &str) -> TestFile {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+        let db = crate::store::connect(&url).await.unwrap();
         for statement in schema.split(';').filter(|s| !s.trim().is_empty()) {
             db.execute_unprepared(statement).await.unwrap();
         }
-        db
+        TestFile { _dir: dir, url, db }
     }
 
-    async fn numbers(db: &DatabaseConnection, table: &str) -> Vec<i64> {
-        let sql = format!("SELECT n FROM {table} ORDER BY n");
-        db.query_all_raw(Statement::from_string(DbBackend::Sqlite, sql))
-            .await
+    impl TestFile {
+        /// What is committed in `table`, as another connection sees it.
+        async fn numbers(&self, table: &str) -> Vec<i64> {
+            let other = crate::store::connect(&self.url).await.unwrap();
+            let sql = format!("SELECT n FROM {table} ORDER BY n");
+            let numbers = other
+                .query_all_raw(Statement::from_string(DbBackend::Sqlite, sql))
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.try_get::<i64>("", "n").unwrap())
+                .collect();
+            other.close().await.unwrap();
+            numbers
+        }
+    }
+
+    /// One series of `/metrics`, by its name and labels.
+    fn figure(metrics: &Metrics, series: &str) -> u64 {
+        let text = metrics.render(&QueueFigures::default(), crate::store::now());
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{series} ")))
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+            .parse()
             .unwrap()
-            .iter()
-            .map(|row| row.try_get::<i64>("", "n").unwrap())
-            .collect()
     }
 
     /// (transactions committed, writes they carried), as `/metrics` shows them.
     fn batches(metrics: &Metrics) -> (u64, u64) {
-        let text = metrics.render(&QueueFigures::default(), crate::store::now());
-        let figure = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(&format!("{name} ")))
-                .unwrap()
-                .parse()
-                .unwrap()
-        };
         (
-            figure("order_notify_write_batches_total"),
-            figure("order_notify_batched_writes_total"),
+            figure(metrics, "order_notify_write_batches_total"),
+            figure(metrics, "order_notify_batched_writes_total"),
         )
     }
 
@@ -317,9 +430,9 @@ mod tests {
 
     #[tokio::test]
     async fn writes_sent_together_share_one_commit_and_fail_one_by_one() {
-        let db = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
+        let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
         let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(db.clone(), metrics.clone());
+        let writer = Writer::new(file.db.clone(), metrics.clone());
         // All are handed over before the writer task first runs (one thread), so they
         // form one batch: 1..=20, where every fifth fails after writing, and a 21st
         // that breaks the primary key.
@@ -340,18 +453,18 @@ mod tests {
                 .to_string()
                 .contains("UNIQUE")
         );
-        assert_eq!(numbers(&db, "t").await, kept);
+        assert_eq!(file.numbers("t").await, kept);
         assert_eq!(batches(&metrics), (1, kept.len() as u64));
     }
 
     #[tokio::test]
     async fn a_write_on_its_own_that_fails_leaves_nothing() {
-        let db = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
+        let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
         let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(db.clone(), metrics.clone());
+        let writer = Writer::new(file.db.clone(), metrics.clone());
         assert!(writer.run(insert(7, true)).await.is_err());
         assert_eq!(writer.run(insert(8, false)).await.unwrap(), 8);
-        assert_eq!(numbers(&db, "t").await, [8]);
+        assert_eq!(file.numbers("t").await, [8]);
         assert_eq!(batches(&metrics), (1, 1));
     }
 
@@ -359,14 +472,14 @@ mod tests {
     async fn when_the_commit_fails_every_write_in_the_batch_fails() {
         // A deferred foreign key is checked only at COMMIT: the second write passes
         // its own savepoint and then sinks the whole transaction.
-        let db = database(
+        let file = database(
             "CREATE TABLE parent (n INTEGER PRIMARY KEY); \
              CREATE TABLE t (n INTEGER PRIMARY KEY, parent INTEGER \
                  REFERENCES parent (n) DEFERRABLE INITIALLY DEFERRED)",
         )
         .await;
         let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(db.clone(), metrics.clone());
+        let writer = Writer::new(file.db.clone(), metrics.clone());
         let write = |sql: &'static str| {
             writer.run(
                 move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), DbErr>> {
@@ -382,20 +495,189 @@ mod tests {
             write("INSERT INTO t (n, parent) VALUES (2, 99)"),
         );
         let error = good.unwrap_err().to_string();
-        assert!(error.contains("could not be committed"), "{error}");
+        assert!(error.contains("FOREIGN KEY"), "{error}");
         assert!(bad.is_err());
-        assert!(numbers(&db, "parent").await.is_empty());
-        assert!(numbers(&db, "t").await.is_empty());
+        assert!(file.numbers("parent").await.is_empty());
+        assert!(file.numbers("t").await.is_empty());
         assert_eq!(batches(&metrics), (0, 0));
-        // The writer goes on.
+        // The writer goes on, on a new connection, and what it commits is committed.
+        assert_eq!(figure(&metrics, "order_notify_writer_reconnects_total"), 1);
         write("INSERT INTO parent (n) VALUES (5)").await.unwrap();
-        assert_eq!(numbers(&db, "parent").await, [5]);
+        assert_eq!(file.numbers("parent").await, [5]);
+    }
+
+    #[tokio::test]
+    async fn a_storage_fault_in_one_write_fails_its_whole_batch_and_replaces_the_connection() {
+        let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB)").await;
+        // The writer's connection may not grow the file: the large write below meets
+        // SQLITE_FULL, a real storage fault, after two small ones that fit.
+        file.db
+            .execute_unprepared("PRAGMA max_page_count = 3")
+            .await
+            .unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let writer = Writer::new(file.db.clone(), metrics.clone());
+        let write = |n: i64, bytes: usize| {
+            writer.run(
+                move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), DbErr>> {
+                    Box::pin(async move {
+                        let sql = format!("INSERT INTO t (n, pad) VALUES ({n}, zeroblob({bytes}))");
+                        txn.execute_unprepared(&sql).await?;
+                        Ok(())
+                    })
+                },
+            )
+        };
+        let results = futures_util::future::join_all([
+            write(1, 10),
+            write(2, 10),
+            write(3, 65536),
+            write(4, 10),
+        ])
+        .await;
+        for (n, result) in (1..).zip(&results) {
+            let error = result.as_ref().expect_err(&format!("write {n} must fail"));
+            assert_eq!(
+                fault::classify(error),
+                Some(FaultKind::Full),
+                "write {n}: {error}"
+            );
+        }
+        assert!(file.numbers("t").await.is_empty());
+        assert_eq!(batches(&metrics), (0, 0));
+        assert_eq!(figure(&metrics, "order_notify_writer_reconnects_total"), 1);
+        assert_eq!(
+            figure(
+                &metrics,
+                "order_notify_storage_errors_total{kind=\"disk_full\"}"
+            ),
+            1
+        );
+        // The new connection has the default page limit: the large write now fits.
+        write(5, 65536).await.unwrap();
+        assert_eq!(file.numbers("t").await, [5]);
+    }
+
+    #[tokio::test]
+    async fn a_commit_on_a_full_disk_is_never_reported_and_the_next_batch_starts_clean() {
+        let Some(disk) = SmallDisk::mount() else {
+            return;
+        };
+        let url = format!("sqlite://{}?mode=rwc", disk.path.join("w.db").display());
+        let db = crate::store::connect(&url).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB)")
+            .await
+            .unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let writer = Writer::new(db.clone(), metrics.clone());
+        let write = |n: i64| {
+            writer.run(
+                move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), DbErr>> {
+                    Box::pin(async move {
+                        let sql = format!("INSERT INTO t (n, pad) VALUES ({n}, zeroblob(20000))");
+                        txn.execute_unprepared(&sql).await?;
+                        Ok(())
+                    })
+                },
+            )
+        };
+        write(1).await.unwrap();
+        let filler = disk.fill();
+        let mut refused = 0;
+        for n in 2..40 {
+            match write(n).await {
+                Ok(()) => {}
+                Err(e) => {
+                    assert!(fault::classify(&e).is_some(), "write {n}: {e}");
+                    refused += 1;
+                }
+            }
+        }
+        assert!(refused > 0, "the full disk never refused a write");
+        std::fs::remove_file(filler).unwrap();
+        write(100).await.unwrap();
+        write(101).await.unwrap();
+        // Another connection sees exactly what was answered Ok: before the writer
+        // replaced its connection, everything after the failed commit went into a
+        // transaction that was never committed.
+        let other = crate::store::connect(&url).await.unwrap();
+        let kept: Vec<i64> = other
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT n FROM t ORDER BY n".to_owned(),
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<i64>("", "n").unwrap())
+            .collect();
+        assert!(
+            kept.starts_with(&[1]) && kept.ends_with(&[100, 101]),
+            "{kept:?}"
+        );
+        assert_eq!(kept.len(), 1 + (38 - refused) + 2, "{kept:?}");
+        assert!(figure(&metrics, "order_notify_writer_reconnects_total") >= 1);
+        other.close().await.unwrap();
+        drop(writer);
+        db.close().await.unwrap();
+    }
+
+    /// A 1 MiB tmpfs of its own (root only), unmounted when dropped. Without the
+    /// right to mount, the test says so and passes, unless `REQUIRE_FAULT_DRILLS=1`.
+    struct SmallDisk {
+        path: std::path::PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    impl SmallDisk {
+        fn mount() -> Option<SmallDisk> {
+            let dir = tempfile::tempdir().unwrap();
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+                .arg(dir.path())
+                .output();
+            match mounted {
+                Ok(out) if out.status.success() => Some(SmallDisk {
+                    path: dir.path().to_owned(),
+                    _dir: dir,
+                }),
+                other => {
+                    let why = format!("cannot mount a tmpfs: {other:?}");
+                    assert!(
+                        std::env::var("REQUIRE_FAULT_DRILLS").as_deref() != Ok("1"),
+                        "REQUIRE_FAULT_DRILLS=1 but {why}"
+                    );
+                    println!("skipped: {why}");
+                    None
+                }
+            }
+        }
+
+        /// Takes every free byte with one file, and returns its path.
+        fn fill(&self) -> std::path::PathBuf {
+            use std::io::Write;
+            let path = self.path.join("filler");
+            let mut file = std::fs::File::create(&path).unwrap();
+            let block = vec![0u8; 4096];
+            while file.write_all(&block).is_ok() {}
+            let _ = file.flush();
+            path
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.path)
+                .status();
+        }
     }
 
     #[tokio::test]
     async fn a_write_that_panics_is_undone_and_the_writer_goes_on() {
-        let db = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
-        let writer = Writer::new(db.clone(), Arc::new(Metrics::default()));
+        let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
+        let writer = Writer::new(file.db.clone(), Arc::new(Metrics::default()));
         let panicking = writer.run(
             |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), DbErr>> {
                 Box::pin(async move {
@@ -408,6 +690,6 @@ mod tests {
         let (panicked, fine) = tokio::join!(panicking, writer.run(insert(2, false)));
         assert!(panicked.unwrap_err().to_string().contains("abandoned"));
         assert_eq!(fine.unwrap(), 2);
-        assert_eq!(numbers(&db, "t").await, [2]);
+        assert_eq!(file.numbers("t").await, [2]);
     }
 }

@@ -282,8 +282,11 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The database answers and this process's worker (if it has one) is going round its
-         *     loop, so requests can be served and queued texts are being sent.
+         * A write can be committed and this process's worker (if it has one) is going round
+         *     its loop, so requests can be served and queued texts are being sent. The database
+         *     is proven by a tiny real write (at most once a second), so a database that answers
+         *     but cannot save, such as one on a full disk, is not ready; it becomes ready again on
+         *     its own once it can save.
          */
         get: operations["readyz"];
         put?: never;
@@ -723,15 +726,20 @@ export interface components {
         };
         Readiness: {
             /**
-             * @description `ok` (an unreachable database answers 503 instead).
+             * @description `ok` when a write was just committed; `read-only` when reads work but a write
+             *     cannot be committed (a full disk, read-only files); `unavailable` when the
+             *     database fails or does not answer.
              * @example ok
              */
             database: string;
-            /** @example ready */
+            /**
+             * @description `ready`, or `not ready` (with 503).
+             * @example ready
+             */
             status: string;
             /**
-             * @description `running`, or `off` in a process started with `serve --no-worker` (a stalled
-             *     worker answers 503 instead).
+             * @description `running`, `off` in a process started with `serve --no-worker`, or `stalled`
+             *     when the worker has not gone round its loop for longer than a lease.
              * @example running
              */
             worker: string;
@@ -892,7 +900,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database cannot be reached. */
+        /**
+         * @description The database cannot be reached, or cannot save changes right now (a full disk,
+         *     read-only files): nothing of the request was kept, and `Retry-After` says when to
+         *     try again.
+         */
         ServiceUnavailable: {
             headers: {
                 [name: string]: unknown;
@@ -1497,7 +1509,15 @@ export interface operations {
                 };
             };
             429: components["responses"]["TooManyRequests"];
-            503: components["responses"]["ServiceUnavailable"];
+            /** @description Not ready: `database` or `worker` says why */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
         };
     };
     list_messages: {

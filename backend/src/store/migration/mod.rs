@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261125_000001_core;
 mod m20261125_000002_notifications;
 mod m20261125_000003_changes;
+mod m20261129_000004_heartbeat;
 
 pub use m20261125_000003_changes::CHANGES_CHANNEL;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_core::Migration),
             Box::new(m20261125_000002_notifications::Migration),
             Box::new(m20261125_000003_changes::Migration),
+            Box::new(m20261129_000004_heartbeat::Migration),
         ]
     }
 }

@@ -1,0 +1,193 @@
+//! Storage faults: the database errors that say the disk or the database server failed
+//! (full, read-only, I/O, corrupt, gone), as opposed to the request or the code. A write
+//! that meets one is answered 503 with nothing of it kept, and the connection it ran on
+//! is not trusted again.
+
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sea_orm::sqlx::{self, error::DatabaseError};
+use sea_orm::{DbErr, RuntimeErr};
+
+/// What failed underneath, as `/metrics` and `/readyz` name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// No room left (SQLite `SQLITE_FULL`, PostgreSQL `disk_full` and its class 53).
+    Full,
+    /// The files or the server take no writes (`SQLITE_READONLY*`, a hot standby).
+    ReadOnly,
+    /// The file system or device failed a read or write (`SQLITE_IOERR*`, `io_error`).
+    Io,
+    /// The database file or a page of it is damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
+    Corrupt,
+    /// The database file cannot be opened (`SQLITE_CANTOPEN`).
+    CannotOpen,
+    /// Another process held the write lock past the busy timeout (`SQLITE_BUSY`).
+    Busy,
+    /// The connection to the server broke or none could be had (PostgreSQL).
+    Connection,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 7] = [
+        FaultKind::Full,
+        FaultKind::ReadOnly,
+        FaultKind::Io,
+        FaultKind::Corrupt,
+        FaultKind::CannotOpen,
+        FaultKind::Busy,
+        FaultKind::Connection,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Full => "disk_full",
+            FaultKind::ReadOnly => "read_only",
+            FaultKind::Io => "io",
+            FaultKind::Corrupt => "corrupt",
+            FaultKind::CannotOpen => "cannot_open",
+            FaultKind::Busy => "busy",
+            FaultKind::Connection => "connection",
+        }
+    }
+
+    /// Whether the database can still take reads while this lasts: `/readyz` says
+    /// `read-only` for these and `unavailable` for the rest.
+    pub fn reads_still_work(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Full | FaultKind::ReadOnly | FaultKind::Busy
+        )
+    }
+
+    /// A sentence for the person who sees the 503.
+    pub fn explain(self) -> &'static str {
+        match self {
+            FaultKind::Full => "the database's disk is full",
+            FaultKind::ReadOnly => "the database's files cannot be written to",
+            FaultKind::Io => "the database's disk reported an error",
+            FaultKind::Corrupt => "the database file is damaged",
+            FaultKind::CannotOpen => "the database file cannot be opened",
+            FaultKind::Busy => "another process holds the database's write lock",
+            FaultKind::Connection => "the connection to the database failed",
+        }
+    }
+}
+
+/// The storage fault behind `error`, if it is one.
+pub fn classify(error: &DbErr) -> Option<FaultKind> {
+    match error {
+        DbErr::ConnectionAcquire(_) => Some(FaultKind::Connection),
+        DbErr::Conn(runtime) => Some(classify_runtime(runtime).unwrap_or(FaultKind::Connection)),
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => classify_runtime(runtime),
+        _ => None,
+    }
+}
+
+fn classify_runtime(error: &RuntimeErr) -> Option<FaultKind> {
+    match error {
+        RuntimeErr::SqlxError(error) => classify_sqlx(error),
+        _ => None,
+    }
+}
+
+fn classify_sqlx(error: &sqlx::Error) -> Option<FaultKind> {
+    match error {
+        sqlx::Error::Database(database) => {
+            if let Some(sqlite) = database.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                let code = sqlite.code()?.parse::<i32>().ok()?;
+                return sqlite_fault(code);
+            }
+            if let Some(postgres) = database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                return postgres_fault(postgres.code());
+            }
+            None
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Some(FaultKind::Connection),
+        _ => None,
+    }
+}
+
+/// SQLite's primary result codes (the low byte of an extended one).
+fn sqlite_fault(extended: i32) -> Option<FaultKind> {
+    match extended & 0xff {
+        5 => Some(FaultKind::Busy),
+        8 => Some(FaultKind::ReadOnly),
+        10 => Some(FaultKind::Io),
+        11 | 26 => Some(FaultKind::Corrupt),
+        13 => Some(FaultKind::Full),
+        14 => Some(FaultKind::CannotOpen),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's SQLSTATEs for a server that cannot do the work, whatever the request.
+fn postgres_fault(sqlstate: &str) -> Option<FaultKind> {
+    match sqlstate {
+        "53100" => Some(FaultKind::Full),
+        "25006" => Some(FaultKind::ReadOnly),
+        "58030" => Some(FaultKind::Io),
+        "XX001" | "XX002" => Some(FaultKind::Corrupt),
+        // admin_shutdown, crash_shutdown, cannot_connect_now, database_dropped
+        "57P01" | "57P02" | "57P03" | "57P04" => Some(FaultKind::Connection),
+        code if code.starts_with("08") || code.starts_with("53") => Some(FaultKind::Connection),
+        _ => None,
+    }
+}
+
+/// When a read last met a storage fault, so the read connections opened before it are
+/// closed instead of reused (`store::read_pool`): a SQLite handle that saw an I/O error
+/// may keep a stale view of the file. Milliseconds since [`EPOCH`], 0 for never.
+static LAST_READ_FAULT: AtomicU64 = AtomicU64::new(0);
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Notes a read that met `kind`: every read connection open now is retired.
+pub fn note_read_fault(kind: FaultKind) {
+    log::warn!(
+        "a read met a storage fault ({}); read connections are reopened",
+        kind.as_str()
+    );
+    let now = EPOCH.elapsed().as_millis() as u64;
+    LAST_READ_FAULT.store(now.max(1), Ordering::Release);
+}
+
+/// Whether a read connection that has been open for `age` predates the last read fault.
+pub fn opened_before_read_fault(age: Duration) -> bool {
+    let fault = LAST_READ_FAULT.load(Ordering::Acquire);
+    if fault == 0 {
+        return false;
+    }
+    let opened = EPOCH.elapsed().saturating_sub(age);
+    opened.as_millis() as u64 <= fault
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_codes_are_read_by_their_primary_byte() {
+        // SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED, SQLITE_CANTOPEN_ISDIR.
+        assert_eq!(sqlite_fault(778), Some(FaultKind::Io));
+        assert_eq!(sqlite_fault(1032), Some(FaultKind::ReadOnly));
+        assert_eq!(sqlite_fault(13), Some(FaultKind::Full));
+        assert_eq!(sqlite_fault(526), Some(FaultKind::CannotOpen));
+        // SQLITE_CONSTRAINT_UNIQUE is the request's fault, not the disk's.
+        assert_eq!(sqlite_fault(2067), None);
+    }
+
+    #[test]
+    fn postgres_states_name_the_server_not_the_request() {
+        assert_eq!(postgres_fault("53100"), Some(FaultKind::Full));
+        assert_eq!(postgres_fault("57P01"), Some(FaultKind::Connection));
+        assert_eq!(postgres_fault("08006"), Some(FaultKind::Connection));
+        assert_eq!(postgres_fault("23505"), None);
+        assert_eq!(postgres_fault("40001"), None);
+    }
+}

@@ -1,0 +1,85 @@
+//! Whether a write can be committed right now, for `/readyz`: a database that still
+//! answers reads but cannot save (a full disk, read-only files, a standby server) is
+//! not ready. Proven by a tiny real write through the writer, at most once a second.
+
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DbErr};
+use tokio::sync::Mutex;
+
+use super::fault::{self, FaultKind};
+use super::writer::Writer;
+
+/// How long a result stands before the next `/readyz` writes again.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+/// A write that takes longer than this (a wedged disk, a lock held elsewhere) counts
+/// as one that cannot be committed.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// The database as `/readyz` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteHealth {
+    /// A write was committed.
+    Ok,
+    /// Reads work but a write could not be committed (full disk, read-only files).
+    ReadOnly(FaultKind),
+    /// The database failed a write for another reason, or took too long.
+    Unavailable,
+}
+
+impl WriteHealth {
+    /// The `database` field of `/readyz`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteHealth::Ok => "ok",
+            WriteHealth::ReadOnly(_) => "read-only",
+            WriteHealth::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The last probe, shared by every `/readyz` of this process.
+#[derive(Default)]
+pub struct WriteCheck {
+    last: Mutex<Option<(Instant, WriteHealth)>>,
+}
+
+impl WriteCheck {
+    /// Writes the heartbeat row through `writer` unless that was done less than a
+    /// second ago; callers at the same moment share one probe.
+    pub async fn check(&self, writer: &Writer) -> WriteHealth {
+        let mut last = self.last.lock().await;
+        if let Some((at, health)) = *last
+            && at.elapsed() < FRESH_FOR
+        {
+            return health;
+        }
+        let probe = writer.run(|txn| Box::pin(async move { beat(txn).await }));
+        let health = match tokio::time::timeout(PATIENCE, probe).await {
+            Ok(Ok(())) => WriteHealth::Ok,
+            Ok(Err(e)) => match fault::classify(&e) {
+                Some(kind) if kind.reads_still_work() => WriteHealth::ReadOnly(kind),
+                _ => {
+                    log::warn!("readiness: the database did not take a write: {e}");
+                    WriteHealth::Unavailable
+                }
+            },
+            Err(_) => {
+                log::warn!(
+                    "readiness: a write was not committed within {} s",
+                    PATIENCE.as_secs()
+                );
+                WriteHealth::Unavailable
+            }
+        };
+        *last = Some((Instant::now(), health));
+        health
+    }
+}
+
+/// The tiny write: one row, rewritten in place.
+async fn beat(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    txn.execute_unprepared("UPDATE heartbeat SET beats = beats + 1 WHERE id = 1")
+        .await
+        .map(|_| ())
+}
