@@ -11,6 +11,7 @@
 //! is the only way a customer can get a text twice.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -24,6 +25,7 @@ use super::retry::settle;
 use crate::config::Settings;
 use crate::metrics::{Metrics, SendResult};
 use crate::sms::{OutgoingSms, Provider, SendOutcome};
+use crate::store::fault;
 use crate::store::notifications::{self, Notification, Outcome};
 use crate::store::writer::Writer;
 
@@ -32,6 +34,10 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The most outcomes one ack transaction records.
 const ACK_BATCH: usize = 512;
+/// Backoff for outcomes the storage cannot take yet: soon at first, then every few
+/// seconds, so a full disk is not hammered and a freed one is noticed quickly.
+const ACK_RETRY_FIRST: Duration = Duration::from_millis(100);
+const ACK_RETRY_LONGEST: Duration = Duration::from_secs(2);
 
 /// An outcome on its way to the database, and who waits for it to be written.
 struct Ack {
@@ -55,6 +61,8 @@ pub struct Worker {
     metrics: Arc<Metrics>,
     id: String,
     acks: mpsc::UnboundedSender<Ack>,
+    /// Set while outcomes wait for the storage to take them (`write_acks`).
+    acks_waiting: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -70,8 +78,14 @@ impl Worker {
         let suffix = Uuid::new_v4().simple().to_string();
         let id = format!("worker-{}-{}", std::process::id(), &suffix[..8]);
         let (acks, queue) = mpsc::unbounded_channel();
+        let acks_waiting = Arc::new(AtomicBool::new(false));
         // Ends when the worker (the last sender) is dropped.
-        tokio::spawn(write_acks(writer.clone(), id.clone(), queue));
+        tokio::spawn(write_acks(
+            writer.clone(),
+            id.clone(),
+            queue,
+            acks_waiting.clone(),
+        ));
         Arc::new(Worker {
             db,
             writer,
@@ -81,6 +95,7 @@ impl Worker {
             metrics,
             id,
             acks,
+            acks_waiting,
         })
     }
 
@@ -120,7 +135,11 @@ impl Worker {
                 .map_or(usize::MAX, |p| p.room(Instant::now()));
             let free = idle_slots.min(room);
             let mut more_waiting = false;
-            if free > 0 {
+            // While outcomes cannot be recorded (a full disk), claim nothing: a claim
+            // could not be committed either, and once the storage is back this
+            // worker's own texts whose leases ran out meanwhile must get their
+            // outcomes, not a second send.
+            if free > 0 && !self.acks_waiting.load(Ordering::Acquire) {
                 let (id, lease) = (self.id.clone(), self.settings.lease);
                 let claimed = self
                     .writer
@@ -275,22 +294,47 @@ impl Worker {
 }
 
 /// Writes outcomes as they come, each batch (all that waited, up to `ACK_BATCH`) in one
-/// transaction.
-async fn write_acks(writer: Writer, worker: String, mut queue: mpsc::UnboundedReceiver<Ack>) {
+/// transaction. A batch the storage cannot take (a full disk, a lost connection) is
+/// written again with backoff until it can: the texts were sent, and an outcome that is
+/// dropped would have them sent again once their leases run out. Meanwhile
+/// `acks_waiting` holds the worker's claims.
+async fn write_acks(
+    writer: Writer,
+    worker: String,
+    mut queue: mpsc::UnboundedReceiver<Ack>,
+    acks_waiting: Arc<AtomicBool>,
+) {
     let mut batch = Vec::with_capacity(ACK_BATCH);
     while queue.recv_many(&mut batch, ACK_BATCH).await > 0 {
         let (waiting, outcomes): (Vec<_>, Vec<_>) = batch
             .drain(..)
             .map(|ack| (ack.written, (ack.id, ack.outcome)))
             .unzip();
-        let worker = worker.clone();
-        let written = writer
-            .run(move |txn| {
-                Box::pin(
-                    async move { notifications::record_outcomes(txn, &worker, outcomes).await },
-                )
-            })
-            .await;
+        let mut pause = ACK_RETRY_FIRST;
+        let written = loop {
+            let (owner, these) = (worker.clone(), outcomes.clone());
+            let written = writer
+                .run(move |txn| {
+                    Box::pin(
+                        async move { notifications::record_outcomes(txn, &owner, these).await },
+                    )
+                })
+                .await;
+            match written {
+                Err(e) if fault::classify(&e).is_some() => {
+                    if !acks_waiting.swap(true, Ordering::AcqRel) {
+                        log::warn!(
+                            "{worker}: cannot record {} outcomes ({e}); trying again until the database takes them",
+                            outcomes.len()
+                        );
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(ACK_RETRY_LONGEST);
+                }
+                other => break other,
+            }
+        };
+        acks_waiting.store(false, Ordering::Release);
         match written {
             Ok(recorded) => {
                 for (written, recorded) in waiting.into_iter().zip(recorded) {
