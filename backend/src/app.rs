@@ -62,21 +62,20 @@ pub fn start_worker(
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
 ) -> Result<RunningWorker, StartError> {
-    let writer = Writer::new(db.clone(), metrics.clone());
-    start_worker_with(settings, db, writer, outbox, metrics)
+    let writer = Writer::new(db, metrics.clone());
+    start_worker_with(settings, writer, outbox, metrics)
 }
 
 /// Starts a worker that writes through `writer`: beside an API in the same process,
 /// the API's, so on SQLite both share one writer and its commits.
 pub fn start_worker_with(
     settings: Arc<Settings>,
-    db: DatabaseConnection,
     writer: Writer,
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
 ) -> Result<RunningWorker, StartError> {
-    let provider = crate::sms::provider_for(&settings, &db).map_err(StartError::Provider)?;
-    let worker = crate::delivery::Worker::new(db, writer, provider, settings, outbox, metrics);
+    let provider = crate::sms::provider_for(&settings, &writer).map_err(StartError::Provider)?;
+    let worker = crate::delivery::Worker::new(writer, provider, settings, outbox, metrics);
     let (stop, stopping) = watch::channel(false);
     Ok(RunningWorker {
         task: tokio::spawn(worker.run(stopping)),

@@ -176,11 +176,10 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let first = app::prepare(&db, &settings).await?;
     let settings = Arc::new(settings);
-    let server = Application::build(settings.clone(), db.clone())?;
+    let server = Application::build(settings.clone(), db)?;
     let worker = if with_worker {
         Some(app::start_worker_with(
             settings.clone(),
-            db,
             server.writer(),
             server.outbox(),
             server.metrics(),
