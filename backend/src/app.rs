@@ -357,24 +357,31 @@ pub fn operations_server(
 }
 
 /// Every ten minutes forgets expired idempotency keys and stream tokens, and changes
-/// older than [`CHANGE_RETENTION`].
+/// older than [`CHANGE_RETENTION`], each as a piece of work of its own for the writer.
 fn spawn_housekeeping(state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            let db = &state.db;
+            let writer = &state.writer;
             report(
                 "expired idempotency keys",
-                store::idempotency::purge_expired(db).await,
+                writer
+                    .run(|txn| Box::pin(store::idempotency::purge_expired(txn)))
+                    .await,
             );
             report(
                 "expired stream tokens",
-                store::keys::purge_expired_stream_tokens(db).await,
+                writer
+                    .run(|txn| Box::pin(store::keys::purge_expired_stream_tokens(txn)))
+                    .await,
             );
+            let before = store::now() - CHANGE_RETENTION;
             report(
                 "old changes",
-                store::changes::prune(db, store::now() - CHANGE_RETENTION).await,
+                writer
+                    .run(move |txn| Box::pin(store::changes::prune(txn, before)))
+                    .await,
             );
         }
     });
