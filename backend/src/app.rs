@@ -65,21 +65,20 @@ pub fn start_worker(
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
 ) -> Result<RunningWorker, StartError> {
-    let writer = Writer::new(db.clone(), metrics.clone());
-    start_worker_with(settings, db, writer, outbox, metrics)
+    let writer = Writer::new(db, metrics.clone());
+    start_worker_with(settings, writer, outbox, metrics)
 }
 
 /// Starts a worker that writes through `writer`: beside an API in the same process,
 /// the API's, so on SQLite both share one writer and its commits.
 pub fn start_worker_with(
     settings: Arc<Settings>,
-    db: DatabaseConnection,
     writer: Writer,
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
 ) -> Result<RunningWorker, StartError> {
-    let provider = crate::sms::provider_for(&settings, &db).map_err(StartError::Provider)?;
-    let worker = crate::delivery::Worker::new(db, writer, provider, settings, outbox, metrics);
+    let provider = crate::sms::provider_for(&settings, &writer).map_err(StartError::Provider)?;
+    let worker = crate::delivery::Worker::new(writer, provider, settings, outbox, metrics);
     let (stop, stopping) = watch::channel(false);
     Ok(RunningWorker {
         task: tokio::spawn(worker.run(stopping)),
@@ -363,24 +362,31 @@ pub fn operations_server(
 }
 
 /// Every ten minutes forgets expired idempotency keys and stream tokens, and changes
-/// older than [`CHANGE_RETENTION`].
+/// older than [`CHANGE_RETENTION`], each as a piece of work of its own for the writer.
 fn spawn_housekeeping(state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            let db = &state.db;
+            let writer = &state.writer;
             report(
                 "expired idempotency keys",
-                store::idempotency::purge_expired(db).await,
+                writer
+                    .run(|txn| Box::pin(store::idempotency::purge_expired(txn)))
+                    .await,
             );
             report(
                 "expired stream tokens",
-                store::keys::purge_expired_stream_tokens(db).await,
+                writer
+                    .run(|txn| Box::pin(store::keys::purge_expired_stream_tokens(txn)))
+                    .await,
             );
+            let before = store::now() - CHANGE_RETENTION;
             report(
                 "old changes",
-                store::changes::prune(db, store::now() - CHANGE_RETENTION).await,
+                writer
+                    .run(move |txn| Box::pin(store::changes::prune(txn, before)))
+                    .await,
             );
         }
     });

@@ -176,11 +176,10 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let first = app::prepare(&db, &settings).await?;
     let settings = Arc::new(settings);
-    let server = Application::build(settings.clone(), db.clone())?;
+    let server = Application::build(settings.clone(), db)?;
     let worker = if with_worker {
         Some(app::start_worker_with(
             settings.clone(),
-            db,
             server.writer(),
             server.outbox(),
             server.metrics(),
@@ -275,7 +274,7 @@ async fn manage_keys(command: KeysCommand, db: &sea_orm::DatabaseConnection) -> 
                 );
             }
         }
-        KeysCommand::Revoke { id } => match keys::revoke(db, id).await? {
+        KeysCommand::Revoke { id } => match revoke_key(db, id).await? {
             Revocation::Revoked => println!("revoked key {id}"),
             Revocation::NotFound => anyhow::bail!("there is no active key {id}"),
             Revocation::LastAdmin => {
@@ -287,6 +286,18 @@ async fn manage_keys(command: KeysCommand, db: &sea_orm::DatabaseConnection) -> 
         },
     }
     Ok(())
+}
+
+/// Revokes a key in a transaction of its own (this command runs beside the service,
+/// not inside it, so it has no writer to hand the work to).
+async fn revoke_key(
+    db: &sea_orm::DatabaseConnection,
+    id: Uuid,
+) -> Result<Revocation, sea_orm::DbErr> {
+    let txn = crate::store::begin_write(db).await?;
+    let revocation = keys::revoke(&txn, id).await?;
+    txn.commit().await?;
+    Ok(revocation)
 }
 
 /// `[time level target request_id] message`: a line written while a request is handled

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use uuid::Uuid;
 
@@ -51,9 +50,9 @@ struct Ack {
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 
 pub struct Worker {
-    db: DatabaseConnection,
-    /// Claims and outcomes go through the writer, so on SQLite they share commits with
-    /// the API's writes instead of queueing for the connection between them.
+    /// Claims, outcomes and handed-back leases go through the writer, so on SQLite they
+    /// share commits with the API's writes instead of queueing for the connection
+    /// between them.
     writer: Writer,
     provider: Arc<dyn Provider>,
     settings: Arc<Settings>,
@@ -68,7 +67,6 @@ pub struct Worker {
 impl Worker {
     /// `wake` is notified by whoever queues a text in this process.
     pub fn new(
-        db: DatabaseConnection,
         writer: Writer,
         provider: Arc<dyn Provider>,
         settings: Arc<Settings>,
@@ -87,7 +85,6 @@ impl Worker {
             acks_waiting.clone(),
         ));
         Arc::new(Worker {
-            db,
             writer,
             provider,
             settings,
@@ -213,7 +210,12 @@ impl Worker {
                 DRAIN_LIMIT.as_secs()
             );
         }
-        match notifications::release_leases(&self.db, &self.id).await {
+        let id = self.id.clone();
+        let released = self
+            .writer
+            .run(move |txn| Box::pin(async move { notifications::release_leases(txn, &id).await }))
+            .await;
+        match released {
             Ok(0) => log::info!("{} stopped", self.id),
             Ok(n) => log::info!("{} stopped; handed back {n} leased texts", self.id),
             Err(e) => log::warn!(

@@ -191,14 +191,21 @@ pub async fn authenticate(
             return Err(ApiError::Unauthorized(detail).into());
         };
         admit(&state, Client::Key(key.id))?;
-        match store::keys::touch(&state.db, &key).await {
-            Ok(Some(at)) => {
-                if let Some(hash) = &hash {
-                    state.keys.touched(hash, at);
+        // Decided before the writer is asked, so most requests do not wait for it.
+        if let Some(at) = store::keys::use_to_record(&key) {
+            let id = key.id;
+            let touched = state
+                .writer
+                .run(move |txn| Box::pin(async move { store::keys::touch(txn, id, at).await }))
+                .await;
+            match touched {
+                Ok(()) => {
+                    if let Some(hash) = &hash {
+                        state.keys.touched(hash, at);
+                    }
                 }
+                Err(e) => log::warn!("could not record use of key {}: {e}", key.id),
             }
-            Ok(None) => {}
-            Err(e) => log::warn!("could not record use of key {}: {e}", key.id),
         }
         req.extensions_mut().insert(Caller::from(key));
     } else if let Some(address) = address

@@ -134,8 +134,13 @@ pub async fn create_token(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (token, expires_at) =
-        keys::create_stream_token(&state.db, caller.key_id, STREAM_TOKEN_TTL).await?;
+    let key_id = caller.key_id;
+    let (token, expires_at) = state
+        .writer
+        .run(move |txn| {
+            Box::pin(async move { keys::create_stream_token(txn, key_id, STREAM_TOKEN_TTL).await })
+        })
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(StreamToken { token, expires_at }))

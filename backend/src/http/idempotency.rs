@@ -129,8 +129,16 @@ where
         + Sync
         + 'static,
 {
+    let key_id = caller.key_id;
     if let Some(IdempotencyKey(key)) = &key {
-        match idempotency::claim(&state.db, caller.key_id, key, fingerprint).await? {
+        let (key, fingerprint) = (key.clone(), fingerprint.to_owned());
+        let claim = state
+            .writer
+            .run(move |txn| {
+                Box::pin(async move { idempotency::claim(txn, key_id, &key, &fingerprint).await })
+            })
+            .await?;
+        match claim {
             Claim::Proceed => {}
             Claim::Replay(stored) => return Ok((replay(stored), None)),
             Claim::InFlight => {
@@ -155,7 +163,6 @@ where
     for _ in 0..MAX_ATTEMPTS {
         let work = work.clone();
         let key = key.clone();
-        let key_id = caller.key_id;
         outcome = state
             .writer
             .run(move |txn| {
@@ -173,13 +180,13 @@ where
         }
     }
     if outcome.is_err()
-        && let Some(key) = &key
-        && let Err(e) = idempotency::release(&state.db, caller.key_id, key).await
+        && let Some(key) = key
+        && let Err(e) = state
+            .writer
+            .run(move |txn| Box::pin(async move { idempotency::release(txn, key_id, &key).await }))
+            .await
     {
-        log::warn!(
-            "could not release an idempotency key of key {}: {e}",
-            caller.key_id
-        );
+        log::warn!("could not release an idempotency key of key {key_id}: {e}");
     }
     outcome.map(|(reply, extra)| (reply.into_response(), Some(extra)))
 }

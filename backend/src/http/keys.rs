@@ -129,7 +129,13 @@ pub async fn create_key(
     caller.require(&[Role::Admin])?;
     let request = body.parse::<CreateKey>()?.value;
     let name = parse_key_name(&request.name).map_err(|e| ApiError::Validation(vec![e]))?;
-    let (key, secret) = store::create_key(&state.db, &name, request.role, KeySource::Api).await?;
+    let role = request.role;
+    let (key, secret) = state
+        .writer
+        .run(move |txn| {
+            Box::pin(async move { store::create_key(txn, &name, role, KeySource::Api).await })
+        })
+        .await?;
     log::info!(
         "key {} ({:?}, {}) created by key {:?} ({})",
         key.id,
@@ -171,7 +177,11 @@ pub async fn revoke_key(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();
-    match store::revoke(&state.db, id).await? {
+    let revocation = state
+        .writer
+        .run(move |txn| Box::pin(async move { store::revoke(txn, id).await }))
+        .await?;
+    match revocation {
         Revocation::Revoked => {
             state.keys.forget(id);
             log::info!(

@@ -299,12 +299,22 @@ pub async fn retry(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Staff])?;
     let id = id.into_inner();
-    if let Some(existing) = store::find_notification(&state.db, id).await?
-        && store::is_opted_out(&state.db, &existing.recipient).await?
-    {
-        return Err(opted_out(&existing.recipient));
-    }
-    match store::requeue_failed(&state.db, id).await? {
+    // The opt-out is checked in the requeue's own transaction (on SQLite, where the
+    // writer takes one piece of work at a time, no STOP can land in between).
+    let requeue = state
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                if let Some(existing) = store::find_notification(txn, id).await?
+                    && store::is_opted_out(txn, &existing.recipient).await?
+                {
+                    return Err(opted_out(&existing.recipient));
+                }
+                Ok(store::requeue_failed(txn, id).await?)
+            })
+        })
+        .await?;
+    match requeue {
         store::Requeue::Queued(notification) => {
             log::info!(
                 "notification {id} queued again by key {:?} ({})",

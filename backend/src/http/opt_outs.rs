@@ -76,7 +76,12 @@ pub async fn remove_opt_out(
     let raw = phone.into_inner();
     let not_found = || ApiError::NotFound(format!("{raw} has not opted out."));
     let phone = PhoneNumber::parse(&raw, state.settings.default_region).map_err(|_| not_found())?;
-    if store::remove_opt_out(&state.db, phone.as_str()).await? {
+    let number = phone.as_str().to_owned();
+    let removed = state
+        .writer
+        .run(move |txn| Box::pin(async move { store::remove_opt_out(txn, &number).await }))
+        .await?;
+    if removed {
         log::info!(
             "opt-out of {phone} lifted by key {:?} ({})",
             caller.name,

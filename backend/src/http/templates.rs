@@ -165,7 +165,15 @@ pub async fn save_template(
     let request = body.parse::<SaveTemplate>()?.value;
     let template = parse_template(&request.body)?;
     let enabled = request.enabled.unwrap_or(true);
-    let saved = store::save_template(&state.db, status, &template, enabled, &caller.name).await?;
+    let actor = caller.name.clone();
+    let saved = state
+        .writer
+        .run(move |txn| {
+            Box::pin(
+                async move { store::save_template(txn, status, &template, enabled, &actor).await },
+            )
+        })
+        .await?;
     state.templates.forget();
     log::info!(
         "{status} template saved (enabled: {enabled}) by key {:?} ({})",

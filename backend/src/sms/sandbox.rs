@@ -4,19 +4,20 @@
 //! +1 202 555 0123 say) are refused, so a failed text and its "Retry" can be seen
 //! without a provider.
 
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::{ActiveModelTrait, Set};
 use uuid::Uuid;
 
 use super::{OutgoingSms, Provider, SendOutcome};
 use crate::store::entities::sandbox_messages;
+use crate::store::writer::Writer;
 
 pub struct SandboxProvider {
-    db: DatabaseConnection,
+    writer: Writer,
 }
 
 impl SandboxProvider {
-    pub fn new(db: DatabaseConnection) -> Self {
-        SandboxProvider { db }
+    pub fn new(writer: Writer) -> Self {
+        SandboxProvider { writer }
     }
 }
 
@@ -36,7 +37,7 @@ impl Provider for SandboxProvider {
             };
         }
         let id = Uuid::now_v7();
-        let stored = sandbox_messages::ActiveModel {
+        let message = sandbox_messages::ActiveModel {
             id: Set(id),
             notification_id: Set(sms.reference),
             recipient: Set(sms.recipient.clone()),
@@ -46,9 +47,11 @@ impl Provider for SandboxProvider {
             segments: Set(i32::try_from(sms.segments).unwrap_or(i32::MAX)),
             created_at: Set(crate::store::now()),
             ..Default::default()
-        }
-        .insert(&self.db)
-        .await;
+        };
+        let stored = self
+            .writer
+            .run(move |txn| Box::pin(async move { message.insert(txn).await }))
+            .await;
         match stored {
             Ok(_) => SendOutcome::Accepted {
                 provider_message_id: format!("sandbox-{id}"),

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, Set, SqlErr,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set,
+    TryInsertResult,
 };
 use uuid::Uuid;
 
@@ -54,7 +54,7 @@ async fn insert_running(
     fingerprint: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let result = records::ActiveModel {
+    let row = records::ActiveModel {
         key_id: Set(key_id),
         idempotency_key: Set(idempotency_key.to_owned()),
         fingerprint: Set(fingerprint.to_owned()),
@@ -63,18 +63,19 @@ async fn insert_running(
         response_body: Set(None),
         response_location: Set(None),
         created_at: Set(now),
-    }
-    .insert(db)
-    .await;
-    match result {
-        Ok(_) => Ok(true),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(false),
-        Err(e) => Err(e),
-    }
+    };
+    // DO NOTHING rather than a unique violation: on PostgreSQL a failed statement
+    // would end the transaction the claim runs in.
+    let inserted = records::Entity::insert(row)
+        .on_conflict_do_nothing_on([records::Column::KeyId, records::Column::IdempotencyKey])
+        .exec_without_returning(db)
+        .await?;
+    Ok(matches!(inserted, TryInsertResult::Inserted(1)))
 }
 
-/// Claims `idempotency_key` for the request with this fingerprint, committed at once so
-/// a concurrent request with the same key sees the claim.
+/// Claims `idempotency_key` for the request with this fingerprint. Run it as a piece of
+/// work of its own, committed before the request's work, so a concurrent request with
+/// the same key sees the claim.
 pub async fn claim(
     db: &impl ConnectionTrait,
     key_id: Uuid,

@@ -167,28 +167,27 @@ pub async fn find_active_by_hash(
     }
 }
 
-/// Records that a key was used, at most once a minute per key to keep reads cheap;
-/// returns when it wrote.
-pub async fn touch(
-    db: &impl ConnectionTrait,
-    key: &ApiKey,
-) -> Result<Option<DateTime<Utc>>, DbErr> {
+/// When a use of `key` now is to be recorded (`touch`): at most once a minute per key,
+/// so most requests write nothing.
+pub fn use_to_record(key: &ApiKey) -> Option<DateTime<Utc>> {
     let now = super::now();
-    if key
+    let recent = key
         .last_used_at
-        .is_some_and(|last| now - last < chrono::Duration::seconds(60))
-    {
-        return Ok(None);
-    }
+        .is_some_and(|last| now - last < chrono::Duration::seconds(60));
+    (!recent).then_some(now)
+}
+
+/// Records that the key `id` was used at `at`.
+pub async fn touch(db: &impl ConnectionTrait, id: Uuid, at: DateTime<Utc>) -> Result<(), DbErr> {
     api_keys::Entity::update_many()
         .col_expr(
             api_keys::Column::LastUsedAt,
-            sea_orm::sea_query::Expr::value(now),
+            sea_orm::sea_query::Expr::value(at),
         )
-        .filter(api_keys::Column::Id.eq(key.id))
+        .filter(api_keys::Column::Id.eq(id))
         .exec(db)
         .await
-        .map(|_| Some(now))
+        .map(|_| ())
 }
 
 /// Whether the key exists and has not been revoked.
@@ -276,12 +275,12 @@ pub async fn count_active(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
         .await
 }
 
-/// Revokes a key, unless it is the last active admin key.
-pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<Revocation, DbErr> {
-    let txn = super::begin_write(db).await?;
+/// Revokes a key, unless it is the last active admin key. Run it inside a writing
+/// transaction (the writer's): it counts the admin keys before it writes.
+pub async fn revoke(txn: &impl ConnectionTrait, id: Uuid) -> Result<Revocation, DbErr> {
     let Some(key) = api_keys::Entity::find_by_id(id)
         .filter(api_keys::Column::RevokedAt.is_null())
-        .one(&txn)
+        .one(txn)
         .await?
     else {
         return Ok(Revocation::NotFound);
@@ -293,7 +292,7 @@ pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<Revocation, DbE
         let admins = api_keys::Entity::find()
             .filter(api_keys::Column::RevokedAt.is_null())
             .filter(api_keys::Column::Role.eq(Role::Admin.as_str()))
-            .count(&txn)
+            .count(txn)
             .await?;
         if admins <= 1 {
             return Ok(Revocation::LastAdmin);
@@ -301,8 +300,7 @@ pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> Result<Revocation, DbE
     }
     let mut active: api_keys::ActiveModel = key.into();
     active.revoked_at = Set(Some(super::now()));
-    active.update(&txn).await?;
-    txn.commit().await?;
+    active.update(txn).await?;
     Ok(Revocation::Revoked)
 }
 

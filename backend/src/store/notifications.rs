@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -547,7 +547,7 @@ pub async fn queue_figures(db: &impl ConnectionTrait) -> Result<QueueFigures, Db
 
 /// Hands back what `worker` still holds (a stopping worker): those texts are queued again
 /// and due now, for any worker to take. Returns how many.
-pub async fn release_leases(db: &DatabaseConnection, worker: &str) -> Result<u64, DbErr> {
+pub async fn release_leases(db: &impl ConnectionTrait, worker: &str) -> Result<u64, DbErr> {
     let now = super::now();
     let released = notifications::Entity::update_many()
         .col_expr(

@@ -234,11 +234,10 @@ async fn spawn(kind: DbKind, extra: &[(&str, &str)], with_worker: bool) -> Optio
         "no first-start key when ORDER_NOTIFY_ADMIN_KEY is set"
     );
     let settings = Arc::new(settings);
-    let application = Application::build(settings.clone(), db.clone()).expect("build the app");
+    let application = Application::build(settings.clone(), db).expect("build the app");
     let worker = with_worker.then(|| {
         app::start_worker_with(
             settings.clone(),
-            db,
             application.writer(),
             application.outbox(),
             application.metrics(),
