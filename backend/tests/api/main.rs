@@ -27,6 +27,7 @@ mod roles;
 mod scale_out;
 mod shutdown;
 mod sse;
+mod storage_drill;
 mod templates;
 mod twilio;
 mod webhooks;
