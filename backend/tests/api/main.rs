@@ -28,6 +28,7 @@ mod scale_out;
 mod shutdown;
 mod sse;
 mod storage;
+mod storage_drill;
 mod templates;
 mod twilio;
 mod webhooks;
