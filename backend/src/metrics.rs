@@ -88,6 +88,8 @@ pub struct Metrics {
     batched_writes: AtomicU64,
     /// Storage faults met by writes and the readiness probe, by kind (`store::fault`).
     storage_errors: Mutex<BTreeMap<FaultKind, u64>>,
+    /// The newest of them, for `/readyz`.
+    last_storage_error: Mutex<Option<(std::time::Instant, FaultKind)>>,
     /// Times the SQLite writer replaced its connection after a failed transaction.
     writer_reconnects: AtomicU64,
 }
@@ -177,6 +179,18 @@ impl Metrics {
             .unwrap_or_else(|e| e.into_inner())
             .entry(kind)
             .or_default() += 1;
+        *self
+            .last_storage_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), kind));
+    }
+
+    /// The newest storage fault a write met in this process, and when.
+    pub fn last_storage_error(&self) -> Option<(std::time::Instant, FaultKind)> {
+        *self
+            .last_storage_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The SQLite writer opened a new connection after a failed transaction.

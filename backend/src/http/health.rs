@@ -55,7 +55,7 @@ pub struct Readiness {
         (status = 503, description = "Not ready: `database` or `worker` says why", body = Readiness),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database = state.write_check.check(&state.writer).await;
+    let database = state.write_check.check(&state.writer, &state.metrics).await;
     let worker = match state
         .metrics
         .worker_health(store::now(), state.settings.lease)

@@ -9,9 +9,14 @@ use tokio::sync::Mutex;
 
 use super::fault::{self, FaultKind};
 use super::writer::Writer;
+use crate::metrics::Metrics;
 
 /// How long a result stands before the next `/readyz` writes again.
 const FRESH_FOR: Duration = Duration::from_secs(1);
+/// A storage fault met by any write this recently keeps the database reported as not
+/// taking writes, even if the probe's own one-row write got through: on a full disk a
+/// write that fits in space SQLite already holds can commit while orders cannot.
+const FAULTS_COUNT_FOR: Duration = Duration::from_secs(3);
 /// A write that takes longer than this (a wedged disk, a lock held elsewhere) counts
 /// as one that cannot be committed.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -46,8 +51,9 @@ pub struct WriteCheck {
 
 impl WriteCheck {
     /// Writes the heartbeat row through `writer` unless that was done less than a
-    /// second ago; callers at the same moment share one probe.
-    pub async fn check(&self, writer: &Writer) -> WriteHealth {
+    /// second ago; callers at the same moment share one probe. A storage fault that any
+    /// write of this process met in the last few seconds (`metrics`) counts too.
+    pub async fn check(&self, writer: &Writer, metrics: &Metrics) -> WriteHealth {
         let mut last = self.last.lock().await;
         if let Some((at, health)) = *last
             && at.elapsed() < FRESH_FOR
@@ -71,6 +77,16 @@ impl WriteCheck {
                 );
                 WriteHealth::Unavailable
             }
+        };
+        let health = match metrics.last_storage_error() {
+            Some((at, kind)) if health == WriteHealth::Ok && at.elapsed() < FAULTS_COUNT_FOR => {
+                if kind.reads_still_work() {
+                    WriteHealth::ReadOnly(kind)
+                } else {
+                    WriteHealth::Unavailable
+                }
+            }
+            _ => health,
         };
         *last = Some((Instant::now(), health));
         health

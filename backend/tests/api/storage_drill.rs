@@ -2,7 +2,7 @@
 //! write). Clients create orders and walk them through their statuses while the database's
 //! disk fills up (a small tmpfs) or its files turn immutable (`chattr +i`), then the disk is
 //! mended. A write the store cannot take answers 503 `storage-unavailable` (never 500,
-//! never 2xx), reads go on, `/readyz` says so and recovers by itself, and after a restart
+//! never a 2xx for what was not kept), reads go on, `/readyz` says so and recovers by itself, and after a restart
 //! the database holds exactly the writes that were answered 2xx.
 //!
 //! Both need root (mount, chattr); without it they skip, unless REQUIRE_FAULT_DRILLS=1.
@@ -719,6 +719,10 @@ struct Timeline {
     faulted: Instant,
     repairing: Instant,
     mended: Instant,
+    /// Whether a small write may still commit during the fault: on a full disk, one that
+    /// fits in space SQLite already holds (its write-ahead log is reused in place) does,
+    /// and is then kept like any other (the restart checks it). Immutable files take none.
+    small_writes_may_fit: bool,
 }
 
 impl Timeline {
@@ -811,7 +815,7 @@ fn judge(
             (_, Err(reason)) => breaches.add(format!("{route}: {reason}"), subject),
             (Kind::Write, Ok(503)) => {}
             (Kind::Write, Ok(_)) if exchange.acknowledged() => {
-                if broken {
+                if broken && !timeline.small_writes_may_fit {
                     let rule = format!("{route} answered {code} while no write could be committed");
                     breaches.add(rule, subject);
                 }
@@ -1012,6 +1016,7 @@ async fn run_drill(mut fault: Fault) {
         faulted,
         repairing,
         mended: Instant::now(),
+        small_writes_may_fit: matches!(fault, Fault::FullDisk(_)),
     };
     let deadline = timeline.mended + RECOVERY_LIMIT;
     loop {
