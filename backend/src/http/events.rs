@@ -127,6 +127,7 @@ pub struct StreamToken {
         (status = 201, description = "A new token", body = StreamToken),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
     ),
     security(("bearer" = []))
 )]

@@ -89,6 +89,7 @@ pub fn parse_key_name(raw: &str) -> Result<String, ValidationError> {
         (status = 200, description = "Active keys, oldest first, without secrets", body = KeyList),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 403, response = super::problem::Forbidden),
     ),
     security(("bearer" = []))
@@ -114,6 +115,7 @@ pub async fn list_keys(
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 403, response = super::problem::Forbidden),
         (status = 413, response = super::problem::PayloadTooLarge),
         (status = 415, response = super::problem::UnsupportedMediaType),
@@ -164,6 +166,7 @@ pub async fn create_key(
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 403, response = super::problem::Forbidden),
         (status = 404, response = super::problem::NotFound),
         (status = 409, response = super::problem::Conflict),

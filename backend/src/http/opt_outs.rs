@@ -32,6 +32,7 @@ pub struct OptOutList {
         (status = 200, description = "Newest first", body = OptOutList),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 403, response = super::problem::Forbidden),
     ),
     security(("bearer" = []))
@@ -62,6 +63,7 @@ pub async fn list_opt_outs(
         (status = 204, description = "Texts go to this number again"),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 403, response = super::problem::Forbidden),
         (status = 404, response = super::problem::NotFound),
     ),

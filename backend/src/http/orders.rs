@@ -336,6 +336,7 @@ async fn load_order(state: &AppState, caller: &Caller, id: Uuid) -> Result<Order
         (status = 200, description = "A page of orders, newest first", body = OrderPage),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 422, response = super::problem::UnprocessableEntity),
     ),
     security(("bearer" = []))
@@ -374,6 +375,7 @@ pub async fn list_orders(
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 409, response = super::problem::Conflict),
         (status = 413, response = super::problem::PayloadTooLarge),
         (status = 415, response = super::problem::UnsupportedMediaType),
@@ -446,6 +448,7 @@ pub async fn create_order(
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 404, response = super::problem::NotFound),
     ),
     security(("bearer" = []))
@@ -489,6 +492,7 @@ pub async fn get_order(
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 404, response = super::problem::NotFound),
         (status = 409, response = super::problem::Conflict),
         (status = 412, response = super::problem::PreconditionFailed),
@@ -605,6 +609,7 @@ pub async fn change_status(
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 404, response = super::problem::NotFound),
     ),
     security(("bearer" = []))

@@ -342,5 +342,5 @@ pub struct TooManyRequests(Problem);
 /// try again.
 #[derive(ToResponse)]
 #[allow(dead_code)]
-#[response(content_type = "application/problem+json")]
+#[response(content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before trying again (sent with `storage-unavailable`)")))]
 pub struct ServiceUnavailable(Problem);

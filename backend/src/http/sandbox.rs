@@ -49,6 +49,7 @@ pub struct SandboxParams {
         (status = 200, description = "Newest first", body = SandboxMessageList),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 403, response = super::problem::Forbidden),
         (status = 422, response = super::problem::UnprocessableEntity),
     ),

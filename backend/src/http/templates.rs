@@ -121,6 +121,7 @@ fn status_from_path(raw: &str) -> Result<OrderStatus, ApiError> {
         (status = 200, description = "One template per status, in workflow order", body = TemplateList),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 403, response = super::problem::Forbidden),
     ),
     security(("bearer" = []))
@@ -146,6 +147,7 @@ pub async fn list_templates(
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 403, response = super::problem::Forbidden),
         (status = 404, response = super::problem::NotFound),
         (status = 413, response = super::problem::PayloadTooLarge),
@@ -192,6 +194,7 @@ pub async fn save_template(
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
         (status = 403, response = super::problem::Forbidden),
         (status = 404, response = super::problem::NotFound),
         (status = 413, response = super::problem::PayloadTooLarge),
