@@ -1,14 +1,20 @@
-//! Storage faults in one process: a PostgreSQL backend terminated under a request, and
-//! a worker whose outcome cannot be recorded. (Full and read-only disks under the real
-//! binary are in `storage_drill`.)
+//! Storage faults around one server: a PostgreSQL backend terminated under a request,
+//! and a worker whose outcome cannot be recorded because the disk filled up while the
+//! provider was answering. (The full and read-only disk drills under load are in
+//! `storage_drill`.)
 
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::*;
+use crate::storage_drill::{Tmpfs, cannot_run};
 
 /// The backend pids of this test database's sessions that wait for a lock.
 async fn backends_waiting_for_a_lock(app: &TestApp) -> Vec<i32> {
@@ -134,4 +140,153 @@ async fn a_request_whose_postgres_backend_is_terminated_fails_cleanly_and_the_ne
         metrics.contains("order_notify_storage_errors_total{kind=\"connection\"} 1"),
         "{metrics}"
     );
+}
+
+const FULL_DISK_ADMIN: &str = "full-disk-admin-key-0123456789";
+/// How long the provider takes to accept a text: the disk is filled meanwhile, so the
+/// answer arrives when nothing can be written.
+const PROVIDER_DELAY: Duration = Duration::from_millis(1500);
+/// How long the text's lease lasts; the disk stays full for longer.
+const LEASE_SECS: u64 = 1;
+/// Longer than the lease: a worker that dropped the outcome would claim the text again
+/// (and send it again) as soon as a claim can be written.
+const FULL_FOR: Duration = Duration::from_secs(3);
+const SERVER_LOG: &str = "server.log";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_accepted_while_the_disk_is_full_is_recorded_once_space_returns_and_not_sent_again()
+{
+    let disk = match Tmpfs::mount("2m") {
+        Ok(disk) => disk,
+        Err(reason) => return cannot_run(format!("cannot mount a tmpfs ({reason})")),
+    };
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/messages"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": "mb-full-disk", "recipients": {"totalCount": 1}}))
+                .set_delay(PROVIDER_DELAY),
+        )
+        .mount(&provider)
+        .await;
+    // The log lives off the small disk, so it can say what went wrong there.
+    let work = tempfile::tempdir().unwrap();
+    let bind = free_local_address();
+    let base = format!("http://{bind}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let _server = serve_on(&disk, work.path(), &bind, &provider.uri());
+    wait_until_ready(&client, &base).await;
+
+    let order = create_order_at(
+        &client,
+        &base,
+        FULL_DISK_ADMIN,
+        "Grace Hopper",
+        "+31612345678",
+        true,
+    )
+    .await;
+    let texts = format!(
+        "{base}/orders/{}/notifications",
+        order["id"].as_str().unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while provider.received_requests().await.unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the text never reached the provider; the server's log ends:\n{}",
+            server_log_tail(work.path())
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The provider holds its answer; the disk fills up before it comes.
+    let ballast = disk.plug().expect("fill the disk");
+    tokio::time::sleep(FULL_FOR).await;
+    let while_full = only_text(&client, &texts).await;
+    assert_eq!(
+        while_full["state"], "sending",
+        "the outcome was recorded on a full disk, so this test exercised nothing: {while_full}"
+    );
+    std::fs::remove_file(&ballast).expect("remove the ballast");
+    let space_returned = Instant::now();
+
+    let deadline = space_returned + Duration::from_secs(15);
+    let recorded = loop {
+        let text = only_text(&client, &texts).await;
+        if text["state"] == "sent" {
+            break space_returned.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outcome was never recorded: {text}; the server's log ends:\n{}",
+            server_log_tail(work.path())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Time for a worker that lost the outcome to claim and send the text again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let text = only_text(&client, &texts).await;
+    let sends = provider.received_requests().await.unwrap().len();
+    println!(
+        "full disk under an ack: recorded {recorded:.1?} after space returned; \
+         {sends} provider request(s); the text is {} after {} attempt(s)",
+        text["state"], text["attempts"]
+    );
+    assert_eq!(
+        (sends, &text["state"], &text["attempts"]),
+        (1, &json!("sent"), &json!(1)),
+        "the text was sent again; the server's log ends:\n{}",
+        server_log_tail(work.path())
+    );
+}
+
+/// The one text of an order, read through the API (reads go on while the disk is full).
+async fn only_text(client: &reqwest::Client, texts: &str) -> Value {
+    let page: Value = client
+        .get(texts)
+        .bearer_auth(FULL_DISK_ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    items[0].clone()
+}
+
+/// A server whose database lives on `disk`, sending through a MessageBird stand-in, its
+/// texts leased for `LEASE_SECS`.
+fn serve_on(disk: &Tmpfs, work: &Path, bind: &str, provider: &str) -> KillOnDrop {
+    let log = std::fs::File::create(work.join(SERVER_LOG)).unwrap();
+    let database_url = format!("sqlite://{}?mode=rwc", disk.path().join("t.db").display());
+    KillOnDrop(
+        order_notify_command(work)
+            .arg("serve")
+            .env("ORDER_NOTIFY_DATABASE_URL", database_url)
+            .env("ORDER_NOTIFY_BIND", bind)
+            .env("ORDER_NOTIFY_ADMIN_KEY", FULL_DISK_ADMIN)
+            .env("ORDER_NOTIFY_RATE_LIMIT", "0")
+            .env("ORDER_NOTIFY_SMS_PROVIDER", "messagebird")
+            .env("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "full-disk")
+            .env("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", provider)
+            .env("ORDER_NOTIFY_LEASE_SECS", LEASE_SECS.to_string())
+            .env("ORDER_NOTIFY_RETRY_BASE_MS", "200")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn server_log_tail(work: &Path) -> String {
+    let log = std::fs::read_to_string(work.join(SERVER_LOG)).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
 }

@@ -66,7 +66,7 @@ async fn unwritable_files_refuse_writes_with_503_until_writable_and_keep_every_a
 
 /// A machine that cannot run a drill: skip it, or fail when the drills are required
 /// (REQUIRE_FAULT_DRILLS=1).
-fn cannot_run(reason: String) {
+pub(crate) fn cannot_run(reason: String) {
     if std::env::var("REQUIRE_FAULT_DRILLS").is_ok_and(|v| v == "1") {
         panic!("REQUIRE_FAULT_DRILLS=1 but {reason}");
     }
@@ -97,12 +97,12 @@ fn path_str(path: &Path) -> &str {
 }
 
 /// A tmpfs mounted over a temporary folder, unmounted however the test ends.
-struct Tmpfs {
+pub(crate) struct Tmpfs {
     dir: tempfile::TempDir,
 }
 
 impl Tmpfs {
-    fn mount(size: &str) -> Result<Tmpfs, String> {
+    pub(crate) fn mount(size: &str) -> Result<Tmpfs, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let options = format!("size={size}");
         run(
@@ -112,7 +112,7 @@ impl Tmpfs {
         Ok(Tmpfs { dir })
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
@@ -126,10 +126,12 @@ impl Tmpfs {
     }
 
     /// Takes every byte still free, so that no write of any size fits (one that happens
-    /// to fit the last free page would make the drill depend on luck).
-    fn plug(&self) -> Result<(), String> {
-        let mut ballast = std::fs::File::create(self.path().join("ballast"))
-            .map_err(|e| format!("create the ballast: {e}"))?;
+    /// to fit the last free page would make the drill depend on luck). Returns the
+    /// ballast file: removing it gives the space back.
+    pub(crate) fn plug(&self) -> Result<PathBuf, String> {
+        let path = self.path().join("ballast");
+        let mut ballast =
+            std::fs::File::create(&path).map_err(|e| format!("create the ballast: {e}"))?;
         for size in [64 * 1024, 4096, 1] {
             let chunk = vec![0u8; size];
             loop {
@@ -140,7 +142,7 @@ impl Tmpfs {
                 }
             }
         }
-        Ok(())
+        Ok(path)
     }
 
     fn grow(&self, size: &str) -> Result<(), String> {
@@ -259,7 +261,7 @@ impl Fault {
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                tmpfs.plug()
+                tmpfs.plug().map(drop)
             }
             Fault::UnwritableFiles(folder) => {
                 let deadline = Instant::now() + Duration::from_secs(15);
