@@ -16,11 +16,10 @@ use rand::Rng;
 use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
-    KillOnDrop, create_order_at, free_local_address, order_notify_command, wait_until_ready,
+    KillOnDrop, create_order_at, free_local_address, messagebird_accepting_after,
+    order_notify_command, wait_until_ready,
 };
 
 const ADMIN: &str = "crash-drill-admin-key-0123456789";
@@ -122,16 +121,7 @@ async fn kill_9_at_random_moments_loses_no_text_and_repeats_only_what_was_in_fli
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(5);
-    let provider = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/messages"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"id": "mb-1", "recipients": {"totalCount": 1}}))
-                .set_delay(Duration::from_millis(15)),
-        )
-        .mount(&provider)
-        .await;
+    let provider = messagebird_accepting_after(Duration::from_millis(15)).await;
     let dir = tempfile::tempdir().unwrap();
     let bind = free_local_address();
     let base = format!("http://{bind}");

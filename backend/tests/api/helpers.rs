@@ -523,6 +523,21 @@ pub async fn create_order_at(
     response.json().await.unwrap()
 }
 
+/// A MessageBird stand-in that accepts every text after `delay`.
+pub async fn messagebird_accepting_after(delay: Duration) -> wiremock::MockServer {
+    let provider = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/messages"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201)
+                .set_body_json(json!({"id": "mb-1", "recipients": {"totalCount": 1}}))
+                .set_delay(delay),
+        )
+        .mount(&provider)
+        .await;
+    provider
+}
+
 /// The value of one Prometheus sample, such as `order_notify_queue_depth` or
 /// `order_notify_notifications{state="sent"}`; 0 when the line is absent.
 pub fn metric(text: &str, series: &str) -> f64 {

@@ -13,8 +13,6 @@ use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::*;
 use crate::sse::{Event, SseClient};
@@ -139,16 +137,7 @@ async fn two_instances_and_two_workers_share_one_database_and_send_each_text_onc
     let Some(test_db) = TestDb::create(DbKind::Postgres).await else {
         return;
     };
-    let provider = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/messages"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"id": "mb-1", "recipients": {"totalCount": 1}}))
-                .set_delay(Duration::from_millis(40)),
-        )
-        .mount(&provider)
-        .await;
+    let provider = messagebird_accepting_after(Duration::from_millis(40)).await;
     let cluster = Cluster {
         dir: tempfile::tempdir().unwrap(),
         database_url: test_db.url().to_owned(),

@@ -5,15 +5,14 @@
 use std::process::{Child, Stdio};
 
 use crate::helpers::{
-    create_order_at, free_local_address, order_notify_command, terminate, wait_until_ready,
+    create_order_at, free_local_address, messagebird_accepting_after, order_notify_command,
+    terminate, wait_until_ready,
 };
 use std::time::{Duration, Instant};
 
 use order_notify::store::entities::notifications;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use serde_json::Value;
 
 const ADMIN: &str = "shutdown-test-admin-key-0123456789";
 
@@ -41,16 +40,7 @@ async fn count(db: &sea_orm::DatabaseConnection, state: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_burst_of_sends_loses_and_repeats_nothing() {
-    let provider = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/messages"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"id": "mb-1", "recipients": {"totalCount": 1}}))
-                .set_delay(Duration::from_millis(400)),
-        )
-        .mount(&provider)
-        .await;
+    let provider = messagebird_accepting_after(Duration::from_millis(400)).await;
     let dir = tempfile::tempdir().unwrap();
     let bind = free_local_address();
     let base = format!("http://{bind}");

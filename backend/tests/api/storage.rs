@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::*;
 use crate::storage_drill::{Tmpfs, cannot_run};
@@ -127,15 +125,7 @@ async fn a_request_whose_postgres_backend_is_terminated_fails_cleanly_and_the_ne
         .map(|event| event["to"].clone())
         .collect();
     assert_eq!(moves, [json!("pending"), json!("confirmed")]);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&app.client, &app.address).await;
     assert!(
         metrics.contains("order_notify_storage_errors_total{kind=\"connection\"} 1"),
         "{metrics}"
@@ -160,16 +150,7 @@ async fn a_text_accepted_while_the_disk_is_full_is_recorded_once_space_returns_a
         Ok(disk) => disk,
         Err(reason) => return cannot_run(format!("cannot mount a tmpfs ({reason})")),
     };
-    let provider = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/messages"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"id": "mb-full-disk", "recipients": {"totalCount": 1}}))
-                .set_delay(PROVIDER_DELAY),
-        )
-        .mount(&provider)
-        .await;
+    let provider = messagebird_accepting_after(PROVIDER_DELAY).await;
     // The log lives off the small disk, so it can say what went wrong there.
     let work = tempfile::tempdir().unwrap();
     let bind = free_local_address();
