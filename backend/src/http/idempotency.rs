@@ -10,11 +10,14 @@ use actix_web::{HttpRequest, HttpResponse};
 use futures_util::future::BoxFuture;
 use sea_orm::DatabaseTransaction;
 use serde::Serialize;
+use uuid::Uuid;
 
 use super::auth::Caller;
 use super::problem::ApiError;
 use crate::app::AppState;
+use crate::store::fault;
 use crate::store::idempotency::{self, Claim, StoredResponse};
+use crate::store::writer::Writer;
 
 pub const HEADER: &str = "Idempotency-Key";
 /// Marks a response that was stored earlier and is being answered again.
@@ -181,12 +184,43 @@ where
     }
     if outcome.is_err()
         && let Some(key) = key
-        && let Err(e) = state
-            .writer
-            .run(move |txn| Box::pin(async move { idempotency::release(txn, key_id, &key).await }))
-            .await
     {
-        log::warn!("could not release an idempotency key of key {key_id}: {e}");
+        release(state.writer.clone(), key_id, key).await;
     }
     outcome.map(|(reply, extra)| (reply.into_response(), Some(extra)))
+}
+
+/// How long a key whose release the storage refused is tried again: as long as it would
+/// otherwise stay claimed (`ABANDONED_AFTER`), after which anyone may take it over.
+const RELEASE_RETRIES: u32 = 120;
+
+/// Frees the key of a request that failed, so the client's retry with the same key runs
+/// instead of answering 409. When the storage refuses that too (the request itself
+/// probably failed for the same reason), it is tried again every second in the
+/// background, so the key is free soon after the storage is back.
+async fn release(writer: Writer, key_id: Uuid, key: String) {
+    let attempt = move |writer: Writer, key: String| async move {
+        writer
+            .run(move |txn| Box::pin(async move { idempotency::release(txn, key_id, &key).await }))
+            .await
+    };
+    match attempt(writer.clone(), key.clone()).await {
+        Ok(_) => {}
+        Err(e) if fault::classify(&e).is_some() => {
+            tokio::spawn(async move {
+                for _ in 0..RELEASE_RETRIES {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    match attempt(writer.clone(), key.clone()).await {
+                        Err(e) if fault::classify(&e).is_some() => continue,
+                        Err(e) => {
+                            log::warn!("could not release an idempotency key of key {key_id}: {e}")
+                        }
+                        Ok(_) => {}
+                    }
+                    return;
+                }
+            });
+        }
+        Err(e) => log::warn!("could not release an idempotency key of key {key_id}: {e}"),
+    }
 }

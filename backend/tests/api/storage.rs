@@ -271,3 +271,178 @@ fn server_log_tail(work: &Path) -> String {
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
+
+/// One creation with its own `Idempotency-Key`; returns the status, the order id (on
+/// 201) and whether the answer was a replay.
+async fn create_with_key(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    n: usize,
+) -> (StatusCode, Option<String>, bool) {
+    let items: Vec<Value> = (0..6)
+        .map(|i| json!({"name": format!("Dish {i} of order {n}, slow-cooked with a long name"), "quantity": 1}))
+        .collect();
+    let response = client
+        .post(format!("{base}/orders"))
+        .bearer_auth(FULL_DISK_ADMIN)
+        .header("Idempotency-Key", key)
+        .json(
+            &json!({"customer_name": format!("Guest {n}"), "phone": "+31612345678",
+                      "items": items, "external_ref": format!("idem-{n}")}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, body["id"].as_str().map(str::to_owned), replayed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creation_refused_on_a_full_disk_succeeds_with_the_same_idempotency_key_once_space_returns()
+ {
+    let disk = match Tmpfs::mount("2m") {
+        Ok(disk) => disk,
+        Err(reason) => return cannot_run(format!("cannot mount a tmpfs ({reason})")),
+    };
+    let provider = messagebird_accepting_after(Duration::ZERO).await;
+    let work = tempfile::tempdir().unwrap();
+    let bind = free_local_address();
+    let base = format!("http://{bind}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let _server = serve_on(&disk, work.path(), &bind, &provider.uri());
+    wait_until_ready(&client, &base).await;
+
+    let ballast = disk.plug().expect("fill the disk");
+    let mut answered = Vec::new();
+    for n in 0..40 {
+        let key = format!("full-disk-{n}");
+        let (status, id, _) = create_with_key(&client, &base, &key, n).await;
+        assert!(
+            status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CREATED,
+            "creation {n} on a full disk answered {status}"
+        );
+        answered.push((key, n, status, id));
+    }
+    let refused = answered
+        .iter()
+        .filter(|(.., status, _)| *status == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert!(refused > 0, "the full disk refused no creation");
+    // Room for the retries' write-ahead log too (it grows to 4 MB before a checkpoint).
+    std::fs::remove_file(&ballast).expect("remove the ballast");
+    disk.grow("64m").expect("grow the disk");
+    let space_returned = Instant::now();
+
+    // The client's retry with the same key: created (the first time it is saved) or the
+    // same order again, never a 409 "still in progress" for a request that failed.
+    let mut conflicts = 0;
+    for (key, n, status, first_id) in &answered {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (retried, id, replayed) = loop {
+            let answer = create_with_key(&client, &base, key, *n).await;
+            match answer.0 {
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::CONFLICT
+                    if Instant::now() < deadline =>
+                {
+                    conflicts += usize::from(answer.0 == StatusCode::CONFLICT);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                _ => break answer,
+            }
+        };
+        assert_eq!(retried, StatusCode::CREATED, "{key} after space returned");
+        if *status == StatusCode::CREATED {
+            assert!(
+                replayed,
+                "{key} was created on the full disk: its retry is a replay"
+            );
+            assert_eq!(&id, first_id, "{key}");
+        }
+    }
+    println!(
+        "idempotency after a full disk: {refused} of 40 creations refused, all created on \
+         retry with the same key {:.1?} after space returned ({conflicts} retries met a 409)",
+        space_returned.elapsed()
+    );
+}
+
+/// Waits (10 s at most) until a session of the test database waits for a lock, and
+/// terminates it: the request using it is cut off mid-transaction.
+async fn terminate_the_waiting_backend(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let waiting = loop {
+        let waiting = backends_waiting_for_a_lock(app).await;
+        if !waiting.is_empty() {
+            break waiting;
+        }
+        assert!(Instant::now() < deadline, "no request reached the lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for pid in waiting {
+        app.db
+            .execute_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT pg_terminate_backend({pid})"),
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_whose_release_failed_is_freed_once_the_database_is_back() {
+    let Some(app) = spawn_app_without_worker(DbKind::Postgres).await else {
+        return;
+    };
+    let lock = |table: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let holder = db.begin().await.unwrap();
+            holder
+                .execute_unprepared(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+                .await
+                .unwrap();
+            holder
+        }
+    };
+    let create = || {
+        app.post("/orders", &app.admin_key, &order_body("Katherine Johnson"))
+            .header("Idempotency-Key", "kitchen-tablet-7")
+            .send()
+    };
+    // The key is claimed (committed), then the order's insert waits on the lock and its
+    // connection is cut; the release of the key waits on a second lock and is cut too.
+    let orders_held = lock("orders").await;
+    let first = tokio::spawn(create());
+    terminate_the_waiting_backend(&app).await;
+    let records_held = lock("idempotency_records").await;
+    terminate_the_waiting_backend(&app).await;
+    let refused = first.await.unwrap().unwrap();
+    assert_problem(refused, 503).await;
+    records_held.rollback().await.unwrap();
+    orders_held.rollback().await.unwrap();
+
+    // The tablet retries with the same key, as the 503 told it to: within a few seconds
+    // the key is free and the order is created once.
+    let started = Instant::now();
+    let created = loop {
+        let response = create().await.unwrap();
+        if response.status() != StatusCode::CONFLICT {
+            break response;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the key stayed claimed by a request that failed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let orders = app.get_json("/orders", &app.admin_key).await;
+    assert_eq!(orders["items"].as_array().unwrap().len(), 1, "{orders}");
+}

@@ -145,7 +145,7 @@ impl Tmpfs {
         Ok(path)
     }
 
-    fn grow(&self, size: &str) -> Result<(), String> {
+    pub(crate) fn grow(&self, size: &str) -> Result<(), String> {
         let options = format!("remount,size={size}");
         run("mount", &["-o", &options, path_str(self.path())]).map(drop)
     }
