@@ -198,13 +198,13 @@ pub async fn authenticate(
                 .writer
                 .run(move |txn| Box::pin(async move { store::keys::touch(txn, id, at).await }))
                 .await;
-            match touched {
-                Ok(()) => {
-                    if let Some(hash) = &hash {
-                        state.keys.touched(hash, at);
-                    }
-                }
-                Err(e) => log::warn!("could not record use of key {}: {e}", key.id),
+            if let Err(e) = touched {
+                log::warn!("could not record use of key {}: {e}", key.id);
+            }
+            // Even when it failed (a full disk): the time of last use is a statistic,
+            // not worth a failing write on every request; it is tried again in a minute.
+            if let Some(hash) = &hash {
+                state.keys.touched(hash, at);
             }
         }
         req.extensions_mut().insert(Caller::from(key));

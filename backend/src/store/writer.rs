@@ -207,25 +207,71 @@ async fn write_batches(
     metrics: Arc<Metrics>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut log = FaultLog::default();
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let ended = commit_batch(&db, std::mem::take(&mut batch)).await;
         if ended.committed > 0 {
             metrics.record_write_batch(ended.committed);
+            log.recovered();
         }
         if let Some(error) = ended.broken {
             let kind = fault::classify(&error);
             if let Some(kind) = kind {
                 metrics.record_storage_error(kind);
             }
-            log::warn!(
-                "a database write failed ({}: {error}); its transaction was given up and the connection is replaced",
-                kind.map_or("error", FaultKind::as_str)
-            );
+            log.failed(kind, &error);
             match reconnect(&db).await {
                 Ok(true) => metrics.record_writer_reconnect(),
                 Ok(false) => {}
                 Err(e) => log::warn!("cannot open a new database connection yet: {e}"),
             }
+        }
+    }
+}
+
+/// How often a lasting fault is logged again: on a full disk under a dinner rush every
+/// batch fails, and one line a batch would bury everything else in the log.
+const FAULT_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The writer's log of failed transactions: the first at once, then at most one line
+/// per [`FAULT_LOG_EVERY`] saying how many failed meanwhile, and a line when writes
+/// commit again.
+#[derive(Default)]
+struct FaultLog {
+    last_line: Option<std::time::Instant>,
+    unlogged: u64,
+    failing: bool,
+}
+
+impl FaultLog {
+    fn failed(&mut self, kind: Option<FaultKind>, error: &DbErr) {
+        self.failing = true;
+        if self
+            .last_line
+            .is_some_and(|at| at.elapsed() < FAULT_LOG_EVERY)
+        {
+            self.unlogged += 1;
+            return;
+        }
+        let also = match std::mem::take(&mut self.unlogged) {
+            0 => String::new(),
+            n => format!(" ({n} more failed since the last line)"),
+        };
+        log::warn!(
+            "a database write failed ({}: {error}); its transaction was given up and the connection is replaced{also}",
+            kind.map_or("error", FaultKind::as_str)
+        );
+        self.last_line = Some(std::time::Instant::now());
+    }
+
+    fn recovered(&mut self) {
+        if std::mem::take(&mut self.failing) {
+            let also = match std::mem::take(&mut self.unlogged) {
+                0 => String::new(),
+                n => format!(" ({n} more failed since the last line)"),
+            };
+            log::warn!("database writes are committed again{also}");
+            self.last_line = None;
         }
     }
 }
