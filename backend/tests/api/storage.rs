@@ -65,27 +65,8 @@ async fn a_request_whose_postgres_backend_is_terminated_fails_cleanly_and_the_ne
                 .unwrap()
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let waiting = loop {
-        let waiting = backends_waiting_for_a_lock(&app).await;
-        if !waiting.is_empty() {
-            break waiting;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the request never reached the lock"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    for pid in waiting {
-        app.db
-            .execute_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!("SELECT pg_terminate_backend({pid})"),
-            ))
-            .await
-            .unwrap();
-    }
+    let waiting = backends_reaching_a_lock(&app).await;
+    terminate(&app, waiting).await;
     let refused = change.await.unwrap();
     let retry_after = refused.headers().get("retry-after").cloned();
     let status = refused.status();
@@ -372,19 +353,23 @@ async fn a_creation_refused_on_a_full_disk_succeeds_with_the_same_idempotency_ke
     );
 }
 
-/// Waits (10 s at most) until a session of the test database waits for a lock, and
-/// terminates it: the request using it is cut off mid-transaction.
-async fn terminate_the_waiting_backend(app: &TestApp) {
+/// Waits (10 s at most) until sessions of the test database wait for a lock, and
+/// returns their backends' pids.
+async fn backends_reaching_a_lock(app: &TestApp) -> Vec<i32> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let waiting = loop {
+    loop {
         let waiting = backends_waiting_for_a_lock(app).await;
         if !waiting.is_empty() {
-            break waiting;
+            return waiting;
         }
         assert!(Instant::now() < deadline, "no request reached the lock");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    for pid in waiting {
+    }
+}
+
+/// Terminates these backends: the requests using them are cut off mid-transaction.
+async fn terminate(app: &TestApp, backends: Vec<i32>) {
+    for pid in backends {
         app.db
             .execute_raw(Statement::from_string(
                 DbBackend::Postgres,
@@ -420,9 +405,12 @@ async fn an_idempotency_key_whose_release_failed_is_freed_once_the_database_is_b
     // connection is cut; the release of the key waits on a second lock and is cut too.
     let orders_held = lock("orders").await;
     let first = tokio::spawn(create());
-    terminate_the_waiting_backend(&app).await;
+    let insert = backends_reaching_a_lock(&app).await;
+    // Taken before the insert is cut, so the release that follows must wait for it.
     let records_held = lock("idempotency_records").await;
-    terminate_the_waiting_backend(&app).await;
+    terminate(&app, insert).await;
+    let release = backends_reaching_a_lock(&app).await;
+    terminate(&app, release).await;
     let refused = first.await.unwrap().unwrap();
     assert_problem(refused, 503).await;
     records_held.rollback().await.unwrap();
