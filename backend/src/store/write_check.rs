@@ -27,17 +27,26 @@ pub enum WriteHealth {
     /// A write was committed.
     Ok,
     /// Reads work but a write could not be committed (full disk, read-only files).
-    ReadOnly(FaultKind),
+    ReadOnly,
     /// The database failed a write for another reason, or took too long.
     Unavailable,
 }
 
 impl WriteHealth {
+    /// What a write that met `kind` says about the database.
+    fn after(kind: FaultKind) -> WriteHealth {
+        if kind.reads_still_work() {
+            WriteHealth::ReadOnly
+        } else {
+            WriteHealth::Unavailable
+        }
+    }
+
     /// The `database` field of `/readyz`.
     pub fn as_str(self) -> &'static str {
         match self {
             WriteHealth::Ok => "ok",
-            WriteHealth::ReadOnly(_) => "read-only",
+            WriteHealth::ReadOnly => "read-only",
             WriteHealth::Unavailable => "unavailable",
         }
     }
@@ -64,8 +73,8 @@ impl WriteCheck {
         let health = match tokio::time::timeout(PATIENCE, probe).await {
             Ok(Ok(())) => WriteHealth::Ok,
             Ok(Err(e)) => match fault::classify(&e) {
-                Some(kind) if kind.reads_still_work() => WriteHealth::ReadOnly(kind),
-                _ => {
+                Some(kind) => WriteHealth::after(kind),
+                None => {
                     log::warn!("readiness: the database did not take a write: {e}");
                     WriteHealth::Unavailable
                 }
@@ -80,11 +89,7 @@ impl WriteCheck {
         };
         let health = match metrics.last_storage_error() {
             Some((at, kind)) if health == WriteHealth::Ok && at.elapsed() < FAULTS_COUNT_FOR => {
-                if kind.reads_still_work() {
-                    WriteHealth::ReadOnly(kind)
-                } else {
-                    WriteHealth::Unavailable
-                }
+                WriteHealth::after(kind)
             }
             _ => health,
         };

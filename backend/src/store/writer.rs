@@ -253,10 +253,7 @@ impl FaultLog {
             self.unlogged += 1;
             return;
         }
-        let also = match std::mem::take(&mut self.unlogged) {
-            0 => String::new(),
-            n => format!(" ({n} more failed since the last line)"),
-        };
+        let also = self.take_unlogged();
         log::warn!(
             "a database write failed ({}: {error}); its transaction was given up and the connection is replaced{also}",
             kind.map_or("error", FaultKind::as_str)
@@ -264,12 +261,17 @@ impl FaultLog {
         self.last_line = Some(std::time::Instant::now());
     }
 
+    /// How many failures went unlogged since the last line, as words for the next one.
+    fn take_unlogged(&mut self) -> String {
+        match std::mem::take(&mut self.unlogged) {
+            0 => String::new(),
+            n => format!(" ({n} more failed since the last line)"),
+        }
+    }
+
     fn recovered(&mut self) {
         if std::mem::take(&mut self.failing) {
-            let also = match std::mem::take(&mut self.unlogged) {
-                0 => String::new(),
-                n => format!(" ({n} more failed since the last line)"),
-            };
+            let also = self.take_unlogged();
             log::warn!("database writes are committed again{also}");
             self.last_line = None;
         }

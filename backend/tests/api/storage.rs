@@ -3,13 +3,13 @@
 //! provider was answering. (The full and read-only disk drills under load are in
 //! `storage_drill`.)
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use serde_json::{Value, json};
+use wiremock::MockServer;
 
 use crate::helpers::*;
 use crate::storage_drill::{Tmpfs, cannot_run};
@@ -127,25 +127,15 @@ const SERVER_LOG: &str = "server.log";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_text_accepted_while_the_disk_is_full_is_recorded_once_space_returns_and_not_sent_again()
 {
-    let disk = match Tmpfs::mount("2m") {
-        Ok(disk) => disk,
-        Err(reason) => return cannot_run(format!("cannot mount a tmpfs ({reason})")),
+    let Some(server) = ServerOnSmallDisk::start(PROVIDER_DELAY).await else {
+        return;
     };
-    let provider = messagebird_accepting_after(PROVIDER_DELAY).await;
-    // The log lives off the small disk, so it can say what went wrong there.
-    let work = tempfile::tempdir().unwrap();
-    let bind = free_local_address();
-    let base = format!("http://{bind}");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let _server = serve_on(&disk, work.path(), &bind, &provider.uri());
-    wait_until_ready(&client, &base).await;
+    let (disk, provider, client) = (&server.disk, &server.provider, &server.client);
+    let base = server.base.as_str();
 
     let order = create_order_at(
-        &client,
-        &base,
+        client,
+        base,
         FULL_DISK_ADMIN,
         "Grace Hopper",
         "+31612345678",
@@ -161,7 +151,7 @@ async fn a_text_accepted_while_the_disk_is_full_is_recorded_once_space_returns_a
         assert!(
             Instant::now() < deadline,
             "the text never reached the provider; the server's log ends:\n{}",
-            server_log_tail(work.path())
+            server.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -169,7 +159,7 @@ async fn a_text_accepted_while_the_disk_is_full_is_recorded_once_space_returns_a
     // The provider holds its answer; the disk fills up before it comes.
     let ballast = disk.plug().expect("fill the disk");
     tokio::time::sleep(FULL_FOR).await;
-    let while_full = only_text(&client, &texts).await;
+    let while_full = only_text(client, &texts).await;
     assert_eq!(
         while_full["state"], "sending",
         "the outcome was recorded on a full disk, so this test exercised nothing: {while_full}"
@@ -179,20 +169,20 @@ async fn a_text_accepted_while_the_disk_is_full_is_recorded_once_space_returns_a
 
     let deadline = space_returned + Duration::from_secs(15);
     let recorded = loop {
-        let text = only_text(&client, &texts).await;
+        let text = only_text(client, &texts).await;
         if text["state"] == "sent" {
             break space_returned.elapsed();
         }
         assert!(
             Instant::now() < deadline,
             "the outcome was never recorded: {text}; the server's log ends:\n{}",
-            server_log_tail(work.path())
+            server.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     // Time for a worker that lost the outcome to claim and send the text again.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let text = only_text(&client, &texts).await;
+    let text = only_text(client, &texts).await;
     let sends = provider.received_requests().await.unwrap().len();
     println!(
         "full disk under an ack: recorded {recorded:.1?} after space returned; \
@@ -203,7 +193,7 @@ async fn a_text_accepted_while_the_disk_is_full_is_recorded_once_space_returns_a
         (sends, &text["state"], &text["attempts"]),
         (1, &json!("sent"), &json!(1)),
         "the text was sent again; the server's log ends:\n{}",
-        server_log_tail(work.path())
+        server.log_tail()
     );
 }
 
@@ -223,34 +213,74 @@ async fn only_text(client: &reqwest::Client, texts: &str) -> Value {
     items[0].clone()
 }
 
-/// A server whose database lives on `disk`, sending through a MessageBird stand-in, its
-/// texts leased for `LEASE_SECS`.
-fn serve_on(disk: &Tmpfs, work: &Path, bind: &str, provider: &str) -> KillOnDrop {
-    let log = std::fs::File::create(work.join(SERVER_LOG)).unwrap();
-    let database_url = format!("sqlite://{}?mode=rwc", disk.path().join("t.db").display());
-    KillOnDrop(
-        order_notify_command(work)
-            .arg("serve")
-            .env("ORDER_NOTIFY_DATABASE_URL", database_url)
-            .env("ORDER_NOTIFY_BIND", bind)
-            .env("ORDER_NOTIFY_ADMIN_KEY", FULL_DISK_ADMIN)
-            .env("ORDER_NOTIFY_RATE_LIMIT", "0")
-            .env("ORDER_NOTIFY_SMS_PROVIDER", "messagebird")
-            .env("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "full-disk")
-            .env("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", provider)
-            .env("ORDER_NOTIFY_LEASE_SECS", LEASE_SECS.to_string())
-            .env("ORDER_NOTIFY_RETRY_BASE_MS", "200")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
+/// The real server with its database on a small tmpfs (2 MiB), sending through a
+/// MessageBird stand-in that answers after a delay, its texts leased for `LEASE_SECS`.
+/// Its log lives off the small disk, so it can say what went wrong there.
+struct ServerOnSmallDisk {
+    // Dropped first: the server stops before its disk goes.
+    _server: KillOnDrop,
+    disk: Tmpfs,
+    provider: MockServer,
+    client: reqwest::Client,
+    base: String,
+    work: tempfile::TempDir,
 }
 
-fn server_log_tail(work: &Path) -> String {
-    let log = std::fs::read_to_string(work.join(SERVER_LOG)).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
+impl ServerOnSmallDisk {
+    /// Starts it and waits until it is ready; `None` (after saying so) where no tmpfs
+    /// can be mounted.
+    async fn start(provider_delay: Duration) -> Option<ServerOnSmallDisk> {
+        let disk = match Tmpfs::mount("2m") {
+            Ok(disk) => disk,
+            Err(reason) => {
+                cannot_run(format!("cannot mount a tmpfs ({reason})"));
+                return None;
+            }
+        };
+        let provider = messagebird_accepting_after(provider_delay).await;
+        let work = tempfile::tempdir().unwrap();
+        let bind = free_local_address();
+        let log = std::fs::File::create(work.path().join(SERVER_LOG)).unwrap();
+        let database_url = format!("sqlite://{}?mode=rwc", disk.path().join("t.db").display());
+        let server = KillOnDrop(
+            order_notify_command(work.path())
+                .arg("serve")
+                .env("ORDER_NOTIFY_DATABASE_URL", database_url)
+                .env("ORDER_NOTIFY_BIND", &bind)
+                .env("ORDER_NOTIFY_ADMIN_KEY", FULL_DISK_ADMIN)
+                .env("ORDER_NOTIFY_RATE_LIMIT", "0")
+                .env("ORDER_NOTIFY_SMS_PROVIDER", "messagebird")
+                .env("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "full-disk")
+                .env("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", provider.uri())
+                .env("ORDER_NOTIFY_LEASE_SECS", LEASE_SECS.to_string())
+                .env("ORDER_NOTIFY_RETRY_BASE_MS", "200")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let base = format!("http://{bind}");
+        wait_until_ready(&client, &base).await;
+        Some(ServerOnSmallDisk {
+            _server: server,
+            disk,
+            provider,
+            client,
+            base,
+            work,
+        })
+    }
+
+    /// The end of the server's log, for a failure message.
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.work.path().join(SERVER_LOG)).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
 }
 
 /// One creation with its own `Idempotency-Key`; returns the status, the order id (on
@@ -284,26 +314,17 @@ async fn create_with_key(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_creation_refused_on_a_full_disk_succeeds_with_the_same_idempotency_key_once_space_returns()
  {
-    let disk = match Tmpfs::mount("2m") {
-        Ok(disk) => disk,
-        Err(reason) => return cannot_run(format!("cannot mount a tmpfs ({reason})")),
+    let Some(server) = ServerOnSmallDisk::start(Duration::ZERO).await else {
+        return;
     };
-    let provider = messagebird_accepting_after(Duration::ZERO).await;
-    let work = tempfile::tempdir().unwrap();
-    let bind = free_local_address();
-    let base = format!("http://{bind}");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let _server = serve_on(&disk, work.path(), &bind, &provider.uri());
-    wait_until_ready(&client, &base).await;
+    let (disk, client) = (&server.disk, &server.client);
+    let base = server.base.as_str();
 
     let ballast = disk.plug().expect("fill the disk");
     let mut answered = Vec::new();
     for n in 0..40 {
         let key = format!("full-disk-{n}");
-        let (status, id, _) = create_with_key(&client, &base, &key, n).await;
+        let (status, id, _) = create_with_key(client, base, &key, n).await;
         assert!(
             status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CREATED,
             "creation {n} on a full disk answered {status}"
@@ -326,7 +347,7 @@ async fn a_creation_refused_on_a_full_disk_succeeds_with_the_same_idempotency_ke
     for (key, n, status, first_id) in &answered {
         let deadline = Instant::now() + Duration::from_secs(10);
         let (retried, id, replayed) = loop {
-            let answer = create_with_key(&client, &base, key, *n).await;
+            let answer = create_with_key(client, base, key, *n).await;
             match answer.0 {
                 StatusCode::SERVICE_UNAVAILABLE | StatusCode::CONFLICT
                     if Instant::now() < deadline =>
