@@ -193,12 +193,16 @@ impl Writer {
     }
 }
 
-/// How one batch ended.
+/// How one batch ended, with its callers' answers still to be given.
 struct Ended {
     /// Pieces of work committed (0 if the transaction was not).
     committed: usize,
     /// Why the connection cannot be trusted any more, if it cannot.
     broken: Option<DbErr>,
+    /// Answers every caller in the batch. Given only after the writer has counted a
+    /// fault and replaced a broken connection, so a caller told of a failure finds it
+    /// already in `/metrics` and `/readyz`, and its retry on a fresh connection.
+    answer: Box<dyn FnOnce() + Send>,
 }
 
 async fn write_batches(
@@ -226,6 +230,7 @@ async fn write_batches(
                 Err(e) => log::warn!("cannot open a new database connection yet: {e}"),
             }
         }
+        (ended.answer)();
     }
 }
 
@@ -278,7 +283,8 @@ impl FaultLog {
     }
 }
 
-/// Runs one batch in one transaction and answers every caller in it.
+/// Runs one batch in one transaction; the answers to its callers are returned, to be
+/// given once the writer has dealt with how it ended.
 ///
 /// Any error from BEGIN, a savepoint, COMMIT or ROLLBACK, or a storage fault met by
 /// any work in it, fails every piece of work in the batch (none of it is kept) and
@@ -289,12 +295,15 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Ende
     let txn = match super::begin_write(db).await {
         Ok(txn) => txn,
         Err(e) => {
-            for job in batch {
-                job.refuse(e.clone());
-            }
+            let error = e.clone();
             return Ended {
                 committed: 0,
                 broken: Some(e),
+                answer: Box::new(move || {
+                    for job in batch {
+                        job.refuse(error.clone());
+                    }
+                }),
             };
         }
     };
@@ -346,22 +355,28 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Ende
         None if kept == 0 => txn.rollback().await,
         None => txn.commit().await,
     };
-    if let Err(e) = &ended {
-        for job in jobs {
-            job.refuse(e.clone());
+    let unrun: Vec<Box<dyn Job>> = jobs.collect();
+    let outcome = ended.clone();
+    let answer = Box::new(move || {
+        if let Err(e) = &outcome {
+            for job in unrun {
+                job.refuse(e.clone());
+            }
         }
-    }
-    for done in finished {
-        (done.answer)(ended.clone());
-    }
+        for done in finished {
+            (done.answer)(outcome.clone());
+        }
+    });
     match ended {
         Ok(()) => Ended {
             committed: kept,
             broken: None,
+            answer,
         },
         Err(e) => Ended {
             committed: 0,
             broken: Some(e),
+            answer,
         },
     }
 }
