@@ -27,6 +27,7 @@ use crate::http::{
     sandbox, templates, webhooks,
 };
 use crate::metrics::Metrics;
+use crate::service::Services;
 use crate::store::templates::TemplateCache;
 use crate::store::write_check::WriteCheck;
 use crate::store::writer::Writer;
@@ -34,6 +35,8 @@ use crate::store::{self, keys::KeySource};
 
 /// What every handler can reach.
 pub struct AppState {
+    /// The use cases (`service`): what orders and texts handlers ask for.
+    pub services: Services,
     pub db: DatabaseConnection,
     /// For reads that need not see this request's own writes: on SQLite, read-only
     /// connections beside the writer (`store::read_pool`); elsewhere the same as `db`.
@@ -221,14 +224,23 @@ impl Application {
             })?;
         let events = EventHub::start(reads.clone());
         let writer = Writer::new(db.clone(), metrics.clone());
+        let templates = Arc::new(TemplateCache::default());
+        let services = Services::new(
+            reads.clone(),
+            writer.clone(),
+            templates.clone(),
+            outbox.clone(),
+            settings.clone(),
+        );
         let state = web::Data::new(AppState {
+            services,
             writer: writer.clone(),
             db,
             reads,
             settings,
             limiter,
             keys: KeyCache::default(),
-            templates: Arc::default(),
+            templates,
             outbox: outbox.clone(),
             metrics: metrics.clone(),
             events: events.clone(),
@@ -332,15 +344,25 @@ pub fn operations_server(
         source,
     };
     let listener = TcpListener::bind(addr).map_err(bind_error)?;
+    let writer = Writer::new(db.clone(), metrics.clone());
+    let (templates, outbox) = (Arc::new(TemplateCache::default()), Arc::new(Notify::new()));
+    let services = Services::new(
+        db.clone(),
+        writer.clone(),
+        templates.clone(),
+        outbox.clone(),
+        settings.clone(),
+    );
     let state = web::Data::new(AppState {
+        services,
         reads: db.clone(),
-        writer: Writer::new(db.clone(), metrics.clone()),
+        writer,
         db,
         limiter: RateLimiter::new(0, 1),
         keys: KeyCache::default(),
-        templates: Arc::default(),
+        templates,
         settings,
-        outbox: Arc::new(Notify::new()),
+        outbox,
         metrics,
         events: EventHub::idle(),
         write_check: WriteCheck::default(),

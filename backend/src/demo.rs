@@ -4,8 +4,9 @@
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::config::Settings;
+use crate::domain::{Actor, NewOrder};
 use crate::domain::{CustomerName, OrderItems, OrderStatus, PhoneNumber};
-use crate::store::orders::{self, Actor, NewOrder};
+use crate::store::orders;
 
 /// A sample: customer, phone, items (name, quantity) and the statuses it went through.
 type Sample = (

@@ -10,5 +10,6 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod metrics;
+pub mod service;
 pub mod sms;
 pub mod store;

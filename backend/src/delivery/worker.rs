@@ -22,10 +22,11 @@ use uuid::Uuid;
 use super::pace::{HORIZON, Pacer};
 use super::retry::settle;
 use crate::config::Settings;
+use crate::domain::Notification;
 use crate::metrics::{Metrics, SendResult};
 use crate::sms::{OutgoingSms, Provider, SendOutcome};
 use crate::store::fault;
-use crate::store::notifications::{self, Notification, Outcome};
+use crate::store::notifications::{self, Outcome};
 use crate::store::writer::Writer;
 
 /// How often an idle worker looks for work nobody told it about.

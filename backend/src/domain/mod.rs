@@ -11,8 +11,11 @@ mod status;
 mod template;
 
 pub use keyword::Keyword;
-pub use notification::NotificationState;
-pub use order::{CustomerName, ExternalRef, OrderItem, OrderItems, ValidationError};
+pub use notification::{Notification, NotificationState};
+pub use order::{
+    Actor, CustomerName, ExternalRef, HistoryEntry, IfMatch, NewOrder, Order, OrderFilter,
+    OrderItem, OrderItems, Scope, ValidationError, tag_list_matches, version_tag,
+};
 pub use phone::{PhoneError, PhoneNumber};
 pub use role::Role;
 pub use sms::{Encoding, SmsText};

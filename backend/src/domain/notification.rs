@@ -4,8 +4,12 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Encoding, OrderStatus};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -67,6 +71,27 @@ impl FromStr for NotificationState {
             .find(|state| state.as_str() == s)
             .ok_or_else(|| UnknownState(s.to_owned()))
     }
+}
+
+/// A text about an order, from the moment it is queued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub seq: i64,
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub order_status: OrderStatus,
+    pub recipient: String,
+    pub body: String,
+    pub encoding: Encoding,
+    pub segments: u32,
+    pub state: NotificationState,
+    pub attempts: u32,
+    pub provider: String,
+    pub provider_message_id: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -1,8 +1,13 @@
-//! The parts of an order a person or an order system types in, each checked once at the
-//! edge: the customer's name, the items, and the caller's own reference.
+//! An order: the parts a person or an order system types in, each checked once at the
+//! edge (the customer's name, the items, the caller's own reference), the order as
+//! kept, its history, and the version a change may be conditioned on.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{OrderStatus, PhoneNumber, SmsText, Template, TemplateValues};
 
 /// One reason an input was refused, tied to the field it came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -149,9 +154,132 @@ impl OrderItems {
     }
 }
 
+/// An order as kept: what was ordered, by whom, and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Order {
+    pub seq: i64,
+    pub id: Uuid,
+    pub external_ref: Option<String>,
+    pub customer_name: String,
+    pub phone: PhoneNumber,
+    pub items: OrderItems,
+    pub status: OrderStatus,
+    pub version: i32,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An order as it arrives, already parsed into domain types.
+#[derive(Clone, Debug)]
+pub struct NewOrder {
+    pub customer_name: CustomerName,
+    pub phone: PhoneNumber,
+    pub items: OrderItems,
+    pub external_ref: Option<ExternalRef>,
+}
+
+/// Who did something, as written into the history.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub key_id: Option<Uuid>,
+    pub name: String,
+}
+
+/// Which orders a caller may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// Only orders created by this key (integration keys).
+    CreatedBy(Uuid),
+}
+
+/// Which orders a list shows, one page at a time.
+#[derive(Clone, Debug, Default)]
+pub struct OrderFilter {
+    pub statuses: Vec<OrderStatus>,
+    pub search: Option<String>,
+    pub limit: u64,
+    /// Only orders older than this position (the decoded cursor).
+    pub before_seq: Option<i64>,
+}
+
+/// One step of an order's status history: who moved it from where to where, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Order {
+    /// The text `template` gives for this order as it is now.
+    pub fn render(&self, template: &Template) -> SmsText {
+        let values = TemplateValues::new(
+            &self.customer_name,
+            self.external_ref.as_deref(),
+            self.id,
+            self.items.as_slice(),
+            self.status,
+        );
+        template.render(&values)
+    }
+
+    /// Its version as an entity tag: `"v<version>"` (the API's `ETag`).
+    pub fn etag(&self) -> String {
+        version_tag(self.version)
+    }
+}
+
+/// A version as an entity tag: `"v<version>"`.
+pub fn version_tag(version: i32) -> String {
+    format!("\"v{version}\"")
+}
+
+/// A condition on the version a change applies to (`If-Match`): any of these entity
+/// tags, compared strongly (a weak tag `W/"v3"` never matches), or `*` for any version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfMatch(String);
+
+impl IfMatch {
+    pub fn new(tags: impl Into<String>) -> Self {
+        IfMatch(tags.into())
+    }
+
+    pub fn matches(&self, version: i32) -> bool {
+        tag_list_matches(&self.0, &version_tag(version), false)
+    }
+}
+
+/// Whether a comma-separated list of entity tags (`If-Match`, `If-None-Match`) names
+/// `current`; `*` names anything. Weak tags count only when `allow_weak` (RFC 9110:
+/// strong comparison for `If-Match`, weak for `If-None-Match`).
+pub fn tag_list_matches(list: &str, current: &str, allow_weak: bool) -> bool {
+    list.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag == current || (allow_weak && tag.strip_prefix("W/") == Some(current))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entity_tags_match_by_strong_comparison_for_if_match() {
+        let current = "\"v3\"";
+        let check = |list: &str, weak| tag_list_matches(list, current, weak);
+        assert!(check("\"v3\"", false));
+        assert!(check("\"v1\", \"v3\"", false));
+        assert!(check("*", false));
+        assert!(!check("\"v2\"", false));
+        assert!(!check("W/\"v3\"", false));
+        assert!(check("W/\"v3\"", true));
+        assert!(!check("v3", false));
+        assert!(IfMatch::new("\"v2\", \"v3\"").matches(3));
+        assert!(!IfMatch::new("W/\"v3\"").matches(3));
+        assert_eq!(version_tag(7), "\"v7\"");
+    }
 
     fn item(name: &str, quantity: i64) -> (String, i64) {
         (name.to_owned(), quantity)

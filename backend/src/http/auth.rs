@@ -14,7 +14,7 @@ use super::problem::ApiError;
 use super::rate_limit::Client;
 use crate::app::AppState;
 use crate::domain::Role;
-use crate::store::orders::{Actor, Scope};
+use crate::domain::{Actor, Scope};
 use crate::store::{self, keys::ApiKey};
 
 /// The authenticated key behind a request.

@@ -22,10 +22,10 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::problem::ApiError;
 use crate::app::AppState;
+use crate::domain::Scope;
 use crate::domain::{NotificationState, OrderStatus, ValidationError};
 use crate::store::changes::{self, Change, ChangeKind, Cursor};
 use crate::store::keys;
-use crate::store::orders::Scope;
 
 /// How long a stream token opens streams (EventSource's own reconnects within this
 /// time reuse it; later ones need a new token).

@@ -10,20 +10,20 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::body::{RawBody, fingerprint};
-use super::idempotency::{self, IdempotencyKey, Reply};
+use super::idempotency::{self, answer};
 use super::problem::ApiError;
 use super::query::{QueryParser, next_cursor};
 use crate::app::AppState;
-use crate::domain::{
-    Encoding, NotificationState, OrderStatus, Role, SmsText, Template, TemplateValues,
-};
-use crate::store::notifications as store;
-use crate::store::orders::{self as orders_store, Order};
+use crate::domain::{Encoding, Notification, NotificationState, OrderStatus, Role, Template};
+use crate::service::{Answer, Notified};
 
 const ALL_ROLES: [Role; 3] = [Role::Admin, Role::Staff, Role::Integration];
 
+// A text as the API shows it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct Notification {
+#[serde(rename = "Notification")]
+#[schema(as = Notification)]
+pub struct NotificationView {
     pub id: Uuid,
     pub order_id: Uuid,
     /// The order's status the text was about.
@@ -46,9 +46,9 @@ pub struct Notification {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-impl From<store::Notification> for Notification {
-    fn from(n: store::Notification) -> Self {
-        Notification {
+impl From<Notification> for NotificationView {
+    fn from(n: Notification) -> Self {
+        NotificationView {
             id: n.id,
             order_id: n.order_id,
             order_status: n.order_status,
@@ -70,7 +70,7 @@ impl From<store::Notification> for Notification {
 
 #[derive(Serialize, ToSchema)]
 pub struct NotificationList {
-    pub items: Vec<Notification>,
+    pub items: Vec<NotificationView>,
 }
 
 #[derive(Default, Deserialize, ToSchema)]
@@ -82,24 +82,18 @@ pub struct NotifyCustomer {
     pub body: Option<String>,
 }
 
-/// The answer to a text for a number that texted STOP.
-fn opted_out(phone: &impl std::fmt::Display) -> ApiError {
-    ApiError::Conflict {
-        title: "Customer opted out",
-        detail: format!("{phone} texted STOP; no text is sent until they text START."),
+/// The answer to "Notify customer": 202 with the queued text, or 409 for a number
+/// that texted STOP (its `cancelled` record is kept, so a repeat answers 409 too).
+fn notified(notified: &Notified) -> Answer {
+    match notified {
+        Notified::Queued(text) => {
+            answer(StatusCode::ACCEPTED, &NotificationView::from(text.clone()))
+        }
+        Notified::OptedOut(text) => answer(
+            StatusCode::CONFLICT,
+            &ApiError::opted_out(&text.recipient).to_problem(),
+        ),
     }
-}
-
-/// The text a template gives for this order as it is now.
-pub fn render_for(order: &Order, template: &Template) -> SmsText {
-    let values = TemplateValues::new(
-        &order.customer_name,
-        order.external_ref.as_deref(),
-        order.id,
-        order.items.as_slice(),
-        order.status,
-    );
-    template.render(&values)
 }
 
 /// The texts about an order, newest first.
@@ -122,13 +116,12 @@ pub async fn list_for_order(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&ALL_ROLES)?;
-    let id = id.into_inner();
-    let order = orders_store::find_order(&state.reads, id, caller.scope())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("There is no order {id}.")))?;
-    let items = store::list_for_order(&state.reads, order.id).await?;
+    let items = state
+        .services
+        .texts_for_order(caller.scope(), id.into_inner())
+        .await?;
     Ok(HttpResponse::Ok().json(NotificationList {
-        items: items.into_iter().map(Notification::from).collect(),
+        items: items.into_iter().map(NotificationView::from).collect(),
     }))
 }
 
@@ -142,7 +135,7 @@ pub async fn list_for_order(
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours", pattern = "^[!-~]{1,255}$"),
     ),
     responses(
-        (status = 202, description = "Queued", body = Notification),
+        (status = 202, description = "Queued", body = NotificationView),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
@@ -164,67 +157,31 @@ pub async fn notify_customer(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&ALL_ROLES)?;
     let id = id.into_inner();
-    let key = IdempotencyKey::from_request(&req)?;
+    let key = idempotency::key(&req)?;
     let (request, canonical) = if body.is_empty() {
         (NotifyCustomer::default(), "{}".to_owned())
     } else {
         let parsed = body.parse::<NotifyCustomer>()?;
         (parsed.value, parsed.canonical)
     };
-    let custom = match request.body.as_deref() {
+    let own_words = match request.body.as_deref() {
         Some(text) => {
             Some(Template::parse(text).map_err(|e| ApiError::field("body", e.to_string()))?)
         }
         None => None,
     };
     let fingerprint = fingerprint("POST", &format!("/orders/{id}/notifications"), &canonical);
-    let scope = caller.scope();
-    let (settings, templates) = (state.settings.clone(), state.templates.clone());
-    let (response, queued) = idempotency::run(&state, &caller, key, &fingerprint, move |txn| {
-        let (custom, settings, templates) = (custom.clone(), settings.clone(), templates.clone());
-        Box::pin(async move {
-            let order = orders_store::find_order(txn, id, scope)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("There is no order {id}.")))?;
-            let template = match custom {
-                Some(template) => template,
-                None => templates.find(txn, order.status).await?.template,
-            };
-            let text = render_for(&order, &template);
-            let notification =
-                store::queue_notification(txn, &order, text, settings.sms_provider.as_str())
-                    .await?;
-            if notification.state == NotificationState::Cancelled {
-                // The refusal is recorded (so the history shows it) and answered as a
-                // conflict.
-                let problem = opted_out(&order.phone);
-                return Ok((
-                    Reply::json(StatusCode::CONFLICT, &problem.to_problem())?,
-                    None,
-                ));
-            }
-            let id = notification.id;
-            Ok((
-                Reply::json(StatusCode::ACCEPTED, &Notification::from(notification))?,
-                Some(id),
-            ))
-        })
-    })
-    .await?;
-    if let Some(Some(notification)) = queued {
-        state.outbox.notify_one();
-        log::info!(
-            "notification {notification} for order {id} queued by key {:?} ({})",
-            caller.name,
-            caller.key_id
-        );
-    }
-    Ok(response)
+    let once = idempotency::once(key, &caller, fingerprint, notified);
+    let ran = state
+        .services
+        .notify_customer(&caller.actor(), caller.scope(), id, own_words, once)
+        .await?;
+    Ok(idempotency::respond(ran, notified).0)
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct NotificationPage {
-    pub items: Vec<Notification>,
+    pub items: Vec<NotificationView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
@@ -272,11 +229,10 @@ pub async fn list_notifications(
     let limit = query.limit(params.limit.as_deref(), 50, 200);
     let before = query.cursor(params.cursor.as_deref());
     query.finish()?;
-    let (items, more) = store::list_notifications(&state.reads, &states, limit, before).await?;
-    let next_cursor = next_cursor(more, items.last().map(|n| n.seq));
+    let (items, next) = state.services.list_texts(&states, limit, before).await?;
     Ok(HttpResponse::Ok().json(NotificationPage {
-        items: items.into_iter().map(Notification::from).collect(),
-        next_cursor,
+        items: items.into_iter().map(NotificationView::from).collect(),
+        next_cursor: next_cursor(next),
     }))
 }
 
@@ -285,7 +241,7 @@ pub async fn list_notifications(
     post, path = "/notifications/{id}/retry", tag = "notifications",
     params(("id" = Uuid, Path, description = "The notification's id")),
     responses(
-        (status = 202, description = "Queued again", body = Notification),
+        (status = 202, description = "Queued again", body = NotificationView),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
@@ -302,38 +258,9 @@ pub async fn retry(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin, Role::Staff])?;
-    let id = id.into_inner();
-    // The opt-out is checked in the requeue's own transaction (on SQLite, where the
-    // writer takes one piece of work at a time, no STOP can land in between).
-    let requeue = state
-        .writer
-        .run(move |txn| {
-            Box::pin(async move {
-                if let Some(existing) = store::find_notification(txn, id).await?
-                    && store::is_opted_out(txn, &existing.recipient).await?
-                {
-                    return Err(opted_out(&existing.recipient));
-                }
-                Ok(store::requeue_failed(txn, id).await?)
-            })
-        })
+    let text = state
+        .services
+        .retry_text(&caller.actor(), id.into_inner())
         .await?;
-    match requeue {
-        store::Requeue::Queued(notification) => {
-            log::info!(
-                "notification {id} queued again by key {:?} ({})",
-                caller.name,
-                caller.key_id
-            );
-            state.outbox.notify_one();
-            Ok(HttpResponse::Accepted().json(Notification::from(*notification)))
-        }
-        store::Requeue::NotFound => Err(ApiError::NotFound(format!(
-            "There is no notification {id}."
-        ))),
-        store::Requeue::NotFailed(current) => Err(ApiError::Conflict {
-            title: "Not a failed text",
-            detail: format!("Only a failed text can be retried; this one is {current}."),
-        }),
-    }
+    Ok(HttpResponse::Accepted().json(NotificationView::from(text)))
 }

@@ -1,7 +1,7 @@
 //! `/orders`: list, create, read (with ETag), change status (with If-Match) and history.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,19 +10,16 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::body::{RawBody, fingerprint};
-use super::idempotency::{self, IdempotencyKey, Reply};
-use super::notifications::{Notification, render_for};
+use super::idempotency::{self, answer};
+use super::notifications::NotificationView;
 use super::problem::ApiError;
 use super::query::{QueryParser, next_cursor};
 use crate::app::AppState;
 use crate::domain::{
-    CustomerName, ExternalRef, OrderItem, OrderItems, OrderStatus, PhoneNumber, Role, StatusChange,
-    ValidationError,
+    CustomerName, ExternalRef, IfMatch, NewOrder, Notification, Order, OrderFilter, OrderItem,
+    OrderItems, OrderStatus, PhoneNumber, Role, ValidationError, tag_list_matches,
 };
-use crate::store::notifications::{
-    self as notifications_store, Notification as StoredNotification,
-};
-use crate::store::orders::{self as store, NewOrder, Order, OrderFilter};
+use crate::service::{Answer, Created, StatusChangeRequest, StatusChanged};
 
 const ALL_ROLES: [Role; 3] = [Role::Admin, Role::Staff, Role::Integration];
 const DEFAULT_LIMIT: u64 = 50;
@@ -47,11 +44,11 @@ pub struct OrderView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The latest text sent (or queued) about this order.
-    pub last_notification: Option<Notification>,
+    pub last_notification: Option<NotificationView>,
 }
 
 impl OrderView {
-    pub fn new(order: Order, last_notification: Option<StoredNotification>) -> Self {
+    pub fn new(order: Order, last_notification: Option<Notification>) -> Self {
         OrderView {
             id: order.id,
             external_ref: order.external_ref,
@@ -62,7 +59,7 @@ impl OrderView {
             version: order.version,
             created_at: order.created_at,
             updated_at: order.updated_at,
-            last_notification: last_notification.map(Notification::from),
+            last_notification: last_notification.map(NotificationView::from),
         }
     }
 }
@@ -199,10 +196,12 @@ pub struct ChangeStatus {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct StatusChanged {
+#[serde(rename = "StatusChanged")]
+#[schema(as = StatusChanged)]
+pub struct StatusChangedView {
     pub order: OrderView,
     /// The text queued by this change, if any.
-    pub notification: Option<Notification>,
+    pub notification: Option<NotificationView>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -269,7 +268,7 @@ impl CreateOrder {
         let customer_name = CustomerName::parse(&self.customer_name)
             .map_err(|e| errors.push(e))
             .ok();
-        let phone = PhoneNumber::parse(&self.phone, state.settings.default_region)
+        let phone = PhoneNumber::parse(&self.phone, state.services.settings().default_region)
             .map_err(|e| errors.push(ValidationError::new("phone", e.to_string())))
             .ok();
         let raw_items: Vec<(String, i64)> = self
@@ -303,29 +302,22 @@ impl CreateOrder {
     }
 }
 
-pub fn etag(order: &Order) -> String {
-    format!("\"v{}\"", order.version)
+/// The answer to a new order: 201 with the order and its `Location`.
+fn created(created: &Created) -> Answer {
+    let view = OrderView::new(created.order.clone(), created.text.clone());
+    Answer {
+        location: Some(format!("/orders/{}", created.order.id)),
+        ..answer(StatusCode::CREATED, &view)
+    }
 }
 
-/// Whether an `If-Match` / `If-None-Match` header names the order's current version.
-/// `*` matches any order; weak tags never match `If-Match` (RFC 9110 strong comparison).
-fn header_matches(value: &HeaderValue, current: &str, allow_weak: bool) -> bool {
-    let Ok(text) = value.to_str() else {
-        return false;
+/// The answer to a status change: 200 with the order and the text it queued.
+fn status_changed(changed: &StatusChanged) -> Answer {
+    let view = StatusChangedView {
+        order: OrderView::new(changed.order.clone(), changed.last_text.clone()),
+        notification: changed.text.clone().map(NotificationView::from),
     };
-    text.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag == current || (allow_weak && tag.strip_prefix("W/") == Some(current))
-    })
-}
-
-fn order_not_found(id: Uuid) -> ApiError {
-    ApiError::NotFound(format!("There is no order {id}."))
-}
-
-async fn load_order(state: &AppState, caller: &Caller, id: Uuid) -> Result<Order, ApiError> {
-    store::find_order(&state.reads, id, caller.scope())
-        .await?
-        .ok_or_else(|| order_not_found(id))
+    answer(StatusCode::OK, &view)
 }
 
 /// List orders, newest first.
@@ -348,19 +340,14 @@ pub async fn list_orders(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&ALL_ROLES)?;
     let filter = params.into_inner().into_filter()?;
-    let (orders, more) = store::list_orders(&state.reads, &filter, caller.scope()).await?;
-    let next_cursor = next_cursor(more, orders.last().map(|o| o.seq));
-    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
-    let mut latest = notifications_store::latest_for_orders(&state.reads, &ids).await?;
+    let page = state.services.list_orders(caller.scope(), &filter).await?;
     Ok(HttpResponse::Ok().json(OrderPage {
-        items: orders
+        items: page
+            .orders
             .into_iter()
-            .map(|order| {
-                let last = latest.remove(&order.id);
-                OrderView::new(order, last)
-            })
+            .map(|(order, last)| OrderView::new(order, last))
             .collect(),
-        next_cursor,
+        next_cursor: next_cursor(page.next),
     }))
 }
 
@@ -390,51 +377,17 @@ pub async fn create_order(
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&ALL_ROLES)?;
-    let key = IdempotencyKey::from_request(&req)?;
+    let key = idempotency::key(&req)?;
     let request = body.parse::<CreateOrder>()?;
     let fingerprint = fingerprint("POST", "/orders", &request.canonical);
     let notify = request.value.notify == Some(true);
     let new = request.value.parse(&state)?;
-    let actor = caller.actor();
-    let (settings, templates) = (state.settings.clone(), state.templates.clone());
-    let (response, created) = idempotency::run(&state, &caller, key, &fingerprint, move |txn| {
-        let (new, actor) = (new.clone(), actor.clone());
-        let (settings, templates) = (settings.clone(), templates.clone());
-        Box::pin(async move {
-            let order = store::create_order(txn, new, &actor).await?;
-            let notification = if notify {
-                let template = templates.find(txn, order.status).await?.template;
-                Some(
-                    notifications_store::queue_notification(
-                        txn,
-                        &order,
-                        render_for(&order, &template),
-                        settings.sms_provider.as_str(),
-                    )
-                    .await?,
-                )
-            } else {
-                None
-            };
-            let id = order.id;
-            let location = format!("/orders/{id}");
-            let reply = Reply::json(StatusCode::CREATED, &OrderView::new(order, notification))?
-                .with_location(location);
-            Ok((reply, id))
-        })
-    })
-    .await?;
-    if let Some(id) = created {
-        log::info!(
-            "order {id} created by key {:?} ({})",
-            caller.name,
-            caller.key_id
-        );
-        if notify {
-            state.outbox.notify_one();
-        }
-    }
-    Ok(response)
+    let once = idempotency::once(key, &caller, fingerprint, created);
+    let ran = state
+        .services
+        .create_order(&caller.actor(), new, notify, once)
+        .await?;
+    Ok(idempotency::respond(ran, created).0)
 }
 
 /// Read one order. Answers 304 to a matching `If-None-Match`.
@@ -460,19 +413,22 @@ pub async fn get_order(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&ALL_ROLES)?;
-    let order = load_order(&state, &caller, id.into_inner()).await?;
-    let tag = etag(&order);
+    let order = state
+        .services
+        .order(caller.scope(), id.into_inner())
+        .await?;
+    let tag = order.etag();
     if req
         .headers()
         .get(header::IF_NONE_MATCH)
-        .is_some_and(|value| header_matches(value, &tag, true))
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| tag_list_matches(value, &tag, true))
     {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, tag))
             .finish());
     }
-    let mut latest = notifications_store::latest_for_orders(&state.reads, &[order.id]).await?;
-    let last = latest.remove(&order.id);
+    let last = state.services.last_text(order.id).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, tag))
         .json(OrderView::new(order, last)))
@@ -488,7 +444,7 @@ pub async fn get_order(
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours", pattern = "^[!-~]{1,255}$"),
     ),
     responses(
-        (status = 200, description = "The order after the change", body = StatusChanged),
+        (status = 200, description = "The order after the change", body = StatusChangedView),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
@@ -511,93 +467,25 @@ pub async fn change_status(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&ALL_ROLES)?;
     let id = id.into_inner();
-    let key = IdempotencyKey::from_request(&req)?;
+    let key = idempotency::key(&req)?;
     let request = body.parse::<ChangeStatus>()?;
     let fingerprint = fingerprint("PATCH", &format!("/orders/{id}/status"), &request.canonical);
-    let target = request.value.status;
-    let notify = request.value.notify;
-    let wants_text = notify.unwrap_or(state.settings.auto_notify);
-    let (settings, templates) = (state.settings.clone(), state.templates.clone());
-    let if_match = req.headers().get(header::IF_MATCH).cloned();
-    let actor = caller.actor();
-    let scope = caller.scope();
-    let (response, changed) = idempotency::run(&state, &caller, key, &fingerprint, move |txn| {
-        let (actor, if_match) = (actor.clone(), if_match.clone());
-        let (settings, templates) = (settings.clone(), templates.clone());
-        Box::pin(async move {
-            let order = store::find_order(txn, id, scope)
-                .await?
-                .ok_or_else(|| order_not_found(id))?;
-            if let Some(expected) = &if_match
-                && !header_matches(expected, &etag(&order), false)
-            {
-                return Err(ApiError::PreconditionFailed(format!(
-                    "The order is at version {} (ETag {}) now; read it again before changing it.",
-                    order.version,
-                    etag(&order)
-                )));
-            }
-            let mut notification = None;
-            let mut changed = None;
-            let order = match order.status.change_to(target) {
-                StatusChange::Unchanged => order,
-                StatusChange::Forbidden { allowed } => {
-                    return Err(ApiError::InvalidTransition {
-                        from: order.status,
-                        to: target,
-                        allowed,
-                    });
-                }
-                StatusChange::Allowed => {
-                    let from = order.status;
-                    let order = store::change_status(txn, &order, target, &actor).await?;
-                    if wants_text {
-                        let stored = templates.find(txn, target).await?;
-                        // A disabled template stops the automatic text; an explicit
-                        // `notify: true` still asks for it.
-                        if stored.enabled || notify == Some(true) {
-                            let text = render_for(&order, &stored.template);
-                            notification = Some(
-                                notifications_store::queue_notification(
-                                    txn,
-                                    &order,
-                                    text,
-                                    settings.sms_provider.as_str(),
-                                )
-                                .await?,
-                            );
-                        }
-                    }
-                    changed = Some(from);
-                    order
-                }
-            };
-            let last = match &notification {
-                Some(queued) => Some(queued.clone()),
-                None => notifications_store::latest_for_orders(txn, &[order.id])
-                    .await?
-                    .remove(&order.id),
-            };
-            let reply = Reply::json(
-                StatusCode::OK,
-                &StatusChanged {
-                    order: OrderView::new(order, last),
-                    notification: notification.map(Notification::from),
-                },
-            )?;
-            Ok((reply, changed))
-        })
-    })
-    .await?;
-    if let Some(Some(from)) = changed {
-        state.outbox.notify_one();
-        log::info!(
-            "order {id} status {from} -> {target} by key {:?} ({})",
-            caller.name,
-            caller.key_id
-        );
-    }
-    Ok(response)
+    let change = StatusChangeRequest {
+        order: id,
+        to: request.value.status,
+        notify: request.value.notify,
+        // A header that is not text matches no version.
+        if_match: req
+            .headers()
+            .get(header::IF_MATCH)
+            .map(|value| IfMatch::new(value.to_str().unwrap_or(""))),
+    };
+    let once = idempotency::once(key, &caller, fingerprint, status_changed);
+    let ran = state
+        .services
+        .change_status(&caller.actor(), caller.scope(), change, once)
+        .await?;
+    Ok(idempotency::respond(ran, status_changed).0)
 }
 
 /// The order's status history, oldest first.
@@ -620,10 +508,12 @@ pub async fn list_events(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&ALL_ROLES)?;
-    let order = load_order(&state, &caller, id.into_inner()).await?;
-    let events = store::list_events(&state.reads, order.id).await?;
+    let history = state
+        .services
+        .history(caller.scope(), id.into_inner())
+        .await?;
     Ok(HttpResponse::Ok().json(OrderEventList {
-        items: events
+        items: history
             .into_iter()
             .map(|e| OrderEventView {
                 from: e.from,
@@ -633,23 +523,4 @@ pub async fn list_events(
             })
             .collect(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn etag_headers_match_by_strong_comparison() {
-        let current = "\"v3\"";
-        let check =
-            |raw: &str, weak| header_matches(&HeaderValue::from_str(raw).unwrap(), current, weak);
-        assert!(check("\"v3\"", false));
-        assert!(check("\"v1\", \"v3\"", false));
-        assert!(check("*", false));
-        assert!(!check("\"v2\"", false));
-        assert!(!check("W/\"v3\"", false));
-        assert!(check("W/\"v3\"", true));
-        assert!(!check("v3", false));
-    }
 }

@@ -7,9 +7,11 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::{ToResponse, ToSchema};
 
-use crate::domain::{OrderStatus, ValidationError};
+use crate::domain::{OrderStatus, ValidationError, version_tag};
+use crate::service::{
+    ChangeStatusError, CreateOrderError, NotifyError, ReadError, RepeatRefused, RetryError,
+};
 use crate::store::fault::FaultKind;
-use crate::store::orders::OrderError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -257,15 +259,93 @@ impl crate::store::writer::WriteError for ApiError {
     }
 }
 
-impl From<OrderError> for ApiError {
-    fn from(e: OrderError) -> Self {
+// Each use case's errors, as the API answers them: the one place they are mapped.
+
+impl ApiError {
+    /// The refusal of a text to a number that texted STOP.
+    pub fn opted_out(phone: &str) -> ApiError {
+        ApiError::Conflict {
+            title: "Customer opted out",
+            detail: format!("{phone} texted STOP; no text is sent until they text START."),
+        }
+    }
+}
+
+impl From<RepeatRefused> for ApiError {
+    fn from(e: RepeatRefused) -> Self {
         match e {
-            OrderError::DuplicateExternalRef(_) => ApiError::Conflict {
+            RepeatRefused::InFlight => ApiError::Conflict {
+                title: "Request still in progress",
+                detail: e.to_string(),
+            },
+            RepeatRefused::Mismatch => ApiError::Unprocessable {
+                title: "Idempotency-Key reused",
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NotFound(e) => ApiError::NotFound(e.to_string()),
+            ReadError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<CreateOrderError> for ApiError {
+    fn from(e: CreateOrderError) -> Self {
+        match e {
+            CreateOrderError::DuplicateExternalRef(_) => ApiError::Conflict {
                 title: "Duplicate external_ref",
                 detail: e.to_string(),
             },
-            OrderError::ConcurrentChange => ApiError::ConcurrentChange,
-            OrderError::Db(e) => e.into(),
+            CreateOrderError::Repeat(e) => e.into(),
+            CreateOrderError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<ChangeStatusError> for ApiError {
+    fn from(e: ChangeStatusError) -> Self {
+        match e {
+            ChangeStatusError::NotFound(e) => ApiError::NotFound(e.to_string()),
+            ChangeStatusError::StaleVersion { current } => ApiError::PreconditionFailed(format!(
+                "The order is at version {current} (ETag {}) now; read it again before changing it.",
+                version_tag(current)
+            )),
+            ChangeStatusError::Forbidden { from, to, allowed } => {
+                ApiError::InvalidTransition { from, to, allowed }
+            }
+            ChangeStatusError::ConcurrentChange => ApiError::ConcurrentChange,
+            ChangeStatusError::Repeat(e) => e.into(),
+            ChangeStatusError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(e: NotifyError) -> Self {
+        match e {
+            NotifyError::NotFound(e) => ApiError::NotFound(e.to_string()),
+            NotifyError::Repeat(e) => e.into(),
+            NotifyError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<RetryError> for ApiError {
+    fn from(e: RetryError) -> Self {
+        match e {
+            RetryError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            RetryError::NotFailed(_) => ApiError::Conflict {
+                title: "Not a failed text",
+                detail: e.to_string(),
+            },
+            RetryError::OptedOut(phone) => ApiError::opted_out(&phone),
+            RetryError::Storage(e) => e.into(),
         }
     }
 }

@@ -22,13 +22,10 @@ pub fn decode_cursor(cursor: &str) -> Option<i64> {
     cursor.parse().ok()
 }
 
-/// The cursor of the page after one that ended at `last_seq`, if more rows follow.
-pub fn next_cursor(more: bool, last_seq: Option<i64>) -> Option<String> {
-    if more {
-        last_seq.map(encode_cursor)
-    } else {
-        None
-    }
+/// The cursor of the page that starts after `next` (the last row's position, when
+/// more rows follow).
+pub fn next_cursor(next: Option<i64>) -> Option<String> {
+    next.map(encode_cursor)
 }
 
 /// Reads a list route's parameters, remembering every one that is wrong.
@@ -128,12 +125,10 @@ mod tests {
             assert_eq!(decode_cursor(forged), None, "{forged:?}");
         }
         assert_eq!(
-            next_cursor(true, Some(7))
-                .as_deref()
-                .and_then(decode_cursor),
+            next_cursor(Some(7)).as_deref().and_then(decode_cursor),
             Some(7)
         );
-        assert_eq!(next_cursor(false, Some(7)), None);
+        assert_eq!(next_cursor(None), None);
     }
 
     #[test]

@@ -13,29 +13,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{notifications, opt_outs};
-use super::orders::Order;
-use crate::domain::{Encoding, NotificationState, OrderStatus, SmsText};
+use crate::domain::{Notification, NotificationState, Order, SmsText};
 use crate::metrics::QueueFigures;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Notification {
-    pub seq: i64,
-    pub id: Uuid,
-    pub order_id: Uuid,
-    pub order_status: OrderStatus,
-    pub recipient: String,
-    pub body: String,
-    pub encoding: Encoding,
-    pub segments: u32,
-    pub state: NotificationState,
-    pub attempts: u32,
-    pub provider: String,
-    pub provider_message_id: Option<String>,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-}
 
 /// Why a text was recorded as `cancelled` for a number that opted out.
 pub const OPTED_OUT: &str = "The customer opted out of texts (replied STOP); nothing was sent.";

@@ -11,63 +11,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{order_events, orders};
-use crate::domain::{CustomerName, ExternalRef, OrderItem, OrderItems, OrderStatus, PhoneNumber};
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Order {
-    pub seq: i64,
-    pub id: Uuid,
-    pub external_ref: Option<String>,
-    pub customer_name: String,
-    pub phone: PhoneNumber,
-    pub items: OrderItems,
-    pub status: OrderStatus,
-    pub version: i32,
-    pub created_by: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// An order as it arrives, already parsed into domain types.
-#[derive(Clone, Debug)]
-pub struct NewOrder {
-    pub customer_name: CustomerName,
-    pub phone: PhoneNumber,
-    pub items: OrderItems,
-    pub external_ref: Option<ExternalRef>,
-}
-
-/// Who did something, as written into the history.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    pub key_id: Option<Uuid>,
-    pub name: String,
-}
-
-/// Which orders a caller may see.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    All,
-    /// Only orders created by this key (integration keys).
-    CreatedBy(Uuid),
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct OrderFilter {
-    pub statuses: Vec<OrderStatus>,
-    pub search: Option<String>,
-    pub limit: u64,
-    /// Only orders older than this position (the decoded cursor).
-    pub before_seq: Option<i64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OrderEvent {
-    pub from: Option<OrderStatus>,
-    pub to: OrderStatus,
-    pub actor: String,
-    pub at: DateTime<Utc>,
-}
+use crate::domain::{
+    Actor, ExternalRef, HistoryEntry, NewOrder, Order, OrderFilter, OrderItem, OrderItems,
+    OrderStatus, PhoneNumber, Scope,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
@@ -285,7 +232,7 @@ pub async fn change_status(
 pub async fn list_events(
     db: &impl ConnectionTrait,
     order_id: Uuid,
-) -> Result<Vec<OrderEvent>, DbErr> {
+) -> Result<Vec<HistoryEntry>, DbErr> {
     order_events::Entity::find()
         .filter(order_events::Column::OrderId.eq(order_id))
         .order_by_asc(order_events::Column::Seq)
@@ -294,7 +241,7 @@ pub async fn list_events(
         .into_iter()
         .map(|row| {
             let parse = |s: &str| s.parse::<OrderStatus>().map_err(|e| corrupt(order_id, e));
-            Ok(OrderEvent {
+            Ok(HistoryEntry {
                 from: row.from_status.as_deref().map(parse).transpose()?,
                 to: parse(&row.to_status)?,
                 actor: row.actor,

@@ -99,17 +99,14 @@ async fn demo_orders_fill_an_empty_database_once() {
     let conn = app::open_database(&settings).await.unwrap();
     app::prepare(&conn, &settings).await.unwrap();
     app::prepare(&conn, &settings).await.unwrap();
-    let filter = order_notify::store::orders::OrderFilter {
+    let filter = order_notify::domain::OrderFilter {
         limit: 100,
         ..Default::default()
     };
-    let (orders, _) = order_notify::store::orders::list_orders(
-        &conn,
-        &filter,
-        order_notify::store::orders::Scope::All,
-    )
-    .await
-    .unwrap();
+    let (orders, _) =
+        order_notify::store::orders::list_orders(&conn, &filter, order_notify::domain::Scope::All)
+            .await
+            .unwrap();
     assert_eq!(orders.len(), 6);
     let statuses: std::collections::HashSet<_> = orders.iter().map(|o| o.status).collect();
     assert!(

@@ -14,11 +14,11 @@ async fn upgrade_keeps_orders(kind: DbKind) {
     // The schema as the first release left it, with an order in it.
     Migrator::up(&conn, Some(1)).await.unwrap();
     let txn = conn.begin().await.unwrap();
-    let actor = orders::Actor {
+    let actor = order_notify::domain::Actor {
         key_id: None,
         name: "before upgrade".into(),
     };
-    let new = orders::NewOrder {
+    let new = order_notify::domain::NewOrder {
         customer_name: CustomerName::parse("Ada").unwrap(),
         phone: PhoneNumber::parse("+31612345678", None).unwrap(),
         items: OrderItems::parse(&[("Soup".into(), 1)]).unwrap(),
@@ -34,7 +34,7 @@ async fn upgrade_keeps_orders(kind: DbKind) {
             .unwrap()
             .is_empty()
     );
-    let kept = orders::find_order(&conn, order.id, orders::Scope::All)
+    let kept = orders::find_order(&conn, order.id, order_notify::domain::Scope::All)
         .await
         .unwrap()
         .unwrap();

@@ -1,0 +1,340 @@
+//! Orders: take one in, read them, move one along its statuses. Each change is written
+//! with its history entry and the text it causes, in one transaction.
+
+use uuid::Uuid;
+
+use super::once::{Once, OnceError, Ran, RepeatRefused};
+use super::texts::Wording;
+use super::{Services, StorageError};
+use crate::domain::{
+    Actor, HistoryEntry, IfMatch, NewOrder, Notification, Order, OrderFilter, OrderStatus, Scope,
+    StatusChange,
+};
+use crate::store::notifications;
+use crate::store::orders::{self, OrderError};
+use crate::store::writer::WriteError;
+
+/// No order with this id, or none the caller may see (another integration key's).
+#[derive(Debug, thiserror::Error)]
+#[error("There is no order {0}.")]
+pub struct NotFound(pub Uuid);
+
+/// A new order, and the text it caused (with `notify`).
+#[derive(Clone, Debug)]
+pub struct Created {
+    pub order: Order,
+    pub text: Option<Notification>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateOrderError {
+    #[error("this key already created an order with external_ref {0:?}")]
+    DuplicateExternalRef(String),
+    #[error(transparent)]
+    Repeat(#[from] RepeatRefused),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A page of orders, newest first, each with the latest text about it.
+pub struct OrderPage {
+    pub orders: Vec<(Order, Option<Notification>)>,
+    /// Where the next page starts (`None` on the last page).
+    pub next: Option<i64>,
+}
+
+/// A status change as asked for.
+#[derive(Clone, Debug)]
+pub struct StatusChangeRequest {
+    pub order: Uuid,
+    pub to: OrderStatus,
+    /// `Some(false)`: do not text; `Some(true)`: text even if the status's template is
+    /// switched off; `None`: as `ORDER_NOTIFY_AUTO_NOTIFY` says.
+    pub notify: Option<bool>,
+    /// Apply only to this version of the order (`If-Match`).
+    pub if_match: Option<IfMatch>,
+}
+
+/// An order after a status change.
+#[derive(Clone, Debug)]
+pub struct StatusChanged {
+    pub order: Order,
+    /// The status it had, when this request changed it (`None`: it already had it).
+    pub from: Option<OrderStatus>,
+    /// The text this change queued.
+    pub text: Option<Notification>,
+    /// The latest text about the order (this change's, or an earlier one).
+    pub last_text: Option<Notification>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeStatusError {
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    /// `If-Match` named another version.
+    #[error("the order is at version {current} now")]
+    StaleVersion { current: i32 },
+    #[error("cannot change status from {from} to {to}")]
+    Forbidden {
+        from: OrderStatus,
+        to: OrderStatus,
+        allowed: &'static [OrderStatus],
+    },
+    /// Another change to the same order won, every time it was tried.
+    #[error("the order was changed by another request at the same moment")]
+    ConcurrentChange,
+    #[error(transparent)]
+    Repeat(#[from] RepeatRefused),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl WriteError for CreateOrderError {
+    fn storage_fault(&self) -> Option<&StorageError> {
+        match self {
+            CreateOrderError::Storage(e) => e.storage_fault(),
+            _ => None,
+        }
+    }
+}
+
+impl OnceError for CreateOrderError {
+    fn lost_race(&self) -> bool {
+        false
+    }
+}
+
+impl From<OrderError> for CreateOrderError {
+    fn from(e: OrderError) -> Self {
+        match e {
+            OrderError::DuplicateExternalRef(r) => CreateOrderError::DuplicateExternalRef(r),
+            // Inserting a new order races with nobody's version.
+            OrderError::ConcurrentChange => CreateOrderError::Storage(StorageError::Custom(
+                "a new order met a concurrent change".to_owned(),
+            )),
+            OrderError::Db(e) => CreateOrderError::Storage(e),
+        }
+    }
+}
+
+impl WriteError for ChangeStatusError {
+    fn storage_fault(&self) -> Option<&StorageError> {
+        match self {
+            ChangeStatusError::Storage(e) => e.storage_fault(),
+            _ => None,
+        }
+    }
+}
+
+impl OnceError for ChangeStatusError {
+    fn lost_race(&self) -> bool {
+        matches!(self, ChangeStatusError::ConcurrentChange)
+    }
+}
+
+impl From<OrderError> for ChangeStatusError {
+    fn from(e: OrderError) -> Self {
+        match e {
+            OrderError::ConcurrentChange => ChangeStatusError::ConcurrentChange,
+            OrderError::DuplicateExternalRef(r) => ChangeStatusError::Storage(
+                StorageError::Custom(format!("a status change met a duplicate reference {r:?}")),
+            ),
+            OrderError::Db(e) => ChangeStatusError::Storage(e),
+        }
+    }
+}
+
+impl Services {
+    /// Takes an order in (`pending`), texting the customer that it was received when
+    /// `notify` says so.
+    pub async fn create_order(
+        &self,
+        by: &Actor,
+        new: NewOrder,
+        notify: bool,
+        once: Option<Once<Created>>,
+    ) -> Result<Ran<Created>, CreateOrderError> {
+        let (this, actor) = (self.clone(), by.clone());
+        let ran = self
+            .write_once(once, move |txn| {
+                let (this, new, actor) = (this.clone(), new.clone(), actor.clone());
+                Box::pin(async move {
+                    let order = orders::create_order(txn, new, &actor).await?;
+                    let text = if notify {
+                        let asked = Wording::StatusTemplate { asked: true };
+                        this.queue_text(txn, &order, asked).await?
+                    } else {
+                        None
+                    };
+                    Ok::<_, CreateOrderError>(Created { order, text })
+                })
+            })
+            .await?;
+        if let Ran::Done { outcome, .. } = &ran {
+            log::info!(
+                "order {} created by key {:?} ({})",
+                outcome.order.id,
+                by.name,
+                key_label(by)
+            );
+            if outcome.text.is_some() {
+                self.outbox.notify_one();
+            }
+        }
+        Ok(ran)
+    }
+
+    /// One order the caller may see.
+    pub async fn order(&self, scope: Scope, id: Uuid) -> Result<Order, ReadError> {
+        orders::find_order(&self.reads, id, scope)
+            .await?
+            .ok_or(ReadError::NotFound(NotFound(id)))
+    }
+
+    /// The latest text about an order, if any.
+    pub async fn last_text(&self, order: Uuid) -> Result<Option<Notification>, StorageError> {
+        Ok(self.last_texts(&[order]).await?.remove(&order))
+    }
+
+    /// A page of the orders the caller may see, newest first.
+    pub async fn list_orders(
+        &self,
+        scope: Scope,
+        filter: &OrderFilter,
+    ) -> Result<OrderPage, StorageError> {
+        let (found, more) = orders::list_orders(&self.reads, filter, scope).await?;
+        let next = if more {
+            found.last().map(|o| o.seq)
+        } else {
+            None
+        };
+        let ids: Vec<Uuid> = found.iter().map(|o| o.id).collect();
+        let mut last = self.last_texts(&ids).await?;
+        let orders = found
+            .into_iter()
+            .map(|order| {
+                let text = last.remove(&order.id);
+                (order, text)
+            })
+            .collect();
+        Ok(OrderPage { orders, next })
+    }
+
+    /// The order's status history, oldest first.
+    pub async fn history(&self, scope: Scope, id: Uuid) -> Result<Vec<HistoryEntry>, ReadError> {
+        let order = self.order(scope, id).await?;
+        Ok(orders::list_events(&self.reads, order.id).await?)
+    }
+
+    /// Moves an order to another status, if the move is allowed (and `If-Match` holds),
+    /// with its history entry and, as asked, the text about it. Asking for the status it
+    /// already has changes nothing and texts nobody.
+    pub async fn change_status(
+        &self,
+        by: &Actor,
+        scope: Scope,
+        request: StatusChangeRequest,
+        once: Option<Once<StatusChanged>>,
+    ) -> Result<Ran<StatusChanged>, ChangeStatusError> {
+        let wants_text = request.notify.unwrap_or(self.settings.auto_notify);
+        let wording = Wording::StatusTemplate {
+            asked: request.notify == Some(true),
+        };
+        let (this, actor, asked) = (self.clone(), by.clone(), request.clone());
+        let ran = self
+            .write_once(once, move |txn| {
+                let (this, actor, request) = (this.clone(), actor.clone(), asked.clone());
+                let wording = wording.clone();
+                Box::pin(async move {
+                    let id = request.order;
+                    let order = orders::find_order(txn, id, scope)
+                        .await?
+                        .ok_or(NotFound(id))?;
+                    if let Some(expected) = &request.if_match
+                        && !expected.matches(order.version)
+                    {
+                        return Err(ChangeStatusError::StaleVersion {
+                            current: order.version,
+                        });
+                    }
+                    match order.status.change_to(request.to) {
+                        StatusChange::Unchanged => {
+                            let last = notifications::latest_for_orders(txn, &[order.id])
+                                .await?
+                                .remove(&order.id);
+                            Ok::<_, ChangeStatusError>(StatusChanged {
+                                order,
+                                from: None,
+                                text: None,
+                                last_text: last,
+                            })
+                        }
+                        StatusChange::Forbidden { allowed } => Err(ChangeStatusError::Forbidden {
+                            from: order.status,
+                            to: request.to,
+                            allowed,
+                        }),
+                        StatusChange::Allowed => {
+                            let from = order.status;
+                            let order =
+                                orders::change_status(txn, &order, request.to, &actor).await?;
+                            let text = if wants_text {
+                                this.queue_text(txn, &order, wording).await?
+                            } else {
+                                None
+                            };
+                            let last = match &text {
+                                Some(queued) => Some(queued.clone()),
+                                None => notifications::latest_for_orders(txn, &[order.id])
+                                    .await?
+                                    .remove(&order.id),
+                            };
+                            Ok(StatusChanged {
+                                order,
+                                from: Some(from),
+                                text,
+                                last_text: last,
+                            })
+                        }
+                    }
+                })
+            })
+            .await?;
+        if let Ran::Done { outcome, .. } = &ran
+            && let Some(from) = outcome.from
+        {
+            self.outbox.notify_one();
+            log::info!(
+                "order {} status {from} -> {} by key {:?} ({})",
+                outcome.order.id,
+                outcome.order.status,
+                by.name,
+                key_label(by)
+            );
+        }
+        Ok(ran)
+    }
+
+    async fn last_texts(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Notification>, StorageError> {
+        notifications::latest_for_orders(&self.reads, ids).await
+    }
+}
+
+/// A read of one thing that may not be there.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The key's id as the log lines show it.
+pub(crate) fn key_label(actor: &Actor) -> String {
+    actor
+        .key_id
+        .map_or_else(|| "no key".to_owned(), |id| id.to_string())
+}

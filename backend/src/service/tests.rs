@@ -1,0 +1,443 @@
+//! The use cases below HTTP, on a real SQLite file with the real migrations: what a
+//! status change writes, the one text recipe, STOP, and repeats.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+
+use super::*;
+use crate::domain::{
+    Actor, CustomerName, IfMatch, NewOrder, NotificationState, OrderItems, OrderStatus,
+    PhoneNumber, Scope, Template,
+};
+use crate::metrics::Metrics;
+use crate::store::templates::TemplateCache;
+use crate::store::writer::Writer;
+
+/// Services on a fresh SQLite file (kept while the value lives).
+struct Kitchen {
+    _dir: tempfile::TempDir,
+    db: DatabaseConnection,
+    services: Services,
+    staff: Actor,
+}
+
+async fn kitchen(settings: &[(&str, &str)]) -> Kitchen {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("k.db").display());
+    let db = crate::store::connect(&url).await.unwrap();
+    crate::store::migrate(&db).await.unwrap();
+    let mut env = HashMap::from([("ORDER_NOTIFY_DATABASE_URL".to_owned(), url.clone())]);
+    for (name, value) in settings {
+        env.insert(format!("ORDER_NOTIFY_{name}"), (*value).to_owned());
+    }
+    let settings = Arc::new(Settings::load(&env, None).unwrap());
+    let writer = Writer::new(db.clone(), Arc::new(Metrics::default()));
+    let services = Services::new(
+        db.clone(),
+        writer,
+        Arc::new(TemplateCache::default()),
+        Arc::new(Notify::new()),
+        settings,
+    );
+    Kitchen {
+        _dir: dir,
+        db,
+        services,
+        staff: Actor {
+            key_id: Some(uuid::Uuid::now_v7()),
+            name: "tablet".to_owned(),
+        },
+    }
+}
+
+fn new_order(phone: &str) -> NewOrder {
+    NewOrder {
+        customer_name: CustomerName::parse("Ada Lovelace").unwrap(),
+        phone: PhoneNumber::parse(phone, None).unwrap(),
+        items: OrderItems::parse(&[("Margherita".to_owned(), 2)]).unwrap(),
+        external_ref: None,
+    }
+}
+
+fn done<T>(ran: Ran<T>) -> T {
+    match ran {
+        Ran::Done { outcome, .. } => outcome,
+        Ran::Replayed(_) => panic!("ran before"),
+    }
+}
+
+fn to(order: uuid::Uuid, status: OrderStatus, notify: Option<bool>) -> StatusChangeRequest {
+    StatusChangeRequest {
+        order,
+        to: status,
+        notify,
+        if_match: None,
+    }
+}
+
+impl Kitchen {
+    async fn order(&self, phone: &str) -> crate::domain::Order {
+        let created = self
+            .services
+            .create_order(&self.staff, new_order(phone), false, None);
+        done(created.await.unwrap()).order
+    }
+
+    async fn change(
+        &self,
+        request: StatusChangeRequest,
+    ) -> Result<StatusChanged, ChangeStatusError> {
+        let ran = self
+            .services
+            .change_status(&self.staff, Scope::All, request, None);
+        ran.await.map(done)
+    }
+
+    async fn texts(&self, order: uuid::Uuid) -> Vec<crate::domain::Notification> {
+        self.services
+            .texts_for_order(Scope::All, order)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_status_change_writes_the_status_its_history_and_exactly_one_text() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345601").await;
+    assert!(k.texts(order.id).await.is_empty(), "no text without notify");
+
+    let changed = k
+        .change(to(order.id, OrderStatus::Confirmed, None))
+        .await
+        .unwrap();
+    assert_eq!(changed.from, Some(OrderStatus::Pending));
+    assert_eq!(changed.order.status, OrderStatus::Confirmed);
+    assert_eq!(changed.order.version, 2);
+    let text = changed.text.expect("the confirmed text");
+    assert_eq!(text.recipient, "+31612345601");
+    assert_eq!(text.order_status, OrderStatus::Confirmed);
+    assert_eq!(text.state, NotificationState::Queued);
+    let order_ref = short(&order);
+    assert!(
+        text.body.contains("Ada") && text.body.contains(&order_ref),
+        "{}",
+        text.body
+    );
+    assert_eq!(changed.last_text.map(|t| t.id), Some(text.id));
+
+    let kept = k.services.order(Scope::All, order.id).await.unwrap();
+    assert_eq!((kept.status, kept.version), (OrderStatus::Confirmed, 2));
+    let history = k.services.history(Scope::All, order.id).await.unwrap();
+    let steps: Vec<_> = history.iter().map(|e| (e.from, e.to)).collect();
+    assert_eq!(
+        steps,
+        [
+            (None, OrderStatus::Pending),
+            (Some(OrderStatus::Pending), OrderStatus::Confirmed)
+        ]
+    );
+    assert_eq!(history[1].actor, "tablet");
+    assert_eq!(k.texts(order.id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_status_an_order_already_has_changes_nothing_and_texts_nobody() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345602").await;
+    let same = k
+        .change(to(order.id, OrderStatus::Pending, Some(true)))
+        .await
+        .unwrap();
+    assert_eq!((same.from, same.order.version), (None, 1));
+    assert!(same.text.is_none());
+    assert!(k.texts(order.id).await.is_empty());
+    assert_eq!(
+        k.services
+            .history(Scope::All, order.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_forbidden_change_names_the_allowed_statuses_and_writes_nothing() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345603").await;
+    for status in [OrderStatus::Confirmed, OrderStatus::Delivered] {
+        k.change(to(order.id, status, Some(false))).await.unwrap();
+    }
+    let refused = k.change(to(order.id, OrderStatus::Confirmed, None)).await;
+    match refused {
+        Err(ChangeStatusError::Forbidden { from, to, allowed }) => {
+            assert_eq!((from, to), (OrderStatus::Delivered, OrderStatus::Confirmed));
+            assert!(allowed.is_empty(), "delivered is final: {allowed:?}");
+        }
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+    let pending = k.order("+31612345613").await;
+    match k.change(to(pending.id, OrderStatus::Delivered, None)).await {
+        Err(ChangeStatusError::Forbidden { allowed, .. }) => assert_eq!(
+            allowed,
+            [
+                OrderStatus::Confirmed,
+                OrderStatus::Delayed,
+                OrderStatus::Cancelled
+            ]
+        ),
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+    let kept = k.services.order(Scope::All, order.id).await.unwrap();
+    assert_eq!((kept.status, kept.version), (OrderStatus::Delivered, 3));
+    assert!(k.texts(order.id).await.is_empty());
+    assert_eq!(
+        k.services
+            .history(Scope::All, order.id)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_change_to_an_old_version_or_another_keys_order_is_refused() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345604").await;
+    let mut first = to(order.id, OrderStatus::Confirmed, Some(false));
+    first.if_match = Some(IfMatch::new("\"v1\""));
+    k.change(first).await.unwrap();
+
+    let mut late = to(order.id, OrderStatus::Delayed, None);
+    late.if_match = Some(IfMatch::new("\"v1\""));
+    assert!(matches!(
+        k.change(late).await,
+        Err(ChangeStatusError::StaleVersion { current: 2 })
+    ));
+
+    let elsewhere = Scope::CreatedBy(uuid::Uuid::now_v7());
+    let request = to(order.id, OrderStatus::Delayed, None);
+    let ran = k.services.change_status(&k.staff, elsewhere, request, None);
+    assert!(matches!(ran.await, Err(ChangeStatusError::NotFound(_))));
+    let kept = k.services.order(Scope::All, order.id).await.unwrap();
+    assert_eq!((kept.status, kept.version), (OrderStatus::Confirmed, 2));
+}
+
+#[tokio::test]
+async fn a_switched_off_template_stops_the_automatic_text_but_not_an_asked_for_one() {
+    let k = kitchen(&[]).await;
+    let words = Template::parse("{first_name}, we have your order {order_ref}.").unwrap();
+    crate::store::templates::save_template(&k.db, OrderStatus::Confirmed, &words, false, "test")
+        .await
+        .unwrap();
+    let (quiet, asked, muted) = (
+        k.order("+31612345605").await,
+        k.order("+31612345606").await,
+        k.order("+31612345607").await,
+    );
+    let automatic = k.change(to(quiet.id, OrderStatus::Confirmed, None)).await;
+    assert!(automatic.unwrap().text.is_none());
+    let explicit = k
+        .change(to(asked.id, OrderStatus::Confirmed, Some(true)))
+        .await;
+    let text = explicit.unwrap().text.expect("asked for in so many words");
+    assert_eq!(
+        text.body,
+        format!("Ada, we have your order {}.", short(&asked))
+    );
+    // Enabled again: `notify: false` still keeps it quiet.
+    crate::store::templates::save_template(&k.db, OrderStatus::Confirmed, &words, true, "test")
+        .await
+        .unwrap();
+    k.services.templates.forget();
+    let off = k
+        .change(to(muted.id, OrderStatus::Confirmed, Some(false)))
+        .await;
+    assert!(off.unwrap().text.is_none());
+    for order in [quiet.id, muted.id] {
+        assert!(k.texts(order).await.is_empty());
+    }
+}
+
+/// What `{order_ref}` says for an order without an external reference.
+fn short(order: &crate::domain::Order) -> String {
+    crate::domain::short_ref(order.id)
+}
+
+#[tokio::test]
+async fn auto_notify_off_texts_only_when_asked() {
+    let k = kitchen(&[("AUTO_NOTIFY", "false")]).await;
+    let (a, b) = (k.order("+31612345608").await, k.order("+31612345609").await);
+    let quiet = k.change(to(a.id, OrderStatus::Confirmed, None)).await;
+    assert!(quiet.unwrap().text.is_none());
+    let asked = k.change(to(b.id, OrderStatus::Confirmed, Some(true))).await;
+    assert!(asked.unwrap().text.is_some());
+}
+
+#[tokio::test]
+async fn a_number_that_texted_stop_gets_a_cancelled_record_and_no_text() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345610").await;
+    crate::store::notifications::add_opt_out(&k.db, "+31612345610", "sms")
+        .await
+        .unwrap();
+    // A status change goes through; its text is recorded as not sent.
+    let changed = k
+        .change(to(order.id, OrderStatus::Confirmed, None))
+        .await
+        .unwrap();
+    let text = changed.text.unwrap();
+    assert_eq!(text.state, NotificationState::Cancelled);
+    assert!(text.last_error.unwrap().contains("STOP"));
+    // "Notify customer" is refused, and the refusal is on the record too.
+    let own = Template::parse("Hi {first_name}").unwrap();
+    let ran = k
+        .services
+        .notify_customer(&k.staff, Scope::All, order.id, Some(own), None)
+        .await
+        .unwrap();
+    match done(ran) {
+        Notified::OptedOut(text) => {
+            assert_eq!(text.state, NotificationState::Cancelled);
+            assert_eq!(text.body, "Hi Ada");
+        }
+        Notified::Queued(text) => panic!("queued to an opted-out number: {text:?}"),
+    }
+    assert_eq!(k.texts(order.id).await.len(), 2);
+}
+
+#[tokio::test]
+async fn notify_customer_queues_the_status_text_even_when_it_is_switched_off() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345611").await;
+    let pending = Template::parse("{first_name}: got it").unwrap();
+    crate::store::templates::save_template(&k.db, OrderStatus::Pending, &pending, false, "t")
+        .await
+        .unwrap();
+    let ran = k
+        .services
+        .notify_customer(&k.staff, Scope::All, order.id, None, None)
+        .await
+        .unwrap();
+    match done(ran) {
+        Notified::Queued(text) => assert_eq!(text.body, "Ada: got it"),
+        Notified::OptedOut(_) => panic!("nobody opted out"),
+    }
+    let stranger = Scope::CreatedBy(uuid::Uuid::now_v7());
+    let hidden = k
+        .services
+        .notify_customer(&k.staff, stranger, order.id, None, None)
+        .await;
+    assert!(matches!(hidden, Err(NotifyError::NotFound(_))));
+    assert_eq!(k.texts(order.id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn only_a_failed_text_is_retried_and_never_to_a_number_that_opted_out() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345612").await;
+    let changed = k
+        .change(to(order.id, OrderStatus::Confirmed, None))
+        .await
+        .unwrap();
+    let text = changed.text.unwrap();
+    match k.services.retry_text(&k.staff, text.id).await {
+        Err(RetryError::NotFailed(NotificationState::Queued)) => {}
+        other => panic!("expected NotFailed, got {other:?}"),
+    }
+    let missing = uuid::Uuid::now_v7();
+    assert!(matches!(
+        k.services.retry_text(&k.staff, missing).await,
+        Err(RetryError::NotFound(id)) if id == missing
+    ));
+    // Every attempt failed (as the worker records it).
+    let fail = || async {
+        use crate::store::entities::notifications as texts;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let updated = texts::Entity::update_many()
+            .col_expr(texts::Column::State, Expr::value("failed"))
+            .col_expr(texts::Column::Attempts, Expr::value(5))
+            .filter(texts::Column::Id.eq(text.id))
+            .exec(&k.db)
+            .await
+            .unwrap();
+        assert_eq!(updated.rows_affected, 1);
+    };
+    fail().await;
+    let again = k.services.retry_text(&k.staff, text.id).await.unwrap();
+    assert_eq!(
+        (again.state, again.attempts),
+        (NotificationState::Queued, 0)
+    );
+
+    fail().await;
+    crate::store::notifications::add_opt_out(&k.db, "+31612345612", "sms")
+        .await
+        .unwrap();
+    assert!(matches!(
+        k.services.retry_text(&k.staff, text.id).await,
+        Err(RetryError::OptedOut(phone)) if phone == "+31612345612"
+    ));
+    let kept = k.texts(order.id).await;
+    assert_eq!(kept[0].state, NotificationState::Failed);
+}
+
+#[tokio::test]
+async fn a_repeat_gets_the_kept_answer_and_a_reused_key_is_refused() {
+    let k = kitchen(&[]).await;
+    let once = |fingerprint: &str| Once {
+        key_id: k.staff.key_id.unwrap(),
+        key: "order-7".to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        answer: |created: &Created| Answer {
+            status: 201,
+            body: created.order.id.to_string(),
+            location: None,
+        },
+    };
+    let first = k
+        .services
+        .create_order(&k.staff, new_order("+31612345614"), true, Some(once("a")))
+        .await
+        .unwrap();
+    let (id, kept) = match first {
+        Ran::Done { outcome, answer } => (outcome.order.id, answer.expect("kept")),
+        Ran::Replayed(_) => panic!("the first request ran before"),
+    };
+    assert_eq!(kept.body, id.to_string());
+    let repeat = k
+        .services
+        .create_order(&k.staff, new_order("+31612345614"), true, Some(once("a")))
+        .await
+        .unwrap();
+    match repeat {
+        Ran::Replayed(answer) => assert_eq!(answer, kept),
+        Ran::Done { .. } => panic!("the repeat ran again"),
+    }
+    let reused = k
+        .services
+        .create_order(&k.staff, new_order("+31612345615"), false, Some(once("b")))
+        .await;
+    assert!(matches!(
+        reused,
+        Err(CreateOrderError::Repeat(RepeatRefused::Mismatch))
+    ));
+    let page = k
+        .services
+        .list_orders(
+            Scope::All,
+            &crate::domain::OrderFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.orders.len(), 1, "one order, however often it was sent");
+    assert_eq!(k.texts(id).await.len(), 1);
+}

@@ -1,0 +1,228 @@
+//! The one recipe for a text about an order: choose its wording (the order's status
+//! template, or words of the caller's own), render it for the order as it is now, and
+//! queue it in the transaction of the change that caused it, so the text exists
+//! exactly when the change does. A number that opted out gets a `cancelled` record
+//! instead (`store::notifications::queue_notification`), so the history says why
+//! nothing arrived.
+
+use sea_orm::{DatabaseTransaction, DbErr};
+use uuid::Uuid;
+
+use super::once::{Once, OnceError, Ran, RepeatRefused};
+use super::orders::{NotFound, ReadError};
+use super::{Services, StorageError};
+use crate::domain::{Actor, Notification, NotificationState, Order, Scope, Template};
+use crate::store::notifications::{self, Requeue};
+use crate::store::orders;
+use crate::store::writer::WriteError;
+
+/// Which words a text about an order is made of.
+#[derive(Clone)]
+pub(crate) enum Wording {
+    /// The template of the order's current status. One that is switched off (the
+    /// kitchen does not want that status texted) stops an automatic text, but not one
+    /// that was `asked` for in so many words (`notify: true`, "Notify customer").
+    StatusTemplate { asked: bool },
+    /// The caller's own words (placeholders allowed).
+    Own(Template),
+}
+
+impl Services {
+    /// Queues the text `wording` gives for `order` in `txn`, or nothing when its status
+    /// template is switched off and the text was not asked for.
+    pub(crate) async fn queue_text(
+        &self,
+        txn: &DatabaseTransaction,
+        order: &Order,
+        wording: Wording,
+    ) -> Result<Option<Notification>, DbErr> {
+        let template = match wording {
+            Wording::Own(template) => template,
+            Wording::StatusTemplate { asked } => {
+                let stored = self.templates.find(txn, order.status).await?;
+                if !stored.enabled && !asked {
+                    return Ok(None);
+                }
+                stored.template
+            }
+        };
+        let text = order.render(&template);
+        let provider = self.settings.sms_provider.as_str();
+        notifications::queue_notification(txn, order, text, provider)
+            .await
+            .map(Some)
+    }
+}
+
+/// What "Notify customer" did.
+#[derive(Clone, Debug)]
+pub enum Notified {
+    /// The text is queued; a worker sends it.
+    Queued(Notification),
+    /// The customer texted STOP: the refusal is recorded (`cancelled`, so the order's
+    /// history shows it) and nothing is sent.
+    OptedOut(Notification),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    #[error(transparent)]
+    Repeat(#[from] RepeatRefused),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Why a text could not be queued again.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("There is no notification {0}.")]
+    NotFound(Uuid),
+    /// Only a failed text is retried; this one is in another state.
+    #[error("Only a failed text can be retried; this one is {0}.")]
+    NotFailed(NotificationState),
+    /// The number texted STOP since.
+    #[error("{0} texted STOP; no text is sent until they text START.")]
+    OptedOut(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl WriteError for NotifyError {
+    fn storage_fault(&self) -> Option<&StorageError> {
+        match self {
+            NotifyError::Storage(e) => e.storage_fault(),
+            _ => None,
+        }
+    }
+}
+
+impl OnceError for NotifyError {
+    fn lost_race(&self) -> bool {
+        false
+    }
+}
+
+impl WriteError for RetryError {
+    fn storage_fault(&self) -> Option<&StorageError> {
+        match self {
+            RetryError::Storage(e) => e.storage_fault(),
+            _ => None,
+        }
+    }
+}
+
+impl Services {
+    /// "Notify customer": queues the order's current status text (even when that
+    /// template is switched off: the text was asked for), or words of the caller's own.
+    pub async fn notify_customer(
+        &self,
+        by: &Actor,
+        scope: Scope,
+        order: Uuid,
+        own_words: Option<Template>,
+        once: Option<Once<Notified>>,
+    ) -> Result<Ran<Notified>, NotifyError> {
+        let this = self.clone();
+        let ran = self
+            .write_once(once, move |txn| {
+                let (this, own_words) = (this.clone(), own_words.clone());
+                Box::pin(async move {
+                    let order = orders::find_order(txn, order, scope)
+                        .await?
+                        .ok_or(NotFound(order))?;
+                    let wording = match own_words {
+                        Some(template) => Wording::Own(template),
+                        None => Wording::StatusTemplate { asked: true },
+                    };
+                    let text = this
+                        .queue_text(txn, &order, wording)
+                        .await?
+                        .ok_or_else(|| {
+                            StorageError::Custom("an asked-for text was not queued".to_owned())
+                        })?;
+                    Ok::<_, NotifyError>(if text.state == NotificationState::Cancelled {
+                        Notified::OptedOut(text)
+                    } else {
+                        Notified::Queued(text)
+                    })
+                })
+            })
+            .await?;
+        if let Ran::Done {
+            outcome: Notified::Queued(text),
+            ..
+        } = &ran
+        {
+            self.outbox.notify_one();
+            log::info!(
+                "notification {} for order {order} queued by key {:?} ({})",
+                text.id,
+                by.name,
+                super::orders::key_label(by)
+            );
+        }
+        Ok(ran)
+    }
+
+    /// Queues a failed text again, with a fresh set of attempts, unless the number
+    /// texted STOP since (checked in the same transaction: on SQLite, where the writer
+    /// takes one piece of work at a time, no STOP can land in between).
+    pub async fn retry_text(&self, by: &Actor, id: Uuid) -> Result<Notification, RetryError> {
+        let requeue = self
+            .writer
+            .run(move |txn| {
+                Box::pin(async move {
+                    if let Some(existing) = notifications::find_notification(txn, id).await?
+                        && notifications::is_opted_out(txn, &existing.recipient).await?
+                    {
+                        return Err(RetryError::OptedOut(existing.recipient));
+                    }
+                    Ok(notifications::requeue_failed(txn, id).await?)
+                })
+            })
+            .await?;
+        match requeue {
+            Requeue::Queued(text) => {
+                log::info!(
+                    "notification {id} queued again by key {:?} ({})",
+                    by.name,
+                    super::orders::key_label(by)
+                );
+                self.outbox.notify_one();
+                Ok(*text)
+            }
+            Requeue::NotFound => Err(RetryError::NotFound(id)),
+            Requeue::NotFailed(state) => Err(RetryError::NotFailed(state)),
+        }
+    }
+
+    /// The texts about an order the caller may see, newest first.
+    pub async fn texts_for_order(
+        &self,
+        scope: Scope,
+        order: Uuid,
+    ) -> Result<Vec<Notification>, ReadError> {
+        let order = self.order(scope, order).await?;
+        Ok(notifications::list_for_order(&self.reads, order.id).await?)
+    }
+
+    /// Texts across all orders in these states (all when empty), newest first, a page
+    /// of `limit` before `before`; and where the next page starts.
+    pub async fn list_texts(
+        &self,
+        states: &[NotificationState],
+        limit: u64,
+        before: Option<i64>,
+    ) -> Result<(Vec<Notification>, Option<i64>), StorageError> {
+        let (items, more) =
+            notifications::list_notifications(&self.reads, states, limit, before).await?;
+        let next = if more {
+            items.last().map(|n| n.seq)
+        } else {
+            None
+        };
+        Ok((items, next))
+    }
+}
