@@ -89,6 +89,19 @@ both_databases! {
         // Changes while away: a new order, then the first one delivered.
         let second = app.create_order("Joan Clarke").await;
         app.change_status(first["id"].as_str().unwrap(), "delivered").await;
+        // The worker sends both texts meanwhile; once it has, nothing changes between
+        // the two reads below, so both must give the same events.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let texts = app.get(&format!("/orders/{}/notifications", first["id"].as_str().unwrap()), &app.admin_key)
+                .send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+            let items = texts["items"].as_array().unwrap();
+            if items.len() == 2 && items.iter().all(|t| t["state"] == "sent") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the texts were never sent: {texts}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
 
         let mut resumed = SseClient::open(
             app.get("/events", &app.admin_key).header("Last-Event-ID", &resume_from),
