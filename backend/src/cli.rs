@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::app::{self, Application};
 use crate::config::Settings;
 use crate::domain::Role;
-use crate::http::keys::parse_key_name;
+use crate::domain::parse_key_name;
 use crate::http::openapi;
 use crate::store::keys::{self, KeySource, Revocation};
 

@@ -1,6 +1,7 @@
 //! The pure middle of the service: types that cannot hold a bad value and the rules
 //! between them. Nothing here touches HTTP, the database or the clock.
 
+mod key;
 mod keyword;
 mod notification;
 mod order;
@@ -10,8 +11,9 @@ mod sms;
 mod status;
 mod template;
 
+pub use key::{ApiKey, parse_key_name};
 pub use keyword::Keyword;
-pub use notification::{Notification, NotificationState};
+pub use notification::{DeliveryReport, Notification, NotificationState, OptOut, SandboxMessage};
 pub use order::{
     Actor, CustomerName, ExternalRef, HistoryEntry, IfMatch, NewOrder, Order, OrderFilter,
     OrderItem, OrderItems, Scope, ValidationError, tag_list_matches, version_tag,
@@ -20,4 +22,6 @@ pub use phone::{PhoneError, PhoneNumber};
 pub use role::Role;
 pub use sms::{Encoding, SmsText};
 pub use status::{OrderStatus, StatusChange};
-pub use template::{Placeholder, Template, TemplateError, TemplateValues, short_ref};
+pub use template::{
+    Placeholder, StatusTemplate, Template, TemplateError, TemplateValues, short_ref,
+};

@@ -73,6 +73,13 @@ impl FromStr for NotificationState {
     }
 }
 
+/// What a provider's status report says became of a text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryReport {
+    Delivered { at: DateTime<Utc> },
+    Failed { reason: String },
+}
+
 /// A text about an order, from the moment it is queued.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notification {
@@ -92,6 +99,27 @@ pub struct Notification {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// A number that texted STOP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OptOut {
+    pub phone: String,
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+}
+/// A text the sandbox provider "sent": kept so a new user (and the tests) can read the
+/// texts without a real provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxMessage {
+    pub id: Uuid,
+    pub notification_id: Uuid,
+    pub recipient: String,
+    pub originator: String,
+    pub body: String,
+    pub encoding: String,
+    pub segments: i32,
+    pub created_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -177,6 +177,28 @@ pub struct TemplateValues {
 const ITEMS_IN_TEXT: usize = 3;
 
 impl TemplateValues {
+    /// The order texts are shown for when no real one is chosen (template previews and
+    /// the size of each template in the list).
+    pub fn sample(status: OrderStatus) -> TemplateValues {
+        let items = [
+            OrderItem {
+                name: "Margherita".to_owned(),
+                quantity: 2,
+            },
+            OrderItem {
+                name: "Cola".to_owned(),
+                quantity: 1,
+            },
+        ];
+        TemplateValues::new(
+            "Ada Lovelace",
+            None,
+            Uuid::from_u128(0x4b20b7),
+            &items,
+            status,
+        )
+    }
+
     pub fn new(
         customer_name: &str,
         external_ref: Option<&str>,
@@ -236,6 +258,15 @@ impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.body)
     }
+}
+
+/// The text sent for a status, and whether it is sent by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusTemplate {
+    pub status: OrderStatus,
+    pub template: Template,
+    /// `false` stops the automatic text for this status; "Notify customer" still sends it.
+    pub enabled: bool,
 }
 
 #[cfg(test)]

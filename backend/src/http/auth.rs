@@ -13,9 +13,10 @@ use uuid::Uuid;
 use super::problem::ApiError;
 use super::rate_limit::Client;
 use crate::app::AppState;
+use crate::domain::ApiKey;
 use crate::domain::Role;
 use crate::domain::{Actor, Scope};
-use crate::store::{self, keys::ApiKey};
+use crate::store;
 
 /// The authenticated key behind a request.
 #[derive(Clone, Debug)]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::store::keys::ApiKey;
+use crate::domain::ApiKey;
 
 /// How long a confirmed key is trusted without asking the database again.
 pub const TRUST: Duration = Duration::from_secs(2);

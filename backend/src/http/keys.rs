@@ -11,8 +11,7 @@ use super::auth::Caller;
 use super::body::RawBody;
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::domain::{Role, ValidationError};
-use crate::store::keys::{self as store, ApiKey, KeySource, Revocation};
+use crate::domain::{ApiKey, Role, parse_key_name};
 
 /// A key without its secret.
 #[derive(Serialize, ToSchema)]
@@ -69,19 +68,6 @@ pub struct CreatedKey {
     pub created_at: DateTime<Utc>,
 }
 
-/// Checks a key's name: a line of 1 to 100 characters.
-pub fn parse_key_name(raw: &str) -> Result<String, ValidationError> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        Err(ValidationError::new(
-            "name",
-            "must be 1 to 100 characters on one line",
-        ))
-    } else {
-        Ok(name.to_owned())
-    }
-}
-
 /// List active keys.
 #[utoipa::path(
     get, path = "/keys", tag = "keys",
@@ -99,7 +85,7 @@ pub async fn list_keys(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let keys = store::list_active(&state.db).await?;
+    let keys = state.services.keys().await?;
     Ok(HttpResponse::Ok().json(KeyList {
         items: keys.into_iter().map(Key::from).collect(),
     }))
@@ -131,21 +117,10 @@ pub async fn create_key(
     caller.require(&[Role::Admin])?;
     let request = body.parse::<CreateKey>()?.value;
     let name = parse_key_name(&request.name).map_err(|e| ApiError::Validation(vec![e]))?;
-    let role = request.role;
     let (key, secret) = state
-        .writer
-        .run(move |txn| {
-            Box::pin(async move { store::create_key(txn, &name, role, KeySource::Api).await })
-        })
+        .services
+        .create_key(&caller.actor(), name, request.role)
         .await?;
-    log::info!(
-        "key {} ({:?}, {}) created by key {:?} ({})",
-        key.id,
-        key.name,
-        key.role,
-        caller.name,
-        caller.key_id
-    );
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/keys/{}", key.id)))
         .json(CreatedKey {
@@ -180,30 +155,8 @@ pub async fn revoke_key(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();
-    let revocation = state
-        .writer
-        .run(move |txn| Box::pin(async move { store::revoke(txn, id).await }))
-        .await?;
-    match revocation {
-        Revocation::Revoked => {
-            state.keys.forget(id);
-            log::info!(
-                "key {id} revoked by key {:?} ({})",
-                caller.name,
-                caller.key_id
-            );
-            Ok(HttpResponse::NoContent().finish())
-        }
-        Revocation::NotFound => Err(ApiError::NotFound(format!("There is no active key {id}."))),
-        Revocation::LastAdmin => Err(ApiError::Conflict {
-            title: "Last admin key",
-            detail: "This is the only admin key left; create another admin key before revoking it."
-                .to_owned(),
-        }),
-        Revocation::FromConfiguration => Err(ApiError::Conflict {
-            title: "Key from the configuration",
-            detail: "This key is set by ORDER_NOTIFY_ADMIN_KEY; change or unset that setting and restart to retire it."
-                .to_owned(),
-        }),
-    }
+    state.services.revoke_key(&caller.actor(), id).await?;
+    // Not even a moment's grace from this process's cache of confirmed keys.
+    state.keys.forget(id);
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -8,8 +8,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::domain::{PhoneNumber, Role};
-use crate::store::notifications as store;
+use crate::domain::Role;
 
 #[derive(Serialize, ToSchema)]
 pub struct OptOut {
@@ -42,7 +41,7 @@ pub async fn list_opt_outs(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let items = store::list_opt_outs(&state.db).await?;
+    let items = state.services.opt_outs().await?;
     Ok(HttpResponse::Ok().json(OptOutList {
         items: items
             .into_iter()
@@ -75,22 +74,9 @@ pub async fn remove_opt_out(
     phone: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let raw = phone.into_inner();
-    let not_found = || ApiError::NotFound(format!("{raw} has not opted out."));
-    let phone = PhoneNumber::parse(&raw, state.settings.default_region).map_err(|_| not_found())?;
-    let number = phone.as_str().to_owned();
-    let removed = state
-        .writer
-        .run(move |txn| Box::pin(async move { store::remove_opt_out(txn, &number).await }))
+    state
+        .services
+        .lift_opt_out(&caller.actor(), &phone.into_inner())
         .await?;
-    if removed {
-        log::info!(
-            "opt-out of {phone} lifted by key {:?} ({})",
-            caller.name,
-            caller.key_id
-        );
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(not_found())
-    }
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -9,7 +9,8 @@ use utoipa::{ToResponse, ToSchema};
 
 use crate::domain::{OrderStatus, ValidationError, version_tag};
 use crate::service::{
-    ChangeStatusError, CreateOrderError, NotifyError, ReadError, RepeatRefused, RetryError,
+    ChangeStatusError, CreateOrderError, LiftOptOutError, NotifyError, ReadError, RepeatRefused,
+    RetryError, RevokeKeyError,
 };
 use crate::store::fault::FaultKind;
 
@@ -346,6 +347,32 @@ impl From<RetryError> for ApiError {
             },
             RetryError::OptedOut(phone) => ApiError::opted_out(&phone),
             RetryError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<RevokeKeyError> for ApiError {
+    fn from(e: RevokeKeyError) -> Self {
+        match e {
+            RevokeKeyError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            RevokeKeyError::LastAdmin => ApiError::Conflict {
+                title: "Last admin key",
+                detail: e.to_string(),
+            },
+            RevokeKeyError::FromConfiguration => ApiError::Conflict {
+                title: "Key from the configuration",
+                detail: e.to_string(),
+            },
+            RevokeKeyError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<LiftOptOutError> for ApiError {
+    fn from(e: LiftOptOutError) -> Self {
+        match e {
+            LiftOptOutError::NotOptedOut(_) => ApiError::NotFound(e.to_string()),
+            LiftOptOutError::Storage(e) => e.into(),
         }
     }
 }

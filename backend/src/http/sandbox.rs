@@ -3,7 +3,6 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -12,7 +11,6 @@ use super::auth::Caller;
 use super::problem::ApiError;
 use crate::app::AppState;
 use crate::domain::Role;
-use crate::store::entities::sandbox_messages;
 
 #[derive(Serialize, ToSchema)]
 pub struct SandboxMessage {
@@ -73,11 +71,7 @@ pub async fn list_messages(
             }
         },
     };
-    let rows = sandbox_messages::Entity::find()
-        .order_by_desc(sandbox_messages::Column::Seq)
-        .limit(limit)
-        .all(&state.db)
-        .await?;
+    let rows = state.services.sandbox_outbox(limit).await?;
     Ok(HttpResponse::Ok().json(SandboxMessageList {
         items: rows
             .into_iter()

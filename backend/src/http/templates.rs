@@ -10,8 +10,7 @@ use super::auth::Caller;
 use super::body::RawBody;
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::domain::{Encoding, OrderItem, OrderStatus, Role, SmsText, Template, TemplateValues};
-use crate::store::templates::{self as store, StatusTemplate};
+use crate::domain::{Encoding, OrderStatus, Role, StatusTemplate, Template, TemplateValues};
 
 const READERS: [Role; 2] = [Role::Admin, Role::Staff];
 
@@ -73,29 +72,10 @@ pub struct Preview {
     pub non_gsm_characters: Vec<String>,
 }
 
-/// The order texts are shown for when no real one is chosen.
-fn sample_values(status: OrderStatus) -> TemplateValues {
-    let items = [
-        OrderItem {
-            name: "Margherita".to_owned(),
-            quantity: 2,
-        },
-        OrderItem {
-            name: "Cola".to_owned(),
-            quantity: 1,
-        },
-    ];
-    TemplateValues::new(
-        "Ada Lovelace",
-        None,
-        Uuid::from_u128(0x4b20b7),
-        &items,
-        status,
-    )
-}
-
 fn view(stored: StatusTemplate) -> TemplateView {
-    let text = stored.template.render(&sample_values(stored.status));
+    let text = stored
+        .template
+        .render(&TemplateValues::sample(stored.status));
     TemplateView {
         status: stored.status,
         body: stored.template.body().to_owned(),
@@ -131,7 +111,7 @@ pub async fn list_templates(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&READERS)?;
-    let templates = store::list_templates(&state.db).await?;
+    let templates = state.services.templates().await?;
     Ok(HttpResponse::Ok().json(TemplateList {
         items: templates.into_iter().map(view).collect(),
     }))
@@ -167,21 +147,10 @@ pub async fn save_template(
     let request = body.parse::<SaveTemplate>()?.value;
     let template = parse_template(&request.body)?;
     let enabled = request.enabled.unwrap_or(true);
-    let actor = caller.name.clone();
     let saved = state
-        .writer
-        .run(move |txn| {
-            Box::pin(
-                async move { store::save_template(txn, status, &template, enabled, &actor).await },
-            )
-        })
+        .services
+        .save_template(&caller.actor(), status, template, enabled)
         .await?;
-    state.templates.forget();
-    log::info!(
-        "{status} template saved (enabled: {enabled}) by key {:?} ({})",
-        caller.name,
-        caller.key_id
-    );
     Ok(HttpResponse::Ok().json(view(saved)))
 }
 
@@ -211,22 +180,10 @@ pub async fn preview(
     caller.require(&READERS)?;
     let request = body.parse::<PreviewRequest>()?.value;
     let template = parse_template(&request.body)?;
-    let values = match request.order_id {
-        None => sample_values(OrderStatus::Confirmed),
-        Some(id) => {
-            let order = crate::store::orders::find_order(&state.db, id, caller.scope())
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("There is no order {id}.")))?;
-            TemplateValues::new(
-                &order.customer_name,
-                order.external_ref.as_deref(),
-                order.id,
-                order.items.as_slice(),
-                order.status,
-            )
-        }
-    };
-    let text: SmsText = template.render(&values);
+    let text = state
+        .services
+        .preview(caller.scope(), &template, request.order_id)
+        .await?;
     Ok(HttpResponse::Ok().json(Preview {
         encoding: text.encoding(),
         segments: text.segments(),

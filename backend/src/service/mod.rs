@@ -7,6 +7,8 @@
 //! Nothing outside this layer is handed a database connection: `Services` keeps them
 //! private, so a write that would skip the writer has no connection to write on.
 
+mod admin;
+mod inbound;
 mod once;
 mod orders;
 mod texts;
@@ -20,6 +22,8 @@ use crate::config::Settings;
 use crate::store::templates::TemplateCache;
 use crate::store::writer::Writer;
 
+pub use admin::{LiftOptOutError, RevokeKeyError};
+pub use inbound::{Reply, ReplyOutcome, Report};
 pub use once::{Answer, Once, Ran, RepeatRefused};
 pub use orders::{
     ChangeStatusError, CreateOrderError, Created, NotFound, OrderPage, ReadError,

@@ -9,8 +9,8 @@ use tokio::sync::Notify;
 
 use super::*;
 use crate::domain::{
-    Actor, CustomerName, IfMatch, NewOrder, NotificationState, OrderItems, OrderStatus,
-    PhoneNumber, Scope, Template,
+    Actor, CustomerName, DeliveryReport, IfMatch, NewOrder, NotificationState, OrderItems,
+    OrderStatus, PhoneNumber, Scope, Template,
 };
 use crate::metrics::Metrics;
 use crate::store::templates::TemplateCache;
@@ -94,6 +94,21 @@ impl Kitchen {
             .services
             .change_status(&self.staff, Scope::All, request, None);
         ran.await.map(done)
+    }
+
+    /// Puts a text in `state`, as the worker would after talking to the provider.
+    async fn set_state(&self, text: uuid::Uuid, state: &str, provider_id: Option<&str>) {
+        use crate::store::entities::notifications as texts;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let updated = texts::Entity::update_many()
+            .col_expr(texts::Column::State, Expr::value(state))
+            .col_expr(texts::Column::Attempts, Expr::value(1))
+            .col_expr(texts::Column::ProviderMessageId, Expr::value(provider_id))
+            .filter(texts::Column::Id.eq(text))
+            .exec(&self.db)
+            .await
+            .unwrap();
+        assert_eq!(updated.rows_affected, 1);
     }
 
     async fn texts(&self, order: uuid::Uuid) -> Vec<crate::domain::Notification> {
@@ -356,18 +371,7 @@ async fn only_a_failed_text_is_retried_and_never_to_a_number_that_opted_out() {
         Err(RetryError::NotFound(id)) if id == missing
     ));
     // Every attempt failed (as the worker records it).
-    let fail = || async {
-        use crate::store::entities::notifications as texts;
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-        let updated = texts::Entity::update_many()
-            .col_expr(texts::Column::State, Expr::value("failed"))
-            .col_expr(texts::Column::Attempts, Expr::value(5))
-            .filter(texts::Column::Id.eq(text.id))
-            .exec(&k.db)
-            .await
-            .unwrap();
-        assert_eq!(updated.rows_affected, 1);
-    };
+    let fail = || k.set_state(text.id, "failed", None);
     fail().await;
     let again = k.services.retry_text(&k.staff, text.id).await.unwrap();
     assert_eq!(
@@ -440,4 +444,168 @@ async fn a_repeat_gets_the_kept_answer_and_a_reused_key_is_refused() {
         .unwrap();
     assert_eq!(page.orders.len(), 1, "one order, however often it was sent");
     assert_eq!(k.texts(id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn stop_and_start_from_any_provider_switch_a_numbers_texts_off_and_on() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345620").await;
+    let reply = |sender: &str, text: &str, via| Reply {
+        sender: sender.to_owned(),
+        text: text.to_owned(),
+        via,
+    };
+    let number = PhoneNumber::parse("+31612345620", None).unwrap();
+    // MessageBird writes the number without its plus.
+    let stop = k
+        .services
+        .apply_reply(reply("31612345620", " stop ", "messagebird"));
+    assert_eq!(stop.await.unwrap(), ReplyOutcome::OptedOut(number.clone()));
+    let changed = k.change(to(order.id, OrderStatus::Confirmed, None)).await;
+    assert_eq!(
+        changed.unwrap().text.unwrap().state,
+        NotificationState::Cancelled
+    );
+
+    let chatter = k
+        .services
+        .apply_reply(reply("+31612345620", "thanks!", "twilio"));
+    assert_eq!(chatter.await.unwrap(), ReplyOutcome::NoKeyword);
+    let garbage = k
+        .services
+        .apply_reply(reply("not a number", "STOP", "twilio"));
+    assert!(matches!(
+        garbage.await.unwrap(),
+        ReplyOutcome::UnreadableNumber(crate::domain::Keyword::Stop)
+    ));
+
+    let start = k
+        .services
+        .apply_reply(reply("+31612345620", "START", "twilio"));
+    assert_eq!(start.await.unwrap(), ReplyOutcome::OptedIn(number));
+    let changed = k.change(to(order.id, OrderStatus::Delayed, None)).await;
+    assert_eq!(
+        changed.unwrap().text.unwrap().state,
+        NotificationState::Queued
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_report_finds_its_text_by_either_id_and_only_moves_it_forward() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345621").await;
+    let first = k.change(to(order.id, OrderStatus::Confirmed, None)).await;
+    let first = first.unwrap().text.unwrap();
+    let second = k.change(to(order.id, OrderStatus::Delayed, None)).await;
+    let second = second.unwrap().text.unwrap();
+    k.set_state(first.id, "sent", Some("mb-1")).await;
+    k.set_state(second.id, "sent", Some("tw-2")).await;
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-29T19:00:00Z")
+        .unwrap()
+        .to_utc();
+    let report = |reference, id: &str, says| Report {
+        reference,
+        provider_message_id: Some(id.to_owned()),
+        says,
+    };
+    let delivered = DeliveryReport::Delivered { at };
+    let failed = DeliveryReport::Failed {
+        reason: "Twilio reported undelivered".to_owned(),
+    };
+    let by_reference = report(Some(first.id), "", delivered.clone());
+    assert!(
+        k.services
+            .apply_delivery_report(by_reference)
+            .await
+            .unwrap()
+    );
+    let by_provider_id = report(None, "tw-2", failed.clone());
+    assert!(
+        k.services
+            .apply_delivery_report(by_provider_id)
+            .await
+            .unwrap()
+    );
+    // A late report cannot undo what is settled.
+    let late = report(Some(first.id), "mb-1", failed);
+    assert!(k.services.apply_delivery_report(late).await.unwrap());
+    let unknown = report(None, "nobody", delivered);
+    assert!(!k.services.apply_delivery_report(unknown).await.unwrap());
+
+    let texts = k.texts(order.id).await;
+    let state = |id| texts.iter().find(|t| t.id == id).unwrap();
+    assert_eq!(state(first.id).state, NotificationState::Delivered);
+    assert_eq!(state(first.id).delivered_at, Some(at));
+    assert_eq!(state(second.id).state, NotificationState::Failed);
+    assert_eq!(
+        state(second.id).last_error.as_deref(),
+        Some("Twilio reported undelivered")
+    );
+}
+
+#[tokio::test]
+async fn the_last_admin_key_and_an_unknown_one_are_not_revoked() {
+    let k = kitchen(&[]).await;
+    let (admin, _) = k
+        .services
+        .create_key(&k.staff, "owner".to_owned(), crate::domain::Role::Admin)
+        .await
+        .unwrap();
+    let (tablet, _) = k
+        .services
+        .create_key(&k.staff, "tablet".to_owned(), crate::domain::Role::Staff)
+        .await
+        .unwrap();
+    assert!(matches!(
+        k.services.revoke_key(&k.staff, admin.id).await,
+        Err(RevokeKeyError::LastAdmin)
+    ));
+    k.services.revoke_key(&k.staff, tablet.id).await.unwrap();
+    assert!(matches!(
+        k.services.revoke_key(&k.staff, tablet.id).await,
+        Err(RevokeKeyError::NotFound(id)) if id == tablet.id
+    ));
+    let left: Vec<_> = k
+        .services
+        .keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(left, [admin.id]);
+}
+
+#[tokio::test]
+async fn lifting_an_opt_out_needs_one_and_texts_flow_again() {
+    let k = kitchen(&[]).await;
+    assert!(matches!(
+        k.services.lift_opt_out(&k.staff, "+31612345630").await,
+        Err(LiftOptOutError::NotOptedOut(_))
+    ));
+    let stop = Reply {
+        sender: "+31612345630".to_owned(),
+        text: "STOP".to_owned(),
+        via: "sandbox",
+    };
+    k.services.apply_reply(stop).await.unwrap();
+    assert_eq!(k.services.opt_outs().await.unwrap().len(), 1);
+    // Spelt as a person would type it.
+    let lifted = k.services.lift_opt_out(&k.staff, "+31 6 1234 5630").await;
+    assert_eq!(lifted.unwrap().as_str(), "+31612345630");
+    assert!(k.services.opt_outs().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_preview_renders_for_a_visible_order_or_the_sample_one() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345631").await;
+    let words = Template::parse("{first_name}: {items}").unwrap();
+    let sample = k.services.preview(Scope::All, &words, None).await.unwrap();
+    assert_eq!(sample.body(), "Ada: 2 x Margherita, 1 x Cola");
+    let real = k.services.preview(Scope::All, &words, Some(order.id)).await;
+    assert_eq!(real.unwrap().body(), "Ada: 2 x Margherita");
+    let stranger = Scope::CreatedBy(uuid::Uuid::now_v7());
+    let hidden = k.services.preview(stranger, &words, Some(order.id)).await;
+    assert!(matches!(hidden, Err(ReadError::NotFound(_))));
 }

@@ -16,23 +16,11 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 
 use super::entities::{api_keys, stream_tokens};
-use crate::domain::Role;
+use crate::domain::{ApiKey, Role};
 
 /// Every generated secret starts with this, so a leaked key is easy to recognise
 /// (and to search for in code and logs).
 pub const SECRET_PREFIX: &str = "onk_";
-
-/// A stored key as the rest of the service sees it: never with its secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiKey {
-    pub id: Uuid,
-    pub name: String,
-    pub role: Role,
-    pub prefix: String,
-    pub source: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeySource {

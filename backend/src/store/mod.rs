@@ -20,6 +20,7 @@ pub mod keys;
 pub mod migration;
 pub mod notifications;
 pub mod orders;
+pub mod sandbox;
 pub mod templates;
 pub mod write_check;
 pub mod writer;

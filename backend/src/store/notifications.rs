@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{notifications, opt_outs};
-use crate::domain::{Notification, NotificationState, Order, SmsText};
+use crate::domain::{DeliveryReport, Notification, NotificationState, OptOut, Order, SmsText};
 use crate::metrics::QueueFigures;
 
 /// Why a text was recorded as `cancelled` for a number that opted out.
@@ -382,14 +382,6 @@ pub async fn requeue_failed(db: &impl ConnectionTrait, id: Uuid) -> Result<Reque
     }
 }
 
-/// A number that texted STOP.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OptOut {
-    pub phone: String,
-    pub source: String,
-    pub created_at: DateTime<Utc>,
-}
-
 pub async fn list_opt_outs(db: &impl ConnectionTrait) -> Result<Vec<OptOut>, DbErr> {
     Ok(opt_outs::Entity::find()
         .order_by_desc(opt_outs::Column::CreatedAt)
@@ -410,13 +402,6 @@ pub async fn remove_opt_out(db: &impl ConnectionTrait, phone: &str) -> Result<bo
         .exec(db)
         .await?;
     Ok(deleted.rows_affected == 1)
-}
-
-/// What a provider's status report says became of a text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DeliveryReport {
-    Delivered { at: DateTime<Utc> },
-    Failed { reason: String },
 }
 
 /// Applies a status report to the text it is about, found by our id (the `reference`

@@ -9,15 +9,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
 
 use super::entities::templates;
-use crate::domain::{OrderStatus, Template};
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatusTemplate {
-    pub status: OrderStatus,
-    pub template: Template,
-    /// `false` stops the automatic text for this status; "Notify customer" still sends it.
-    pub enabled: bool,
-}
+use crate::domain::{OrderStatus, StatusTemplate, Template};
 
 fn from_row(row: templates::Model) -> Result<StatusTemplate, DbErr> {
     let status = row

@@ -4,8 +4,6 @@
 //! `MessageBird-Signature-JWT`: HS256 over the signing key, with the called URL's and the
 //! body's SHA-256 as claims and a validity window.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,10 +15,10 @@ use uuid::Uuid;
 
 use super::{called_url, parameters};
 use crate::app::AppState;
-use crate::domain::{Keyword, PhoneNumber};
+use crate::domain::DeliveryReport;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
-use crate::store::notifications::{self as store, DeliveryReport};
+use crate::service::Report;
 
 pub const SIGNATURE_HEADER: &str = "MessageBird-Signature-JWT";
 /// Clock difference tolerated between MessageBird and us.
@@ -203,7 +201,7 @@ pub async fn status_report(
             let at = get("statusDatetime")
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc))
-                .unwrap_or_else(crate::store::now);
+                .unwrap_or_else(|| state.services.now());
             DeliveryReport::Delivered { at }
         }
         "delivery_failed" | "expired" => {
@@ -219,7 +217,12 @@ pub async fn status_report(
         _ => return Ok(acknowledged()),
     };
     let reference = get("reference").and_then(|r| Uuid::parse_str(r).ok());
-    let found = super::apply_report(&state, reference, get("id"), report).await?;
+    let report = Report {
+        reference,
+        provider_message_id: get("id").map(str::to_owned),
+        says: report,
+    };
+    let found = state.services.apply_delivery_report(report).await?;
     if !found {
         log::warn!(
             "MessageBird reported {status} for an unknown text (reference {:?}, id {:?})",
@@ -252,70 +255,14 @@ pub async fn inbound(
 ) -> Result<HttpResponse, ApiError> {
     authenticate(&state, &req, &body)?;
     let params = parameters(&req, &body)?;
-    apply_reply(
-        &state,
+    let reply = super::reply(
         &params,
         "originator",
         &["body", "payload", "message"],
         "messagebird",
-    )
-    .await?;
+    )?;
+    state.services.apply_reply(reply).await?;
     Ok(acknowledged())
-}
-
-/// Applies STOP or START from the sender in `sender_field`, with the text in the first
-/// present of `text_fields`.
-pub async fn apply_reply(
-    state: &AppState,
-    params: &HashMap<String, String>,
-    sender_field: &str,
-    text_fields: &[&str],
-    source: &str,
-) -> Result<(), ApiError> {
-    let Some(sender) = params.get(sender_field) else {
-        return Err(ApiError::BadRequest(format!(
-            "An inbound text needs {sender_field}."
-        )));
-    };
-    let text = text_fields
-        .iter()
-        .find_map(|f| params.get(*f))
-        .map(String::as_str)
-        .unwrap_or("");
-    let Some(keyword) = Keyword::of_reply(text) else {
-        return Ok(());
-    };
-    // MessageBird writes numbers without the plus.
-    let raw = if sender.chars().all(|c| c.is_ascii_digit()) {
-        format!("+{sender}")
-    } else {
-        sender.clone()
-    };
-    let Ok(phone) = PhoneNumber::parse(&raw, state.settings.default_region) else {
-        log::warn!("{source}: a {keyword:?} from an unreadable number was ignored");
-        return Ok(());
-    };
-    match keyword {
-        Keyword::Stop => {
-            let (number, origin) = (phone.as_str().to_owned(), source.to_owned());
-            state
-                .writer
-                .run(move |txn| {
-                    Box::pin(async move { store::add_opt_out(txn, &number, &origin).await })
-                })
-                .await?;
-            log::info!("{phone} opted out of texts (STOP via {source})");
-        }
-        Keyword::Start => {
-            let number = phone.as_str().to_owned();
-            state
-                .writer
-                .run(move |txn| Box::pin(async move { store::remove_opt_out(txn, &number).await }))
-                .await?;
-            log::info!("{phone} opted in to texts again (START via {source})");
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,12 +8,10 @@ pub mod twilio;
 use std::collections::HashMap;
 
 use actix_web::HttpRequest;
-use uuid::Uuid;
 
 use super::body::RawBody;
 use super::problem::ApiError;
-use crate::app::AppState;
-use crate::store::notifications::{self, DeliveryReport};
+use crate::service::Reply;
 
 /// The call's parameters: the query string, then a form or JSON body over it.
 pub fn parameters(req: &HttpRequest, body: &RawBody) -> Result<HashMap<String, String>, ApiError> {
@@ -65,29 +63,27 @@ pub fn called_url(req: &HttpRequest, public_url: Option<&str>) -> String {
     }
 }
 
-/// Applies a provider's status report to the text it is about, through the writer (on
-/// SQLite it shares a commit with whatever else is being written); whether a text was
-/// found.
-pub async fn apply_report(
-    state: &AppState,
-    reference: Option<Uuid>,
-    provider_message_id: Option<&str>,
-    report: DeliveryReport,
-) -> Result<bool, ApiError> {
-    let provider_message_id = provider_message_id.map(str::to_owned);
-    let found = state
-        .writer
-        .run(move |txn| {
-            Box::pin(async move {
-                notifications::record_delivery_report(
-                    txn,
-                    reference,
-                    provider_message_id.as_deref(),
-                    report,
-                )
-                .await
-            })
-        })
-        .await?;
-    Ok(found)
+/// An inbound text's sender (from `sender_field`) and words (from the first present of
+/// `text_fields`), as the use case takes it.
+pub fn reply(
+    params: &HashMap<String, String>,
+    sender_field: &str,
+    text_fields: &[&str],
+    via: &'static str,
+) -> Result<Reply, ApiError> {
+    let Some(sender) = params.get(sender_field) else {
+        return Err(ApiError::BadRequest(format!(
+            "An inbound text needs {sender_field}."
+        )));
+    };
+    let text = text_fields
+        .iter()
+        .find_map(|f| params.get(*f))
+        .cloned()
+        .unwrap_or_default();
+    Ok(Reply {
+        sender: sender.clone(),
+        text,
+        via,
+    })
 }

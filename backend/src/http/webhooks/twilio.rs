@@ -12,12 +12,12 @@ use serde::Deserialize;
 use sha1::Sha1;
 use utoipa::ToSchema;
 
-use super::messagebird::apply_reply;
-use super::{called_url, parameters};
+use super::{called_url, parameters, reply};
 use crate::app::AppState;
+use crate::domain::DeliveryReport;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
-use crate::store::notifications::DeliveryReport;
+use crate::service::Report;
 
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
 
@@ -129,7 +129,7 @@ pub async fn status_callback(
     };
     let report = match status {
         "delivered" => DeliveryReport::Delivered {
-            at: crate::store::now(),
+            at: state.services.now(),
         },
         "undelivered" | "failed" => {
             let mut reason = format!("Twilio reported {status}");
@@ -140,7 +140,12 @@ pub async fn status_callback(
         }
         _ => return Ok(HttpResponse::Ok().finish()),
     };
-    if !super::apply_report(&state, None, get("MessageSid"), report).await? {
+    let report = Report {
+        reference: None,
+        provider_message_id: get("MessageSid").map(str::to_owned),
+        says: report,
+    };
+    if !state.services.apply_delivery_report(report).await? {
         log::warn!(
             "Twilio reported {status} for an unknown text {:?}",
             get("MessageSid")
@@ -170,7 +175,8 @@ pub async fn inbound(
 ) -> Result<HttpResponse, ApiError> {
     authenticate(&state, &req, &body)?;
     let params = parameters(&req, &body)?;
-    apply_reply(&state, &params, "From", &["Body"], "twilio").await?;
+    let reply = reply(&params, "From", &["Body"], "twilio")?;
+    state.services.apply_reply(reply).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/xml")
         .body("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>"))

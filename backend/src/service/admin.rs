@@ -1,0 +1,169 @@
+//! The kitchen's settings as use cases: API keys, the text for each status, the numbers
+//! that opted out, and the sandbox's outbox.
+
+use uuid::Uuid;
+
+use super::orders::{ReadError, key_label};
+use super::{Services, StorageError};
+use crate::domain::{
+    Actor, ApiKey, OptOut, OrderStatus, PhoneNumber, Role, SandboxMessage, Scope, SmsText,
+    StatusTemplate, Template, TemplateValues,
+};
+use crate::store::keys::{self, KeySource, Revocation};
+use crate::store::{notifications, sandbox, templates};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeKeyError {
+    #[error("There is no active key {0}.")]
+    NotFound(Uuid),
+    /// Revoking it would lock everyone out.
+    #[error("This is the only admin key left; create another admin key before revoking it.")]
+    LastAdmin,
+    /// ORDER_NOTIFY_ADMIN_KEY made it, and the next start would bring it back.
+    #[error(
+        "This key is set by ORDER_NOTIFY_ADMIN_KEY; change or unset that setting and restart to retire it."
+    )]
+    FromConfiguration,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A number that had not opted out (or is no number at all).
+#[derive(Debug, thiserror::Error)]
+pub enum LiftOptOutError {
+    #[error("{0} has not opted out.")]
+    NotOptedOut(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl Services {
+    /// The active keys, oldest first.
+    pub async fn keys(&self) -> Result<Vec<ApiKey>, StorageError> {
+        keys::list_active(&self.reads).await
+    }
+
+    /// A new key with `name` (already checked: `domain::parse_key_name`) and its secret,
+    /// which is never stored and so shown this once.
+    pub async fn create_key(
+        &self,
+        by: &Actor,
+        name: String,
+        role: Role,
+    ) -> Result<(ApiKey, String), StorageError> {
+        let (key, secret) = self
+            .writer
+            .run(move |txn| {
+                Box::pin(async move { keys::create_key(txn, &name, role, KeySource::Api).await })
+            })
+            .await?;
+        log::info!(
+            "key {} ({:?}, {}) created by key {:?} ({})",
+            key.id,
+            key.name,
+            key.role,
+            by.name,
+            key_label(by)
+        );
+        Ok((key, secret))
+    }
+
+    /// Revokes a key: requests with it fail from then on. The last admin key and the
+    /// one from ORDER_NOTIFY_ADMIN_KEY stay.
+    pub async fn revoke_key(&self, by: &Actor, id: Uuid) -> Result<(), RevokeKeyError> {
+        let revocation = self
+            .writer
+            .run(move |txn| Box::pin(async move { keys::revoke(txn, id).await }))
+            .await?;
+        match revocation {
+            Revocation::Revoked => {
+                log::info!("key {id} revoked by key {:?} ({})", by.name, key_label(by));
+                Ok(())
+            }
+            Revocation::NotFound => Err(RevokeKeyError::NotFound(id)),
+            Revocation::LastAdmin => Err(RevokeKeyError::LastAdmin),
+            Revocation::FromConfiguration => Err(RevokeKeyError::FromConfiguration),
+        }
+    }
+
+    /// One template per status, in workflow order.
+    pub async fn templates(&self) -> Result<Vec<StatusTemplate>, StorageError> {
+        templates::list_templates(&self.reads).await
+    }
+
+    /// Replaces the text for `status`; this process uses it from the next change on.
+    pub async fn save_template(
+        &self,
+        by: &Actor,
+        status: OrderStatus,
+        template: Template,
+        enabled: bool,
+    ) -> Result<StatusTemplate, StorageError> {
+        let author = by.name.clone();
+        let saved = self
+            .writer
+            .run(move |txn| {
+                Box::pin(async move {
+                    templates::save_template(txn, status, &template, enabled, &author).await
+                })
+            })
+            .await?;
+        self.templates.forget();
+        log::info!(
+            "{status} template saved (enabled: {enabled}) by key {:?} ({})",
+            by.name,
+            key_label(by)
+        );
+        Ok(saved)
+    }
+
+    /// What `template` gives for an order the caller may see, or for the sample order.
+    pub async fn preview(
+        &self,
+        scope: Scope,
+        template: &Template,
+        order: Option<Uuid>,
+    ) -> Result<SmsText, ReadError> {
+        Ok(match order {
+            None => template.render(&TemplateValues::sample(OrderStatus::Confirmed)),
+            Some(id) => self.order(scope, id).await?.render(template),
+        })
+    }
+
+    /// The numbers that texted STOP, newest first.
+    pub async fn opt_outs(&self) -> Result<Vec<OptOut>, StorageError> {
+        notifications::list_opt_outs(&self.reads).await
+    }
+
+    /// Lets a number receive texts again, as if it had texted START.
+    pub async fn lift_opt_out(
+        &self,
+        by: &Actor,
+        raw: &str,
+    ) -> Result<PhoneNumber, LiftOptOutError> {
+        let not_opted_out = || LiftOptOutError::NotOptedOut(raw.to_owned());
+        let phone =
+            PhoneNumber::parse(raw, self.settings.default_region).map_err(|_| not_opted_out())?;
+        let number = phone.as_str().to_owned();
+        let removed = self
+            .writer
+            .run(move |txn| {
+                Box::pin(async move { notifications::remove_opt_out(txn, &number).await })
+            })
+            .await?;
+        if !removed {
+            return Err(not_opted_out());
+        }
+        log::info!(
+            "opt-out of {phone} lifted by key {:?} ({})",
+            by.name,
+            key_label(by)
+        );
+        Ok(phone)
+    }
+
+    /// The `limit` texts the sandbox provider "sent" last, newest first.
+    pub async fn sandbox_outbox(&self, limit: u64) -> Result<Vec<SandboxMessage>, StorageError> {
+        sandbox::recent(&self.reads, limit).await
+    }
+}
