@@ -19,7 +19,6 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::{Settings, redact_url};
 use crate::demo;
 use crate::events::EventHub;
-use crate::http::key_cache::KeyCache;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{
@@ -28,36 +27,20 @@ use crate::http::{
 };
 use crate::metrics::Metrics;
 use crate::service::Services;
-use crate::store::templates::TemplateCache;
-use crate::store::write_check::WriteCheck;
 use crate::store::writer::Writer;
 use crate::store::{self, keys::KeySource};
 
-/// What every handler can reach.
+/// What every handler can reach: the use cases, and what the HTTP edge itself needs
+/// (settings, the rate limiter, the request figures, the live change feed). No
+/// database handle: every read and write goes through `services`.
 pub struct AppState {
-    /// The use cases (`service`): what orders and texts handlers ask for.
     pub services: Services,
-    pub db: DatabaseConnection,
-    /// For reads that need not see this request's own writes: on SQLite, read-only
-    /// connections beside the writer (`store::read_pool`); elsewhere the same as `db`.
-    pub reads: DatabaseConnection,
-    /// Runs the requests' writing transactions: on SQLite, gathered into one commit
-    /// (`store::writer`).
-    pub writer: Writer,
     pub settings: Arc<Settings>,
     pub limiter: RateLimiter,
-    /// API keys confirmed a moment ago (see `http::key_cache`).
-    pub keys: KeyCache,
-    /// Templates read a moment ago, for the writes that render them.
-    pub templates: Arc<TemplateCache>,
-    /// Notified whenever this process queues a text, so its worker starts at once.
-    pub outbox: Arc<Notify>,
     /// This process's request and send figures, for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// The live changes `GET /events` streams.
     pub events: Arc<EventHub>,
-    /// Whether a write can be committed now, for `/readyz`.
-    pub write_check: WriteCheck,
 }
 
 /// Starts a worker in this process that sends what `outbox` announces (and polls for
@@ -223,30 +206,22 @@ impl Application {
                 }
             })?;
         let events = EventHub::start(reads.clone());
-        let writer = Writer::new(db.clone(), metrics.clone());
-        let templates = Arc::new(TemplateCache::default());
+        let writer = Writer::new(db, metrics.clone());
         let services = Services::new(
-            reads.clone(),
+            reads,
             writer.clone(),
-            templates.clone(),
             outbox.clone(),
+            metrics.clone(),
             settings.clone(),
         );
+        spawn_housekeeping(services.clone());
         let state = web::Data::new(AppState {
             services,
-            writer: writer.clone(),
-            db,
-            reads,
             settings,
             limiter,
-            keys: KeyCache::default(),
-            templates,
-            outbox: outbox.clone(),
             metrics: metrics.clone(),
             events: events.clone(),
-            write_check: WriteCheck::default(),
         });
-        spawn_housekeeping(state.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -326,10 +301,6 @@ impl Application {
     }
 }
 
-/// How long the change log keeps a change, so a client that was away this long can
-/// still resume its event stream.
-const CHANGE_RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(1);
-
 /// `/healthz`, `/readyz` and `/metrics` for a `worker` process (which serves no API),
 /// on `settings.metrics_bind`, showing the figures of the worker that records into
 /// `metrics`. Stopped by its handle.
@@ -345,27 +316,19 @@ pub fn operations_server(
     };
     let listener = TcpListener::bind(addr).map_err(bind_error)?;
     let writer = Writer::new(db.clone(), metrics.clone());
-    let (templates, outbox) = (Arc::new(TemplateCache::default()), Arc::new(Notify::new()));
     let services = Services::new(
-        db.clone(),
-        writer.clone(),
-        templates.clone(),
-        outbox.clone(),
+        db,
+        writer,
+        Arc::new(Notify::new()),
+        metrics.clone(),
         settings.clone(),
     );
     let state = web::Data::new(AppState {
         services,
-        reads: db.clone(),
-        writer,
-        db,
         limiter: RateLimiter::new(0, 1),
-        keys: KeyCache::default(),
-        templates,
         settings,
-        outbox,
         metrics,
         events: EventHub::idle(),
-        write_check: WriteCheck::default(),
     });
     Ok(HttpServer::new(move || {
         App::new()
@@ -383,43 +346,15 @@ pub fn operations_server(
     .run())
 }
 
-/// Every ten minutes forgets expired idempotency keys and stream tokens, and changes
-/// older than [`CHANGE_RETENTION`], each as a piece of work of its own for the writer.
-fn spawn_housekeeping(state: web::Data<AppState>) {
+/// Every ten minutes forgets what has expired (`Services::tidy_up`).
+fn spawn_housekeeping(services: Services) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            let writer = &state.writer;
-            report(
-                "expired idempotency keys",
-                writer
-                    .run(|txn| Box::pin(store::idempotency::purge_expired(txn)))
-                    .await,
-            );
-            report(
-                "expired stream tokens",
-                writer
-                    .run(|txn| Box::pin(store::keys::purge_expired_stream_tokens(txn)))
-                    .await,
-            );
-            let before = store::now() - CHANGE_RETENTION;
-            report(
-                "old changes",
-                writer
-                    .run(move |txn| Box::pin(store::changes::prune(txn, before)))
-                    .await,
-            );
+            services.tidy_up().await;
         }
     });
-}
-
-fn report(what: &str, result: Result<u64, sea_orm::DbErr>) {
-    match result {
-        Ok(0) => {}
-        Ok(n) => log::info!("forgot {n} {what}"),
-        Err(e) => log::warn!("could not forget {what}: {e}"),
-    }
 }
 
 /// A resource whose other methods answer 405 as problem+json, with the `Allow` header

@@ -16,7 +16,6 @@ use crate::app::AppState;
 use crate::domain::ApiKey;
 use crate::domain::Role;
 use crate::domain::{Actor, Scope};
-use crate::store;
 
 /// The authenticated key behind a request.
 #[derive(Clone, Debug)]
@@ -154,30 +153,12 @@ pub async fn authenticate(
             )
             .into());
         }
-        let mut hash = None;
         let key = match (bearer_token(&req), &stream_token) {
-            (Some(token), _) => {
-                let digest = store::keys::hash_secret(token);
-                let key = match state.keys.get(&digest) {
-                    Some(key) => Some(key),
-                    None => {
-                        let found = store::keys::find_active_by_hash(&state.reads, &digest)
-                            .await
-                            .map_err(ApiError::from)?;
-                        if let Some(key) = &found {
-                            state.keys.put(digest.clone(), key.clone());
-                        }
-                        found
-                    }
-                };
-                hash = Some(digest);
-                key
-            }
-            (None, Some(token)) => store::keys::authenticate_stream_token(&state.reads, token)
-                .await
-                .map_err(ApiError::from)?,
-            (None, None) => None,
-        };
+            (Some(token), _) => state.services.key_for_secret(token).await,
+            (None, Some(token)) => state.services.key_for_stream_token(token).await,
+            (None, None) => Ok(None),
+        }
+        .map_err(ApiError::from)?;
         let Some(key) = key else {
             if let Some(address) = address {
                 admit(&state, Client::Address(address))?;
@@ -191,24 +172,9 @@ pub async fn authenticate(
             };
             return Err(ApiError::Unauthorized(detail).into());
         };
-        admit(&state, Client::Key(key.id))?;
-        // Decided before the writer is asked, so most requests do not wait for it.
-        if let Some(at) = store::keys::use_to_record(&key) {
-            let id = key.id;
-            let touched = state
-                .writer
-                .run(move |txn| Box::pin(async move { store::keys::touch(txn, id, at).await }))
-                .await;
-            if let Err(e) = touched {
-                log::warn!("could not record use of key {}: {e}", key.id);
-            }
-            // Even when it failed (a full disk): the time of last use is a statistic,
-            // not worth a failing write on every request; it is tried again in a minute.
-            if let Some(hash) = &hash {
-                state.keys.touched(hash, at);
-            }
-        }
-        req.extensions_mut().insert(Caller::from(key));
+        admit(&state, Client::Key(key.key.id))?;
+        state.services.record_key_use(&key).await;
+        req.extensions_mut().insert(Caller::from(key.key));
     } else if let Some(address) = address
         && !req.path().starts_with("/webhooks/")
     {

@@ -24,12 +24,8 @@ use super::problem::ApiError;
 use crate::app::AppState;
 use crate::domain::Scope;
 use crate::domain::{NotificationState, OrderStatus, ValidationError};
-use crate::store::changes::{self, Change, ChangeKind, Cursor};
-use crate::store::keys;
+use crate::service::live::{Change, ChangeKind, Cursor};
 
-/// How long a stream token opens streams (EventSource's own reconnects within this
-/// time reuse it; later ones need a new token).
-pub const STREAM_TOKEN_TTL: Duration = Duration::from_secs(60);
 /// A comment this often keeps proxies from closing a quiet stream, and re-checks that
 /// the key was not revoked meanwhile.
 const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -136,12 +132,7 @@ pub async fn create_token(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let key_id = caller.key_id;
-    let (token, expires_at) = state
-        .writer
-        .run(move |txn| {
-            Box::pin(async move { keys::create_stream_token(txn, key_id, STREAM_TOKEN_TTL).await })
-        })
-        .await?;
+    let (token, expires_at) = state.services.create_stream_token(key_id).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(StreamToken { token, expires_at }))
@@ -199,11 +190,9 @@ pub async fn stream(
             ApiError::Unavailable("Live events are not available yet; try again.".to_owned())
         })?;
     let (start, reset) = match resume {
-        Resume::From(cursor) if changes::can_resume_from(&state.reads, cursor).await? => {
-            (cursor, false)
-        }
-        Resume::From(_) | Resume::Unknown => (changes::latest(&state.reads).await?, true),
-        Resume::Now => (changes::latest(&state.reads).await?, false),
+        Resume::From(cursor) if state.services.can_resume_from(cursor).await? => (cursor, false),
+        Resume::From(_) | Resume::Unknown => (state.services.latest_change().await?, true),
+        Resume::Now => (state.services.latest_change().await?, false),
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let stream = Stream {
@@ -292,8 +281,8 @@ impl Stream {
 
     /// Everything after the stream's position that the log holds now.
     async fn catch_up(&mut self) -> Result<(), Ended> {
-        let mut pages = changes::Pages::after(self.cursor);
-        while let Some(page) = pages.next(&self.state.reads).await? {
+        let mut pages = self.state.services.changes_after(self.cursor);
+        while let Some(page) = pages.next().await? {
             for change in &page {
                 self.forward(change).await?;
             }
@@ -326,7 +315,7 @@ impl Stream {
     }
 
     async fn heartbeat(&mut self) -> Result<(), Ended> {
-        match keys::is_active(&self.state.reads, self.key_id).await {
+        match self.state.services.key_is_active(self.key_id).await {
             Ok(false) => return Err(Ended),
             Ok(true) => {}
             // A database hiccup is not a reason to drop the client.

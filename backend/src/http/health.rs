@@ -6,8 +6,6 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::metrics::WorkerHealth;
-use crate::store;
-use crate::store::write_check::WriteHealth;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -55,16 +53,14 @@ pub struct Readiness {
         (status = 503, description = "Not ready: `database` or `worker` says why", body = Readiness),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database = state.write_check.check(&state.writer, &state.metrics).await;
-    let worker = match state
-        .metrics
-        .worker_health(store::now(), state.settings.lease)
-    {
+    let readiness = state.services.readiness().await;
+    let ready = readiness.ready();
+    let worker = match readiness.worker {
         WorkerHealth::Absent => "off",
         WorkerHealth::Running => "running",
         WorkerHealth::Stalled => "stalled",
     };
-    let ready = database == WriteHealth::Ok && worker != "stalled";
+    let database = readiness.database;
     let mut response = if ready {
         HttpResponse::Ok()
     } else {

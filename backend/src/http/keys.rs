@@ -156,7 +156,5 @@ pub async fn revoke_key(
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();
     state.services.revoke_key(&caller.actor(), id).await?;
-    // Not even a moment's grace from this process's cache of confirmed keys.
-    state.keys.forget(id);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -10,7 +10,6 @@ use actix_web::{HttpResponse, web};
 
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::store;
 
 /// Times the request and counts it under its route pattern (`/orders/{id}`); the
 /// dashboard's files share `static`, and requests no route matched share `unmatched`,
@@ -51,10 +50,12 @@ pub async fn measure(
         (status = 503, response = super::problem::ServiceUnavailable),
     ))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let queue = store::notifications::queue_figures(&state.reads)
+    let text = state
+        .services
+        .metrics_text()
         .await
         .map_err(|e| ApiError::Unavailable(format!("the database does not answer: {e}")))?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&queue, store::now())))
+        .body(text))
 }

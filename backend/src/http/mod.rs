@@ -6,7 +6,6 @@ pub mod body;
 pub mod events;
 pub mod health;
 pub mod idempotency;
-pub mod key_cache;
 pub mod keys;
 pub mod metrics;
 pub mod notifications;

@@ -12,7 +12,6 @@ use crate::service::{
     ChangeStatusError, CreateOrderError, LiftOptOutError, NotifyError, ReadError, RepeatRefused,
     RetryError, RevokeKeyError,
 };
-use crate::store::fault::FaultKind;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -82,7 +81,7 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
-    /// The storage failed under a write (`store::fault`): nothing of it was kept.
+    /// The storage failed under a write (`service::storage_fault`): nothing of it was kept.
     #[error("storage fault: {0}")]
     StorageUnavailable(sea_orm::DbErr),
     #[error("{0}")]
@@ -142,7 +141,7 @@ impl ApiError {
                 parts.join("; ")
             }
             ApiError::StorageUnavailable(cause) => {
-                let what = crate::store::fault::classify(cause)
+                let what = crate::service::storage_fault(cause)
                     .map_or("the database failed", |kind| kind.explain());
                 format!(
                     "Nothing of this request was saved: {what}. Try again in a few seconds; \
@@ -234,28 +233,9 @@ pub const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        match crate::store::fault::classify(&e) {
-            Some(kind) => {
-                if matches!(
-                    kind,
-                    FaultKind::Io | FaultKind::Corrupt | FaultKind::CannotOpen
-                ) {
-                    // A read or write met a broken file or connection: no read
-                    // connection opened before now is trusted again.
-                    crate::store::fault::note_read_fault(kind);
-                }
-                ApiError::StorageUnavailable(e)
-            }
+        match crate::service::storage_fault_seen(&e) {
+            Some(_) => ApiError::StorageUnavailable(e),
             None => ApiError::Internal(format!("database error: {e}")),
-        }
-    }
-}
-
-impl crate::store::writer::WriteError for ApiError {
-    fn storage_fault(&self) -> Option<&sea_orm::DbErr> {
-        match self {
-            ApiError::StorageUnavailable(e) => Some(e),
-            _ => None,
         }
     }
 }

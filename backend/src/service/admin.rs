@@ -77,6 +77,8 @@ impl Services {
             .await?;
         match revocation {
             Revocation::Revoked => {
+                // Not even a moment's grace from this process's cache of keys.
+                self.keys.forget(id);
                 log::info!("key {id} revoked by key {:?} ({})", by.name, key_label(by));
                 Ok(())
             }

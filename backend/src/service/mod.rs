@@ -7,9 +7,13 @@
 //! Nothing outside this layer is handed a database connection: `Services` keeps them
 //! private, so a write that would skip the writer has no connection to write on.
 
+mod access;
 mod admin;
 mod inbound;
+mod key_cache;
+pub mod live;
 mod once;
+mod operations;
 mod orders;
 mod texts;
 
@@ -19,26 +23,35 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
 
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::store::templates::TemplateCache;
+use crate::store::write_check::WriteCheck;
 use crate::store::writer::Writer;
+use key_cache::KeyCache;
 
+pub use access::{Known, STREAM_TOKEN_TTL};
 pub use admin::{LiftOptOutError, RevokeKeyError};
 pub use inbound::{Reply, ReplyOutcome, Report};
 pub use once::{Answer, Once, Ran, RepeatRefused};
+pub use operations::Readiness;
 pub use orders::{
     ChangeStatusError, CreateOrderError, Created, NotFound, OrderPage, ReadError,
     StatusChangeRequest, StatusChanged,
 };
 pub use texts::{Notified, NotifyError, RetryError};
 
-/// What the use cases work with: the database (reads and the writer), the template
-/// cache, the outbox bell the worker listens to, and the settings.
+/// What the use cases work with: the database (reads and the writer), the caches of
+/// templates and keys, the outbox bell the worker listens to, this process's figures,
+/// the readiness probe and the settings. Cheap to clone: every part is shared.
 #[derive(Clone)]
 pub struct Services {
     reads: DatabaseConnection,
     writer: Writer,
     templates: Arc<TemplateCache>,
+    keys: Arc<KeyCache>,
     outbox: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    write_check: Arc<WriteCheck>,
     settings: Arc<Settings>,
 }
 
@@ -48,15 +61,18 @@ impl Services {
     pub fn new(
         reads: DatabaseConnection,
         writer: Writer,
-        templates: Arc<TemplateCache>,
         outbox: Arc<Notify>,
+        metrics: Arc<Metrics>,
         settings: Arc<Settings>,
     ) -> Self {
         Services {
             reads,
             writer,
-            templates,
+            templates: Arc::default(),
+            keys: Arc::default(),
             outbox,
+            metrics,
+            write_check: Arc::default(),
             settings,
         }
     }
@@ -64,11 +80,37 @@ impl Services {
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
+
+    /// This process's request and send figures.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
 }
 
 /// The storage failed or refused: what every use case's error enum carries besides its
-/// own cases. A storage fault (`store::fault`) is answered 503, anything else 500.
+/// own cases. A storage fault (`storage_fault`) is answered 503, anything else 500.
 pub type StorageError = DbErr;
+
+/// How the storage failed underneath: the disk is full, the files are read-only, …
+pub use crate::store::fault::FaultKind;
+
+/// The storage fault under `error`, if it is one (and not, say, a bad query).
+pub fn storage_fault(error: &StorageError) -> Option<FaultKind> {
+    crate::store::fault::classify(error)
+}
+
+/// [`storage_fault`], for an error met on its way out to a client: a broken file or
+/// connection also retires every read connection opened before now.
+pub fn storage_fault_seen(error: &StorageError) -> Option<FaultKind> {
+    let kind = storage_fault(error)?;
+    if matches!(
+        kind,
+        FaultKind::Io | FaultKind::Corrupt | FaultKind::CannotOpen
+    ) {
+        crate::store::fault::note_read_fault(kind);
+    }
+    Some(kind)
+}
 
 #[cfg(test)]
 mod tests;

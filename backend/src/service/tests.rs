@@ -13,7 +13,6 @@ use crate::domain::{
     OrderStatus, PhoneNumber, Scope, Template,
 };
 use crate::metrics::Metrics;
-use crate::store::templates::TemplateCache;
 use crate::store::writer::Writer;
 
 /// Services on a fresh SQLite file (kept while the value lives).
@@ -38,8 +37,8 @@ async fn kitchen(settings: &[(&str, &str)]) -> Kitchen {
     let services = Services::new(
         db.clone(),
         writer,
-        Arc::new(TemplateCache::default()),
         Arc::new(Notify::new()),
+        Arc::new(Metrics::default()),
         settings,
     );
     Kitchen {
