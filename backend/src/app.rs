@@ -21,10 +21,7 @@ use crate::demo;
 use crate::events::EventHub;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{
-    auth, events, health, keys, metrics, notifications, openapi, opt_outs, orders, request_id,
-    sandbox, templates, webhooks,
-};
+use crate::http::{auth, metrics, openapi, request_id, routes};
 use crate::metrics::Metrics;
 use crate::service::Services;
 use crate::store::writer::Writer;
@@ -215,6 +212,7 @@ impl Application {
             settings.clone(),
         );
         spawn_housekeeping(services.clone());
+        let services_data = web::Data::new(services.clone());
         let state = web::Data::new(AppState {
             services,
             settings,
@@ -225,6 +223,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(services_data.clone())
                 .wrap(from_fn(auth::authenticate))
                 .wrap(
                     Logger::new("%a \"%{request_line}xi\" %s %b %Dms %{x-request-id}i")
@@ -316,27 +315,18 @@ pub fn operations_server(
     };
     let listener = TcpListener::bind(addr).map_err(bind_error)?;
     let writer = Writer::new(db.clone(), metrics.clone());
-    let services = Services::new(
+    let services = web::Data::new(Services::new(
         db,
         writer,
         Arc::new(Notify::new()),
-        metrics.clone(),
-        settings.clone(),
-    );
-    let state = web::Data::new(AppState {
-        services,
-        limiter: RateLimiter::new(0, 1),
-        settings,
         metrics,
-        events: EventHub::idle(),
-    });
+        settings,
+    ));
     Ok(HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
+            .app_data(services.clone())
             .wrap(from_fn(request_id::assign))
-            .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
-            .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
-            .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
+            .configure(|cfg| routes::register(cfg, routes::operations()))
             .default_service(fn_service(answer_not_found))
     })
     .workers(1)
@@ -357,21 +347,6 @@ fn spawn_housekeeping(services: Services) {
     });
 }
 
-/// A resource whose other methods answer 405 as problem+json, with the `Allow` header
-/// listing `allow` (the methods its routes take).
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-            detail: format!(
-                "{} is not supported on {}; it takes {allow}.",
-                req.method(),
-                req.path()
-            ),
-            allow,
-        })
-    }))
-}
-
 /// Every API route (authenticated by the middleware in `Application::build`), with the error handlers that turn actix's own extractor failures
 /// into problem+json.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -381,61 +356,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::QueryConfig::default().error_handler(|err, _| {
         ApiError::field("query", format!("The query string is not valid: {err}.")).into()
     }))
-    .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
-    .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
-    .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
-    .service(
-        resource("/orders", "GET, POST")
-            .route(web::get().to(orders::list_orders))
-            .route(web::post().to(orders::create_order)),
-    )
-    .service(resource("/orders/{id}", "GET").route(web::get().to(orders::get_order)))
-    .service(resource("/orders/{id}/status", "PATCH").route(web::patch().to(orders::change_status)))
-    .service(resource("/orders/{id}/events", "GET").route(web::get().to(orders::list_events)))
-    .service(
-        resource("/orders/{id}/notifications", "GET, POST")
-            .route(web::get().to(notifications::list_for_order))
-            .route(web::post().to(notifications::notify_customer)),
-    )
-    .service(
-        resource("/keys", "GET, POST")
-            .route(web::get().to(keys::list_keys))
-            .route(web::post().to(keys::create_key)),
-    )
-    .service(resource("/events", "GET").route(web::get().to(events::stream)))
-    .service(resource("/events/token", "POST").route(web::post().to(events::create_token)))
-    .service(resource("/keys/{id}", "DELETE").route(web::delete().to(keys::revoke_key)))
-    .service(resource("/sandbox/messages", "GET").route(web::get().to(sandbox::list_messages)))
-    .service(
-        resource("/webhooks/messagebird", "GET, POST")
-            .route(web::get().to(webhooks::messagebird::status_report))
-            .route(web::post().to(webhooks::messagebird::status_report)),
-    )
-    .service(
-        resource("/webhooks/messagebird/inbound", "POST")
-            .route(web::post().to(webhooks::messagebird::inbound)),
-    )
-    .service(
-        resource("/webhooks/twilio/status", "POST")
-            .route(web::post().to(webhooks::twilio::status_callback)),
-    )
-    .service(
-        resource("/webhooks/twilio/inbound", "POST")
-            .route(web::post().to(webhooks::twilio::inbound)),
-    )
-    .service(
-        resource("/notifications", "GET").route(web::get().to(notifications::list_notifications)),
-    )
-    .service(
-        resource("/notifications/{id}/retry", "POST").route(web::post().to(notifications::retry)),
-    )
-    .service(resource("/opt-outs", "GET").route(web::get().to(opt_outs::list_opt_outs)))
-    .service(
-        resource("/opt-outs/{phone}", "DELETE").route(web::delete().to(opt_outs::remove_opt_out)),
-    )
-    .service(resource("/templates", "GET").route(web::get().to(templates::list_templates)))
-    .service(resource("/templates/preview", "POST").route(web::post().to(templates::preview)))
-    .service(resource("/templates/{status}", "PUT").route(web::put().to(templates::save_template)))
+    .configure(|cfg| routes::register(cfg, routes::all()))
     .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", openapi::spec()));
 }
 

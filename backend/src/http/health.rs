@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::metrics::WorkerHealth;
+use crate::service::Services;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -52,8 +52,8 @@ pub struct Readiness {
         (status = 429, response = super::problem::TooManyRequests),
         (status = 503, description = "Not ready: `database` or `worker` says why", body = Readiness),
     ))]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let readiness = state.services.readiness().await;
+pub async fn readyz(services: web::Data<Services>) -> HttpResponse {
+    let readiness = services.readiness().await;
     let ready = readiness.ready();
     let worker = match readiness.worker {
         WorkerHealth::Absent => "off",

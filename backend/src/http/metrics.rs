@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, web};
 
 use super::problem::ApiError;
 use crate::app::AppState;
+use crate::service::Services;
 
 /// Times the request and counts it under its route pattern (`/orders/{id}`); the
 /// dashboard's files share `static`, and requests no route matched share `unmatched`,
@@ -49,9 +50,8 @@ pub async fn measure(
         (status = 200, description = "Prometheus text format (version 0.0.4)", content_type = "text/plain", body = String),
         (status = 503, response = super::problem::ServiceUnavailable),
     ))]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let text = state
-        .services
+pub async fn metrics(services: web::Data<Services>) -> Result<HttpResponse, ApiError> {
+    let text = services
         .metrics_text()
         .await
         .map_err(|e| ApiError::Unavailable(format!("the database does not answer: {e}")))?;

@@ -16,6 +16,7 @@ pub mod problem;
 pub mod query;
 pub mod rate_limit;
 pub mod request_id;
+pub mod routes;
 pub mod sandbox;
 pub mod templates;
 pub mod webhooks;

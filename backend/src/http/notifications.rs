@@ -14,10 +14,8 @@ use super::idempotency::{self, answer};
 use super::problem::ApiError;
 use super::query::{QueryParser, next_cursor};
 use crate::app::AppState;
-use crate::domain::{Encoding, Notification, NotificationState, OrderStatus, Role, Template};
+use crate::domain::{Encoding, Notification, NotificationState, OrderStatus, Template};
 use crate::service::{Answer, Notified};
-
-const ALL_ROLES: [Role; 3] = [Role::Admin, Role::Staff, Role::Integration];
 
 // A text as the API shows it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -115,7 +113,6 @@ pub async fn list_for_order(
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&ALL_ROLES)?;
     let items = state
         .services
         .texts_for_order(caller.scope(), id.into_inner())
@@ -155,7 +152,6 @@ pub async fn notify_customer(
     id: web::Path<Uuid>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&ALL_ROLES)?;
     let id = id.into_inner();
     let key = idempotency::key(&req)?;
     let (request, canonical) = if body.is_empty() {
@@ -219,10 +215,10 @@ pub struct ListNotificationsParams {
 )]
 pub async fn list_notifications(
     state: web::Data<AppState>,
-    caller: Caller,
+    // Only checks the key and its role (`routes::table`).
+    _caller: Caller,
     params: web::Query<ListNotificationsParams>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Staff])?;
     let params = params.into_inner();
     let mut query = QueryParser::default();
     let states: Vec<NotificationState> = query.list("state", params.state.as_deref());
@@ -257,7 +253,6 @@ pub async fn retry(
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Staff])?;
     let text = state
         .services
         .retry_text(&caller.actor(), id.into_inner())

@@ -10,7 +10,6 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::domain::Role;
 
 #[derive(Serialize, ToSchema)]
 pub struct SandboxMessage {
@@ -55,10 +54,10 @@ pub struct SandboxParams {
 )]
 pub async fn list_messages(
     state: web::Data<AppState>,
-    caller: Caller,
+    // Only checks the key and its role (`routes::table`).
+    _caller: Caller,
     params: web::Query<SandboxParams>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin, Role::Staff])?;
     let limit = match params.limit.as_deref() {
         None => 50,
         Some(raw) => match raw.parse::<u64>() {

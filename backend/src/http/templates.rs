@@ -10,9 +10,7 @@ use super::auth::Caller;
 use super::body::RawBody;
 use super::problem::ApiError;
 use crate::app::AppState;
-use crate::domain::{Encoding, OrderStatus, Role, StatusTemplate, Template, TemplateValues};
-
-const READERS: [Role; 2] = [Role::Admin, Role::Staff];
+use crate::domain::{Encoding, OrderStatus, StatusTemplate, Template, TemplateValues};
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename = "Template")]
@@ -108,9 +106,9 @@ fn status_from_path(raw: &str) -> Result<OrderStatus, ApiError> {
 )]
 pub async fn list_templates(
     state: web::Data<AppState>,
-    caller: Caller,
+    // Only checks the key and its role (`routes::table`).
+    _caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&READERS)?;
     let templates = state.services.templates().await?;
     Ok(HttpResponse::Ok().json(TemplateList {
         items: templates.into_iter().map(view).collect(),
@@ -142,7 +140,6 @@ pub async fn save_template(
     status: web::Path<String>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
     let status = status_from_path(&status)?;
     let request = body.parse::<SaveTemplate>()?.value;
     let template = parse_template(&request.body)?;
@@ -177,7 +174,6 @@ pub async fn preview(
     caller: Caller,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&READERS)?;
     let request = body.parse::<PreviewRequest>()?.value;
     let template = parse_template(&request.body)?;
     let text = state

@@ -1,0 +1,307 @@
+//! Every route in one table: method, path, handler, who may call it, and its OpenAPI
+//! operation. The table drives actix's registration (with a problem+json 405 naming
+//! the methods a path takes), the authentication rule (which paths need a key, which
+//! roles each route admits) and the OpenAPI document's path list. A new route is one
+//! line here and its handler.
+
+use std::sync::OnceLock;
+
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, web};
+use utoipa::openapi::path::PathsBuilder;
+
+use super::problem::ApiError;
+use super::webhooks::{messagebird, twilio};
+use super::{events, health, keys, metrics, notifications, opt_outs, orders, sandbox, templates};
+use crate::domain::Role;
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: health, readiness and the figures, for load balancers and scrapers.
+    Open,
+    /// A provider's callback: no key (its signature is checked when a signing key is
+    /// configured) and no per-address rate limit.
+    Webhook,
+    /// An API key (or, for `GET /events`, a stream token) with one of these roles.
+    Key(&'static [Role]),
+}
+
+/// Every role: what an order system's integration key may do, too.
+const ALL: Access = Access::Key(&[Role::Admin, Role::Staff, Role::Integration]);
+/// The kitchen: admins and staff.
+const KITCHEN: Access = Access::Key(&[Role::Admin, Role::Staff]);
+const ADMIN: Access = Access::Key(&[Role::Admin]);
+
+/// One route of the table.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    handler: fn() -> actix_web::Route,
+    document: fn(PathsBuilder) -> PathsBuilder,
+}
+
+/// `route!(GET "/orders", ALL, orders::list_orders, orders::__path_list_orders)`: the
+/// last part is the type `#[utoipa::path]` generates beside the handler.
+macro_rules! route {
+    ($method:ident $path:literal, $access:expr, $handler:path, $doc:path) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            access: $access,
+            handler: || web::method(Method::$method).to($handler),
+            document: |paths| paths.path_from::<Tagged<$doc>>(),
+        }
+    };
+}
+
+/// A handler's OpenAPI operation with its `tag`. `#[utoipa::path]` keeps the tag apart
+/// (its `OpenApi` derive adds it when it lists the path); this adds it the same way,
+/// through the trait the generated code implements for that purpose.
+struct Tagged<P>(std::marker::PhantomData<P>);
+
+impl<P> utoipa::Path for Tagged<P>
+where
+    P: utoipa::Path + for<'t> utoipa::__dev::Tags<'t>,
+{
+    fn path() -> String {
+        P::path()
+    }
+
+    fn methods() -> Vec<utoipa::openapi::path::HttpMethod> {
+        P::methods()
+    }
+
+    fn operation() -> utoipa::openapi::path::Operation {
+        let mut operation = P::operation();
+        let tags = operation.tags.get_or_insert_with(Vec::new);
+        if tags.is_empty() {
+            tags.extend(P::tags().into_iter().map(str::to_owned));
+        }
+        operation
+    }
+}
+
+/// The table. Order matters only where paths overlap: a literal segment
+/// (`/templates/preview`) comes before a parameter in the same place.
+pub fn table() -> &'static [Route] {
+    static TABLE: OnceLock<Vec<Route>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        use Access::{Open, Webhook};
+        vec![
+            route!(GET "/healthz", Open, health::healthz, health::__path_healthz),
+            route!(GET "/readyz", Open, health::readyz, health::__path_readyz),
+            route!(GET "/metrics", Open, metrics::metrics, metrics::__path_metrics),
+            route!(GET "/orders", ALL, orders::list_orders, orders::__path_list_orders),
+            route!(POST "/orders", ALL, orders::create_order, orders::__path_create_order),
+            route!(GET "/orders/{id}", ALL, orders::get_order, orders::__path_get_order),
+            route!(PATCH "/orders/{id}/status", ALL, orders::change_status, orders::__path_change_status),
+            route!(GET "/orders/{id}/events", ALL, orders::list_events, orders::__path_list_events),
+            route!(GET "/orders/{id}/notifications", ALL, notifications::list_for_order, notifications::__path_list_for_order),
+            route!(POST "/orders/{id}/notifications", ALL, notifications::notify_customer, notifications::__path_notify_customer),
+            route!(GET "/notifications", KITCHEN, notifications::list_notifications, notifications::__path_list_notifications),
+            route!(POST "/notifications/{id}/retry", KITCHEN, notifications::retry, notifications::__path_retry),
+            route!(GET "/events", ALL, events::stream, events::__path_stream),
+            route!(POST "/events/token", ALL, events::create_token, events::__path_create_token),
+            route!(GET "/keys", ADMIN, keys::list_keys, keys::__path_list_keys),
+            route!(POST "/keys", ADMIN, keys::create_key, keys::__path_create_key),
+            route!(DELETE "/keys/{id}", ADMIN, keys::revoke_key, keys::__path_revoke_key),
+            route!(GET "/opt-outs", ADMIN, opt_outs::list_opt_outs, opt_outs::__path_list_opt_outs),
+            route!(DELETE "/opt-outs/{phone}", ADMIN, opt_outs::remove_opt_out, opt_outs::__path_remove_opt_out),
+            route!(GET "/templates", KITCHEN, templates::list_templates, templates::__path_list_templates),
+            route!(POST "/templates/preview", KITCHEN, templates::preview, templates::__path_preview),
+            route!(PUT "/templates/{status}", ADMIN, templates::save_template, templates::__path_save_template),
+            route!(GET "/sandbox/messages", KITCHEN, sandbox::list_messages, sandbox::__path_list_messages),
+            route!(GET "/webhooks/messagebird", Webhook, messagebird::status_report, messagebird::__path_status_report),
+            route!(POST "/webhooks/messagebird", Webhook, messagebird::status_report, messagebird::__path_status_report),
+            route!(POST "/webhooks/messagebird/inbound", Webhook, messagebird::inbound, messagebird::__path_inbound),
+            route!(POST "/webhooks/twilio/status", Webhook, twilio::status_callback, twilio::__path_status_callback),
+            route!(POST "/webhooks/twilio/inbound", Webhook, twilio::inbound, twilio::__path_inbound),
+        ]
+    })
+}
+
+/// Registers `routes` with actix, one resource per path. Another method on a known
+/// path answers 405 problem+json with the `Allow` header listing the path's methods.
+pub fn register<'a>(cfg: &mut web::ServiceConfig, routes: impl Iterator<Item = &'a Route>) {
+    let mut paths: Vec<(&'static str, Vec<&Route>)> = Vec::new();
+    for route in routes {
+        match paths.iter_mut().find(|(path, _)| *path == route.path) {
+            Some((_, same)) => same.push(route),
+            None => paths.push((route.path, vec![route])),
+        }
+    }
+    for (path, routes) in paths {
+        let allow: &'static str = Box::leak(
+            routes
+                .iter()
+                .map(|r| r.method.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+                .into_boxed_str(),
+        );
+        let resource = routes.iter().fold(
+            web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    detail: format!(
+                        "{} is not supported on {}; it takes {allow}.",
+                        req.method(),
+                        req.path()
+                    ),
+                    allow,
+                })
+            })),
+            |resource, route| resource.route((route.handler)()),
+        );
+        cfg.service(resource);
+    }
+}
+
+/// The OpenAPI path list: every route's operation. (MessageBird's status report takes
+/// GET and POST with one handler; `openapi::spec` adds the GET its attribute cannot say.)
+pub fn documented() -> utoipa::openapi::path::Paths {
+    table()
+        .iter()
+        .fold(PathsBuilder::new(), |paths, route| (route.document)(paths))
+        .build()
+}
+
+/// Whether `path` needs a key: it lies under a root (`/orders`, `/keys`, …) that a
+/// keyed route of the table uses, so a made-up path there is 401, not 404, without one.
+pub fn needs_key(path: &str) -> bool {
+    static ROOTS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let roots = ROOTS.get_or_init(|| {
+        let mut roots: Vec<&'static str> = table()
+            .iter()
+            .filter(|r| matches!(r.access, Access::Key(_)))
+            .map(|r| first_segment(r.path))
+            .collect();
+        roots.dedup();
+        roots
+    });
+    roots.contains(&first_segment(path))
+}
+
+/// Whether `path` is a provider's callback.
+pub fn is_webhook(path: &str) -> bool {
+    path.starts_with("/webhooks/")
+}
+
+fn first_segment(path: &str) -> &str {
+    path.trim_start_matches('/').split('/').next().unwrap_or("")
+}
+
+/// The roles the route matched for this request admits; none (an empty list) when the
+/// request matched no keyed route, so a handler that wants a key refuses.
+pub fn roles_for(req: &HttpRequest) -> &'static [Role] {
+    let Some(pattern) = req.match_pattern() else {
+        return &[];
+    };
+    table()
+        .iter()
+        .find(|r| r.method == *req.method() && r.path == pattern)
+        .map_or(&[], |r| match r.access {
+            Access::Key(roles) => roles,
+            Access::Open | Access::Webhook => &[],
+        })
+}
+
+/// The routes a worker process's operations server serves: the open ones.
+pub fn operations() -> impl Iterator<Item = &'static Route> {
+    table().iter().filter(|r| r.access == Access::Open)
+}
+
+/// The routes of the API server: all of them.
+pub fn all() -> impl Iterator<Item = &'static Route> {
+    table().iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_paths_need_a_key_and_the_rest_is_public() {
+        for path in [
+            "/orders",
+            "/orders/x/status",
+            "/keys",
+            "/keys/1",
+            "/templates",
+            "/notifications",
+            "/opt-outs/x",
+            "/sandbox/messages",
+            "/events",
+        ] {
+            assert!(needs_key(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/openapi.json",
+            "/swagger-ui/",
+            "/webhooks/messagebird",
+            "/assets/app.js",
+            "/ordersx",
+        ] {
+            assert!(!needs_key(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn every_route_is_documented_once_and_every_operation_is_routed() {
+        let paths = super::super::openapi::spec().paths;
+        let documented: usize = paths
+            .paths
+            .values()
+            .map(|item| {
+                [&item.get, &item.post, &item.put, &item.patch, &item.delete]
+                    .iter()
+                    .filter(|op| op.is_some())
+                    .count()
+            })
+            .sum();
+        assert_eq!(documented, table().len());
+        for route in table() {
+            assert!(
+                paths.paths.contains_key(route.path),
+                "{} is not documented",
+                route.path
+            );
+        }
+    }
+
+    #[test]
+    fn every_reference_in_the_document_resolves() {
+        fn refs(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, inner) in map {
+                        match (key.as_str(), inner) {
+                            ("$ref", serde_json::Value::String(target)) => {
+                                found.push(target.clone())
+                            }
+                            _ => refs(inner, found),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|i| refs(i, found)),
+                _ => {}
+            }
+        }
+        let doc = serde_json::to_value(super::super::openapi::spec()).unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 50, "{found:?}");
+        for target in found {
+            let pointer = target.trim_start_matches('#');
+            assert!(
+                doc.pointer(pointer).is_some(),
+                "{target} is not in the document"
+            );
+        }
+    }
+}
