@@ -21,24 +21,11 @@ use crate::demo;
 use crate::events::EventHub;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{auth, metrics, openapi, request_id, routes};
+use crate::http::{AppState, auth, metrics, openapi, request_id, routes};
 use crate::metrics::Metrics;
 use crate::service::Services;
 use crate::store::writer::Writer;
 use crate::store::{self, keys::KeySource};
-
-/// What every handler can reach: the use cases, and what the HTTP edge itself needs
-/// (settings, the rate limiter, the request figures, the live change feed). No
-/// database handle: every read and write goes through `services`.
-pub struct AppState {
-    pub services: Services,
-    pub settings: Arc<Settings>,
-    pub limiter: RateLimiter,
-    /// This process's request and send figures, for `/metrics`.
-    pub metrics: Arc<Metrics>,
-    /// The live changes `GET /events` streams.
-    pub events: Arc<EventHub>,
-}
 
 /// Starts a worker in this process that sends what `outbox` announces (and polls for
 /// the rest), with a writer of its own (a process that serves no API).
@@ -213,6 +200,7 @@ impl Application {
         );
         spawn_housekeeping(services.clone());
         let services_data = web::Data::new(services.clone());
+        let access_rules = web::Data::new(routes::access_rules());
         let state = web::Data::new(AppState {
             services,
             settings,
@@ -224,6 +212,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(services_data.clone())
+                .app_data(access_rules.clone())
                 .wrap(from_fn(auth::authenticate))
                 .wrap(
                     Logger::new("%a \"%{request_line}xi\" %s %b %Dms %{x-request-id}i")

@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod events;
+pub mod fault;
 pub mod http;
 pub mod metrics;
 pub mod service;

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::store::fault::FaultKind;
+use crate::fault::FaultKind;
 use chrono::{DateTime, Utc};
 
 /// Upper bounds, in seconds, shared by both histograms: from a cached read to a slow

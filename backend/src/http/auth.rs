@@ -10,12 +10,13 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use std::future::{Ready, ready};
 use uuid::Uuid;
 
+use super::access::AccessRules;
 use super::problem::ApiError;
 use super::rate_limit::Client;
-use crate::app::AppState;
 use crate::domain::ApiKey;
 use crate::domain::Role;
 use crate::domain::{Actor, Scope};
+use crate::http::AppState;
 
 /// The authenticated key behind a request.
 #[derive(Clone, Debug)]
@@ -64,6 +65,14 @@ impl From<ApiKey> for Caller {
             role: key.role,
         }
     }
+}
+
+/// The access rules the server was built with (`routes::access_rules`); without them
+/// nothing is let through.
+fn rules(req: &HttpRequest) -> Result<&AccessRules, ApiError> {
+    req.app_data::<web::Data<AccessRules>>()
+        .map(|rules| rules.get_ref())
+        .ok_or_else(|| ApiError::Internal("the access rules are missing".to_owned()))
 }
 
 fn bearer_token(req: &ServiceRequest) -> Option<&str> {
@@ -124,7 +133,7 @@ pub async fn authenticate(
         .cloned()
         .ok_or_else(|| ApiError::Internal("application state missing".to_owned()))?;
     let address = req.peer_addr().map(|a| a.ip());
-    if super::routes::needs_key(req.path()) {
+    if rules(req.request())?.needs_key(req.path()) {
         let stream_token = stream_token(&req);
         if req.headers().contains_key(header::AUTHORIZATION) && stream_token.is_some() {
             // One credential per request (RFC 6750 §2): with two, which one failed or
@@ -160,7 +169,7 @@ pub async fn authenticate(
         state.services.record_key_use(&key).await;
         req.extensions_mut().insert(Caller::from(key.key));
     } else if let Some(address) = address
-        && !super::routes::is_webhook(req.path())
+        && !super::access::is_webhook(req.path())
     {
         // Providers' callbacks are not limited: a refused status report is only sent
         // again, and they are checked by signature instead.
@@ -185,7 +194,7 @@ impl FromRequest for Caller {
                 "Send an API key as Authorization: Bearer <key>.",
             ));
         ready(caller.and_then(|caller| {
-            caller.require(super::routes::roles_for(req))?;
+            caller.require(rules(req)?.roles_for(req))?;
             Ok(caller)
         }))
     }

@@ -21,9 +21,9 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::problem::ApiError;
-use crate::app::AppState;
 use crate::domain::Scope;
 use crate::domain::{NotificationState, OrderStatus, ValidationError};
+use crate::http::AppState;
 use crate::service::live::{Change, ChangeKind, Cursor};
 
 /// A comment this often keeps proxies from closing a quiet stream, and re-checks that

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::body::RawBody;
 use super::problem::ApiError;
-use crate::app::AppState;
 use crate::domain::{ApiKey, Role, parse_key_name};
+use crate::http::AppState;
 
 /// A key without its secret.
 #[derive(Serialize, ToSchema)]

@@ -9,7 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 
 use super::problem::ApiError;
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::service::Services;
 
 /// Times the request and counts it under its route pattern (`/orders/{id}`); the

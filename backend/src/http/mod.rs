@@ -1,6 +1,7 @@
 //! The HTTP edge: one module per resource, plus authentication, request bodies,
 //! idempotency and problem+json errors.
 
+pub mod access;
 pub mod auth;
 pub mod body;
 pub mod events;
@@ -18,5 +19,8 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod sandbox;
+mod state;
 pub mod templates;
 pub mod webhooks;
+
+pub use state::AppState;

@@ -13,8 +13,8 @@ use super::body::{RawBody, fingerprint};
 use super::idempotency::{self, answer};
 use super::problem::ApiError;
 use super::query::{QueryParser, next_cursor};
-use crate::app::AppState;
 use crate::domain::{Encoding, Notification, NotificationState, OrderStatus, Template};
+use crate::http::AppState;
 use crate::service::{Answer, Notified};
 
 // A text as the API shows it.

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::problem::ApiError;
-use crate::app::AppState;
+use crate::http::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct OptOut {

@@ -14,11 +14,11 @@ use super::idempotency::{self, answer};
 use super::notifications::NotificationView;
 use super::problem::ApiError;
 use super::query::{QueryParser, next_cursor};
-use crate::app::AppState;
 use crate::domain::{
     CustomerName, ExternalRef, IfMatch, NewOrder, Notification, Order, OrderFilter, OrderItem,
     OrderItems, OrderStatus, PhoneNumber, ValidationError, tag_list_matches,
 };
+use crate::http::AppState;
 use crate::service::{Answer, Created, StatusChangeRequest, StatusChanged};
 
 const DEFAULT_LIMIT: u64 = 50;

@@ -10,22 +10,11 @@ use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use utoipa::openapi::path::PathsBuilder;
 
+use super::access::{Access, AccessRules};
 use super::problem::ApiError;
 use super::webhooks::{messagebird, twilio};
 use super::{events, health, keys, metrics, notifications, opt_outs, orders, sandbox, templates};
 use crate::domain::Role;
-
-/// Who may call a route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone: health, readiness and the figures, for load balancers and scrapers.
-    Open,
-    /// A provider's callback: no key (its signature is checked when a signing key is
-    /// configured) and no per-address rate limit.
-    Webhook,
-    /// An API key (or, for `GET /events`, a stream token) with one of these roles.
-    Key(&'static [Role]),
-}
 
 /// Every role: what an order system's integration key may do, too.
 const ALL: Access = Access::Key(&[Role::Admin, Role::Staff, Role::Integration]);
@@ -167,44 +156,9 @@ pub fn documented() -> utoipa::openapi::path::Paths {
         .build()
 }
 
-/// Whether `path` needs a key: it lies under a root (`/orders`, `/keys`, …) that a
-/// keyed route of the table uses, so a made-up path there is 401, not 404, without one.
-pub fn needs_key(path: &str) -> bool {
-    static ROOTS: OnceLock<Vec<&'static str>> = OnceLock::new();
-    let roots = ROOTS.get_or_init(|| {
-        let mut roots: Vec<&'static str> = table()
-            .iter()
-            .filter(|r| matches!(r.access, Access::Key(_)))
-            .map(|r| first_segment(r.path))
-            .collect();
-        roots.dedup();
-        roots
-    });
-    roots.contains(&first_segment(path))
-}
-
-/// Whether `path` is a provider's callback.
-pub fn is_webhook(path: &str) -> bool {
-    path.starts_with("/webhooks/")
-}
-
-fn first_segment(path: &str) -> &str {
-    path.trim_start_matches('/').split('/').next().unwrap_or("")
-}
-
-/// The roles the route matched for this request admits; none (an empty list) when the
-/// request matched no keyed route, so a handler that wants a key refuses.
-pub fn roles_for(req: &HttpRequest) -> &'static [Role] {
-    let Some(pattern) = req.match_pattern() else {
-        return &[];
-    };
-    table()
-        .iter()
-        .find(|r| r.method == *req.method() && r.path == pattern)
-        .map_or(&[], |r| match r.access {
-            Access::Key(roles) => roles,
-            Access::Open | Access::Webhook => &[],
-        })
+/// The access rules of the table, for the authentication middleware and `Caller`.
+pub fn access_rules() -> AccessRules {
+    AccessRules::new(table().iter().map(|r| (r.method.clone(), r.path, r.access)))
 }
 
 /// The routes a worker process's operations server serves: the open ones.
@@ -223,6 +177,8 @@ mod tests {
 
     #[test]
     fn api_paths_need_a_key_and_the_rest_is_public() {
+        let rules = access_rules();
+        let needs_key = |path| rules.needs_key(path);
         for path in [
             "/orders",
             "/orders/x/status",

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::problem::ApiError;
-use crate::app::AppState;
+use crate::http::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct SandboxMessage {

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::body::RawBody;
 use super::problem::ApiError;
-use crate::app::AppState;
 use crate::domain::{Encoding, OrderStatus, StatusTemplate, Template, TemplateValues};
+use crate::http::AppState;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename = "Template")]

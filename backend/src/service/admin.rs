@@ -3,8 +3,7 @@
 
 use uuid::Uuid;
 
-use super::orders::{ReadError, key_label};
-use super::{Services, StorageError};
+use super::{ReadError, Services, StorageError, key_label};
 use crate::domain::{
     Actor, ApiKey, OptOut, OrderStatus, PhoneNumber, Role, SandboxMessage, Scope, SmsText,
     StatusTemplate, Template, TemplateValues,

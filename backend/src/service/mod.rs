@@ -21,8 +21,10 @@ use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::domain::Actor;
 use crate::metrics::Metrics;
 use crate::store::templates::TemplateCache;
 use crate::store::write_check::WriteCheck;
@@ -35,8 +37,7 @@ pub use inbound::{Reply, ReplyOutcome, Report};
 pub use once::{Answer, Once, Ran, RepeatRefused};
 pub use operations::Readiness;
 pub use orders::{
-    ChangeStatusError, CreateOrderError, Created, NotFound, OrderPage, ReadError,
-    StatusChangeRequest, StatusChanged,
+    ChangeStatusError, CreateOrderError, Created, OrderPage, StatusChangeRequest, StatusChanged,
 };
 pub use texts::{Notified, NotifyError, RetryError};
 
@@ -85,6 +86,27 @@ impl Services {
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
+}
+
+/// No order with this id, or none the caller may see (another integration key's).
+#[derive(Debug, thiserror::Error)]
+#[error("There is no order {0}.")]
+pub struct NotFound(pub Uuid);
+
+/// A read of one thing that may not be there.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The key's id as the log lines show it.
+pub(crate) fn key_label(actor: &Actor) -> String {
+    actor
+        .key_id
+        .map_or_else(|| "no key".to_owned(), |id| id.to_string())
 }
 
 /// The storage failed or refused: what every use case's error enum carries besides its

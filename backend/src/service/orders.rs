@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
 use super::texts::Wording;
-use super::{Services, StorageError};
+use super::{NotFound, ReadError, Services, StorageError, key_label};
 use crate::domain::{
     Actor, HistoryEntry, IfMatch, NewOrder, Notification, Order, OrderFilter, OrderStatus, Scope,
     StatusChange,
@@ -13,11 +13,6 @@ use crate::domain::{
 use crate::store::notifications;
 use crate::store::orders::{self, OrderError};
 use crate::store::writer::WriteError;
-
-/// No order with this id, or none the caller may see (another integration key's).
-#[derive(Debug, thiserror::Error)]
-#[error("There is no order {0}.")]
-pub struct NotFound(pub Uuid);
 
 /// A new order, and the text it caused (with `notify`).
 #[derive(Clone, Debug)]
@@ -321,20 +316,4 @@ impl Services {
     ) -> Result<std::collections::HashMap<Uuid, Notification>, StorageError> {
         notifications::latest_for_orders(&self.reads, ids).await
     }
-}
-
-/// A read of one thing that may not be there.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error(transparent)]
-    NotFound(#[from] NotFound),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-/// The key's id as the log lines show it.
-pub(crate) fn key_label(actor: &Actor) -> String {
-    actor
-        .key_id
-        .map_or_else(|| "no key".to_owned(), |id| id.to_string())
 }

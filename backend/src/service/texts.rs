@@ -9,8 +9,7 @@ use sea_orm::{DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
-use super::orders::{NotFound, ReadError};
-use super::{Services, StorageError};
+use super::{NotFound, ReadError, Services, StorageError, key_label};
 use crate::domain::{Actor, Notification, NotificationState, Order, Scope, Template};
 use crate::store::notifications::{self, Requeue};
 use crate::store::orders;
@@ -160,7 +159,7 @@ impl Services {
                 "notification {} for order {order} queued by key {:?} ({})",
                 text.id,
                 by.name,
-                super::orders::key_label(by)
+                key_label(by)
             );
         }
         Ok(ran)
@@ -188,7 +187,7 @@ impl Services {
                 log::info!(
                     "notification {id} queued again by key {:?} ({})",
                     by.name,
-                    super::orders::key_label(by)
+                    key_label(by)
                 );
                 self.outbox.notify_one();
                 Ok(*text)

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{called_url, parameters};
-use crate::app::AppState;
 use crate::domain::DeliveryReport;
+use crate::http::AppState;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
 use crate::service::Report;

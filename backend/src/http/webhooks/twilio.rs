@@ -13,8 +13,8 @@ use sha1::Sha1;
 use utoipa::ToSchema;
 
 use super::{called_url, parameters, reply};
-use crate::app::AppState;
 use crate::domain::DeliveryReport;
+use crate::http::AppState;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
 use crate::service::Report;
