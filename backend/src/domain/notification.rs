@@ -108,15 +108,17 @@ pub struct OptOut {
     pub source: String,
     pub created_at: DateTime<Utc>,
 }
-/// A text the sandbox provider "sent": kept so a new user (and the tests) can read the
-/// texts without a real provider.
-#[derive(Clone, Debug, PartialEq, Eq)]
+// A text the sandbox provider "sent": kept so a new user (and the tests) can read the
+// texts without a real provider. (Not a doc comment: it would become the schema's
+// description in openapi.yaml.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SandboxMessage {
     pub id: Uuid,
     pub notification_id: Uuid,
     pub recipient: String,
     pub originator: String,
     pub body: String,
+    /// `GSM-7` or `UCS-2`.
     pub encoding: String,
     pub segments: i32,
     pub created_at: DateTime<Utc>,

@@ -192,7 +192,7 @@ fn operation_mut<'a>(
             opt_outs::OptOutList, keys::Key, keys::KeyList, keys::CreateKey, keys::CreatedKey,
             health::Health, health::Readiness, Encoding, templates::TemplateView, templates::TemplateList,
             templates::SaveTemplate, templates::PreviewRequest, templates::Preview,
-            sandbox::SandboxMessage, sandbox::SandboxMessageList,
+            crate::domain::SandboxMessage, sandbox::SandboxMessageList,
             events::OrderChanged, events::NotificationChanged, events::StreamToken,
             events::StreamEvent, events::StreamEventKind,
             webhooks::twilio::StatusCallbackForm, webhooks::twilio::InboundForm,

@@ -2,27 +2,13 @@
 //! user sees the product work without an SMS account.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::auth::Caller;
 use super::problem::ApiError;
+use crate::domain::SandboxMessage;
 use crate::http::AppState;
-
-#[derive(Serialize, ToSchema)]
-pub struct SandboxMessage {
-    pub id: Uuid,
-    pub notification_id: Uuid,
-    pub recipient: String,
-    pub originator: String,
-    pub body: String,
-    /// `GSM-7` or `UCS-2`.
-    pub encoding: String,
-    pub segments: i32,
-    pub created_at: DateTime<Utc>,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct SandboxMessageList {
@@ -70,20 +56,6 @@ pub async fn list_messages(
             }
         },
     };
-    let rows = state.services.sandbox_outbox(limit).await?;
-    Ok(HttpResponse::Ok().json(SandboxMessageList {
-        items: rows
-            .into_iter()
-            .map(|row| SandboxMessage {
-                id: row.id,
-                notification_id: row.notification_id,
-                recipient: row.recipient,
-                originator: row.originator,
-                body: row.body,
-                encoding: row.encoding,
-                segments: row.segments,
-                created_at: row.created_at,
-            })
-            .collect(),
-    }))
+    let items = state.services.sandbox_outbox(limit).await?;
+    Ok(HttpResponse::Ok().json(SandboxMessageList { items }))
 }
