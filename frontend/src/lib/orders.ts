@@ -1,12 +1,28 @@
 // The actions staff take on an order, each sent with its own Idempotency-Key so that a
 // repeated request (a double click, a retry after a timeout) does nothing twice.
 import { idempotencyKey, unwrap } from '../api/client';
-import type { CreateOrder, Notification, Order, OrderStatus } from '../api/types';
+import type { CreateOrder, Notification, Order, OrderEvent, OrderStatus } from '../api/types';
 import { session } from './session.svelte';
 
 export interface StatusChange {
   order: Order;
   notification: Notification | null;
+}
+
+/** The order's version as its ETag (`"v3"`): what `If-Match` names. */
+export function etag(order: Pick<Order, 'version'>): string {
+  return `"v${order.version}"`;
+}
+
+/** An order with its status history and every text about it, read together. */
+export async function orderDetails(id: string): Promise<{ order: Order; history: OrderEvent[]; texts: Notification[] }> {
+  const path = { params: { path: { id } } };
+  const [order, history, texts] = await Promise.all([
+    unwrap(session.api.GET('/orders/{id}', path)),
+    unwrap(session.api.GET('/orders/{id}/events', path)),
+    unwrap(session.api.GET('/orders/{id}/notifications', path)),
+  ]);
+  return { order, history: history.items, texts: texts.items };
 }
 
 /** Moves an order on; `If-Match` makes it fail if someone changed the order first. */
@@ -15,7 +31,7 @@ export async function changeStatus(order: Order, status: OrderStatus, notify: bo
     session.api.PATCH('/orders/{id}/status', {
       params: { path: { id: order.id } },
       body: { status, notify },
-      headers: { 'Idempotency-Key': idempotencyKey(), 'If-Match': `"v${order.version}"` },
+      headers: { 'Idempotency-Key': idempotencyKey(), 'If-Match': etag(order) },
     }),
   );
   return { order: changed.order, notification: changed.notification ?? null };
