@@ -39,9 +39,8 @@ pub fn start_worker(
     start_worker_with(settings, writer, outbox, metrics)
 }
 
-/// Starts a worker that writes through `writer`: beside an API in the same process,
-/// the API's, so on SQLite both share one writer and its commits.
-pub fn start_worker_with(
+/// Starts a worker that writes through `writer`.
+fn start_worker_with(
     settings: Arc<Settings>,
     writer: Writer,
     outbox: Arc<Notify>,
@@ -109,6 +108,14 @@ pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, St
         })?;
     store::migrate(&db).await.map_err(StartError::Migration)?;
     Ok(db)
+}
+
+/// The use cases on `db`, for a command that runs beside the service (`keys`): its
+/// writes go through a writer of its own.
+pub fn services_for(settings: Arc<Settings>, db: DatabaseConnection) -> Services {
+    let metrics = Arc::new(Metrics::default());
+    let writer = Writer::new(db.clone(), metrics.clone());
+    Services::new(db, writer, Arc::new(Notify::new()), metrics, settings)
 }
 
 /// A first admin key, created when no key exists at all, and the sign-in link for it.
@@ -240,19 +247,16 @@ impl Application {
         })
     }
 
-    /// What the in-process worker waits on.
-    pub fn outbox(&self) -> Arc<Notify> {
-        self.outbox.clone()
-    }
-
-    /// What the in-process worker writes through (`start_worker_with`).
-    pub fn writer(&self) -> Writer {
-        self.writer.clone()
-    }
-
-    /// Where the in-process worker records its sends, so `/metrics` shows them.
-    pub fn metrics(&self) -> Arc<Metrics> {
-        self.metrics.clone()
+    /// Starts the worker beside this server: it shares the server's writer (on SQLite,
+    /// one writer and its commits for both), hears the outbox bell the use cases ring,
+    /// and records its sends where `/metrics` reads them.
+    pub fn start_worker(&self, settings: Arc<Settings>) -> Result<RunningWorker, StartError> {
+        start_worker_with(
+            settings,
+            self.writer.clone(),
+            self.outbox.clone(),
+            self.metrics.clone(),
+        )
     }
 
     pub fn port(&self) -> u16 {

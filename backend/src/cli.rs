@@ -9,10 +9,9 @@ use uuid::Uuid;
 
 use crate::app::{self, Application};
 use crate::config::Settings;
-use crate::domain::Role;
-use crate::domain::parse_key_name;
+use crate::domain::{Actor, Role, parse_key_name};
 use crate::http::openapi;
-use crate::store::keys::{self, KeySource, Revocation};
+use crate::service::{KeySource, RevokeKeyError, Services};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -164,7 +163,9 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Keys { command } => manage_keys(command, &db).await,
+        Command::Keys { command } => {
+            manage_keys(command, &app::services_for(Arc::new(settings), db)).await
+        }
         Command::Openapi { .. } => unreachable!("handled before the settings are read"),
     }
 }
@@ -178,12 +179,7 @@ async fn serve(
     let settings = Arc::new(settings);
     let server = Application::build(settings.clone(), db)?;
     let worker = if with_worker {
-        Some(app::start_worker_with(
-            settings.clone(),
-            server.writer(),
-            server.outbox(),
-            server.metrics(),
-        )?)
+        Some(server.start_worker(settings.clone())?)
     } else {
         None
     };
@@ -246,12 +242,16 @@ async fn shutdown_signal() {
     }
 }
 
-async fn manage_keys(command: KeysCommand, db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+async fn manage_keys(command: KeysCommand, services: &Services) -> anyhow::Result<()> {
+    let by = Actor {
+        key_id: None,
+        name: "command line".to_owned(),
+    };
     match command {
         KeysCommand::Create { name, role } => {
             let name =
                 parse_key_name(&name).map_err(|e| anyhow::anyhow!("--name {}", e.message))?;
-            let (key, secret) = keys::create_key(db, &name, role, KeySource::Cli).await?;
+            let (key, secret) = services.create_key(&by, name, role, KeySource::Cli).await?;
             eprintln!(
                 "Created {} key {:?} ({}). Its secret is shown only this once:",
                 key.role, key.name, key.id
@@ -263,7 +263,7 @@ async fn manage_keys(command: KeysCommand, db: &sea_orm::DatabaseConnection) -> 
                 "{:<36}  {:<11}  {:<8}  {:<20}  NAME",
                 "ID", "ROLE", "PREFIX", "LAST USED"
             );
-            for key in keys::list_active(db).await? {
+            for key in services.keys().await? {
                 let last_used = key
                     .last_used_at
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -274,30 +274,19 @@ async fn manage_keys(command: KeysCommand, db: &sea_orm::DatabaseConnection) -> 
                 );
             }
         }
-        KeysCommand::Revoke { id } => match revoke_key(db, id).await? {
-            Revocation::Revoked => println!("revoked key {id}"),
-            Revocation::NotFound => anyhow::bail!("there is no active key {id}"),
-            Revocation::LastAdmin => {
+        KeysCommand::Revoke { id } => match services.revoke_key(&by, id).await {
+            Ok(()) => println!("revoked key {id}"),
+            Err(RevokeKeyError::NotFound(_)) => anyhow::bail!("there is no active key {id}"),
+            Err(RevokeKeyError::LastAdmin) => {
                 anyhow::bail!("key {id} is the last admin key; create another admin key first")
             }
-            Revocation::FromConfiguration => anyhow::bail!(
+            Err(RevokeKeyError::FromConfiguration) => anyhow::bail!(
                 "key {id} is set by ORDER_NOTIFY_ADMIN_KEY; change or unset that setting to retire it"
             ),
+            Err(RevokeKeyError::Storage(e)) => return Err(e.into()),
         },
     }
     Ok(())
-}
-
-/// Revokes a key in a transaction of its own (this command runs beside the service,
-/// not inside it, so it has no writer to hand the work to).
-async fn revoke_key(
-    db: &sea_orm::DatabaseConnection,
-    id: Uuid,
-) -> Result<Revocation, sea_orm::DbErr> {
-    let txn = crate::store::begin_write(db).await?;
-    let revocation = keys::revoke(&txn, id).await?;
-    txn.commit().await?;
-    Ok(revocation)
 }
 
 /// `[time level target request_id] message`: a line written while a request is handled

@@ -12,6 +12,7 @@ use super::body::RawBody;
 use super::problem::ApiError;
 use crate::domain::{ApiKey, Role, parse_key_name};
 use crate::http::AppState;
+use crate::service::KeySource;
 
 /// A key without its secret.
 #[derive(Serialize, ToSchema)]
@@ -118,7 +119,7 @@ pub async fn create_key(
     let name = parse_key_name(&request.name).map_err(|e| ApiError::Validation(vec![e]))?;
     let (key, secret) = state
         .services
-        .create_key(&caller.actor(), name, request.role)
+        .create_key(&caller.actor(), name, request.role, KeySource::Api)
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/keys/{}", key.id)))

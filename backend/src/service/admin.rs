@@ -8,7 +8,9 @@ use crate::domain::{
     Actor, ApiKey, OptOut, OrderStatus, PhoneNumber, Role, SandboxMessage, Scope, SmsText,
     StatusTemplate, Template, TemplateValues,
 };
-use crate::store::keys::{self, KeySource, Revocation};
+use crate::store::keys::{self, Revocation};
+
+pub use crate::store::keys::KeySource;
 use crate::store::{notifications, sandbox, templates};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,17 +45,19 @@ impl Services {
     }
 
     /// A new key with `name` (already checked: `domain::parse_key_name`) and its secret,
-    /// which is never stored and so shown this once.
+    /// which is never stored and so shown this once. `source` says where it was asked
+    /// for (the API, the command line).
     pub async fn create_key(
         &self,
         by: &Actor,
         name: String,
         role: Role,
+        source: KeySource,
     ) -> Result<(ApiKey, String), StorageError> {
         let (key, secret) = self
             .writer
             .run(move |txn| {
-                Box::pin(async move { keys::create_key(txn, &name, role, KeySource::Api).await })
+                Box::pin(async move { keys::create_key(txn, &name, role, source).await })
             })
             .await?;
         log::info!(

@@ -32,7 +32,7 @@ use crate::store::writer::Writer;
 use key_cache::KeyCache;
 
 pub use access::{Known, STREAM_TOKEN_TTL};
-pub use admin::{LiftOptOutError, RevokeKeyError};
+pub use admin::{KeySource, LiftOptOutError, RevokeKeyError};
 pub use inbound::{Reply, ReplyOutcome, Report};
 pub use once::{Answer, Once, Ran, RepeatRefused};
 pub use operations::Readiness;

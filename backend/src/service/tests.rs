@@ -538,12 +538,22 @@ async fn the_last_admin_key_and_an_unknown_one_are_not_revoked() {
     let k = kitchen(&[]).await;
     let (admin, _) = k
         .services
-        .create_key(&k.staff, "owner".to_owned(), crate::domain::Role::Admin)
+        .create_key(
+            &k.staff,
+            "owner".to_owned(),
+            crate::domain::Role::Admin,
+            KeySource::Api,
+        )
         .await
         .unwrap();
     let (tablet, _) = k
         .services
-        .create_key(&k.staff, "tablet".to_owned(), crate::domain::Role::Staff)
+        .create_key(
+            &k.staff,
+            "tablet".to_owned(),
+            crate::domain::Role::Staff,
+            KeySource::Api,
+        )
         .await
         .unwrap();
     assert!(matches!(

@@ -236,13 +236,9 @@ async fn spawn(kind: DbKind, extra: &[(&str, &str)], with_worker: bool) -> Optio
     let settings = Arc::new(settings);
     let application = Application::build(settings.clone(), db).expect("build the app");
     let worker = with_worker.then(|| {
-        app::start_worker_with(
-            settings.clone(),
-            application.writer(),
-            application.outbox(),
-            application.metrics(),
-        )
-        .expect("start the worker")
+        application
+            .start_worker(settings.clone())
+            .expect("start the worker")
     });
     let address = format!("http://127.0.0.1:{}", application.port());
     let server = application.handle();
