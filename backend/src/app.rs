@@ -18,10 +18,10 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Settings, redact_url};
 use crate::demo;
-use crate::events::EventHub;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{AppState, auth, metrics, openapi, request_id, routes};
+use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::service::Services;
 use crate::store::writer::Writer;
@@ -168,7 +168,7 @@ pub struct Application {
     writer: Writer,
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
-    events: Arc<EventHub>,
+    events: Arc<LiveHub>,
 }
 
 impl Application {
@@ -196,7 +196,7 @@ impl Application {
                     source,
                 }
             })?;
-        let events = EventHub::start(reads.clone());
+        let events = LiveHub::start(reads.clone());
         let writer = Writer::new(db, metrics.clone());
         let services = Services::new(
             reads,

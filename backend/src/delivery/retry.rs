@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 
 use crate::sms::SendOutcome;
-use crate::store::notifications::Outcome;
+use crate::store::outbox::Outcome;
 
 pub const MAX_DELAY: Duration = Duration::from_secs(600);
 

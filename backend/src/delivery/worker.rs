@@ -26,7 +26,7 @@ use crate::domain::Notification;
 use crate::metrics::{Metrics, SendResult};
 use crate::sms::{OutgoingSms, Provider, SendOutcome};
 use crate::store::fault;
-use crate::store::notifications::{self, Outcome};
+use crate::store::outbox::{self, Outcome};
 use crate::store::writer::Writer;
 
 /// How often an idle worker looks for work nobody told it about.
@@ -142,9 +142,7 @@ impl Worker {
                 let claimed = self
                     .writer
                     .run(move |txn| {
-                        Box::pin(
-                            async move { notifications::claim_due(txn, &id, free, lease).await },
-                        )
+                        Box::pin(async move { outbox::claim_due(txn, &id, free, lease).await })
                     })
                     .await;
                 match claimed {
@@ -214,7 +212,7 @@ impl Worker {
         let id = self.id.clone();
         let released = self
             .writer
-            .run(move |txn| Box::pin(async move { notifications::release_leases(txn, &id).await }))
+            .run(move |txn| Box::pin(async move { outbox::release_leases(txn, &id).await }))
             .await;
         match released {
             Ok(0) => log::info!("{} stopped", self.id),
@@ -318,9 +316,7 @@ async fn write_acks(
             let (owner, these) = (worker.clone(), outcomes.clone());
             let written = writer
                 .run(move |txn| {
-                    Box::pin(
-                        async move { notifications::record_outcomes(txn, &owner, these).await },
-                    )
+                    Box::pin(async move { outbox::record_outcomes(txn, &owner, these).await })
                 })
                 .await;
             match written {

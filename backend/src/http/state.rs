@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::rate_limit::RateLimiter;
 use crate::config::Settings;
-use crate::events::EventHub;
+use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::service::Services;
 
@@ -18,5 +18,5 @@ pub struct AppState {
     /// This process's request and send figures, for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// The live changes `GET /events` streams.
-    pub events: Arc<EventHub>,
+    pub events: Arc<LiveHub>,
 }

@@ -11,7 +11,7 @@ use crate::domain::{
 use crate::store::keys::{self, Revocation};
 
 pub use crate::store::keys::KeySource;
-use crate::store::{notifications, sandbox, templates};
+use crate::store::{opt_outs, sandbox, templates};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RevokeKeyError {
@@ -137,7 +137,7 @@ impl Services {
 
     /// The numbers that texted STOP, newest first.
     pub async fn opt_outs(&self) -> Result<Vec<OptOut>, StorageError> {
-        notifications::list_opt_outs(&self.reads).await
+        opt_outs::list_opt_outs(&self.reads).await
     }
 
     /// Lets a number receive texts again, as if it had texted START.
@@ -152,9 +152,7 @@ impl Services {
         let number = phone.as_str().to_owned();
         let removed = self
             .writer
-            .run(move |txn| {
-                Box::pin(async move { notifications::remove_opt_out(txn, &number).await })
-            })
+            .run(move |txn| Box::pin(async move { opt_outs::remove_opt_out(txn, &number).await }))
             .await?;
         if !removed {
             return Err(not_opted_out());

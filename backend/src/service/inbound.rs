@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{Services, StorageError};
 use crate::domain::{DeliveryReport, Keyword, PhoneNumber};
-use crate::store::notifications;
+use crate::store::{notifications, opt_outs};
 
 /// A provider's status report, as the provider named the text: by the reference we
 /// gave it (our id) and/or its own message id.
@@ -81,7 +81,7 @@ impl Services {
             Keyword::Stop => {
                 self.writer
                     .run(move |txn| {
-                        Box::pin(async move { notifications::add_opt_out(txn, &number, via).await })
+                        Box::pin(async move { opt_outs::add_opt_out(txn, &number, via).await })
                     })
                     .await?;
                 log::info!("{phone} opted out of texts (STOP via {via})");
@@ -90,7 +90,7 @@ impl Services {
             Keyword::Start => {
                 self.writer
                     .run(move |txn| {
-                        Box::pin(async move { notifications::remove_opt_out(txn, &number).await })
+                        Box::pin(async move { opt_outs::remove_opt_out(txn, &number).await })
                     })
                     .await?;
                 log::info!("{phone} opted in to texts again (START via {via})");

@@ -6,7 +6,7 @@ use chrono::Duration;
 use super::{Services, StorageError};
 use crate::metrics::WorkerHealth;
 use crate::store::write_check::WriteHealth;
-use crate::store::{self, changes, idempotency, keys, notifications};
+use crate::store::{self, changes, idempotency, keys, outbox};
 
 /// How long the change log keeps a change, so a client that was away this long can
 /// still resume its event stream.
@@ -37,7 +37,7 @@ impl Services {
 
     /// This process's figures and the queue's, in Prometheus's text format.
     pub async fn metrics_text(&self) -> Result<String, StorageError> {
-        let queue = notifications::queue_figures(&self.reads).await?;
+        let queue = outbox::queue_figures(&self.reads).await?;
         Ok(self.metrics.render(&queue, store::now()))
     }
 

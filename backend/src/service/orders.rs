@@ -218,7 +218,7 @@ impl Services {
     /// The order's status history, oldest first.
     pub async fn history(&self, scope: Scope, id: Uuid) -> Result<Vec<HistoryEntry>, ReadError> {
         let order = self.order(scope, id).await?;
-        Ok(orders::list_events(&self.reads, order.id).await?)
+        Ok(orders::history(&self.reads, order.id).await?)
     }
 
     /// Moves an order to another status, if the move is allowed (and `If-Match` holds),

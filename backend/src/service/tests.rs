@@ -288,7 +288,7 @@ async fn auto_notify_off_texts_only_when_asked() {
 async fn a_number_that_texted_stop_gets_a_cancelled_record_and_no_text() {
     let k = kitchen(&[]).await;
     let order = k.order("+31612345610").await;
-    crate::store::notifications::add_opt_out(&k.db, "+31612345610", "sms")
+    crate::store::opt_outs::add_opt_out(&k.db, "+31612345610", "sms")
         .await
         .unwrap();
     // A status change goes through; its text is recorded as not sent.
@@ -370,7 +370,7 @@ async fn only_a_failed_text_is_retried_and_never_to_a_number_that_opted_out() {
     );
 
     fail().await;
-    crate::store::notifications::add_opt_out(&k.db, "+31612345612", "sms")
+    crate::store::opt_outs::add_opt_out(&k.db, "+31612345612", "sms")
         .await
         .unwrap();
     assert!(matches!(

@@ -12,6 +12,7 @@ use super::once::{Once, OnceError, Ran, RepeatRefused};
 use super::{NotFound, ReadError, Services, StorageError, key_label};
 use crate::domain::{Actor, Notification, NotificationState, Order, Scope, Template};
 use crate::store::notifications::{self, Requeue};
+use crate::store::opt_outs;
 use crate::store::orders;
 use crate::store::writer::WriteError;
 
@@ -174,7 +175,7 @@ impl Services {
             .run(move |txn| {
                 Box::pin(async move {
                     if let Some(existing) = notifications::find_notification(txn, id).await?
-                        && notifications::is_opted_out(txn, &existing.recipient).await?
+                        && opt_outs::is_opted_out(txn, &existing.recipient).await?
                     {
                         return Err(RetryError::OptedOut(existing.recipient));
                     }

@@ -229,7 +229,7 @@ pub async fn change_status(
 }
 
 /// The order's history, oldest first.
-pub async fn list_events(
+pub async fn history(
     db: &impl ConnectionTrait,
     order_id: Uuid,
 ) -> Result<Vec<HistoryEntry>, DbErr> {

@@ -9,7 +9,7 @@ use crate::helpers::*;
 use futures_util::StreamExt;
 use order_notify::app;
 use order_notify::store::entities::sandbox_messages;
-use order_notify::store::notifications::{self, Outcome};
+use order_notify::store::outbox::{self, Outcome};
 use sea_orm::EntityTrait;
 use serde_json::json;
 
@@ -63,12 +63,12 @@ async fn lease_takeover(kind: DbKind) {
     );
 
     // A worker claims the text and dies before sending it.
-    let dead = notifications::claim_due(&app.db, "dead-worker", 10, Duration::from_millis(500))
+    let dead = outbox::claim_due(&app.db, "dead-worker", 10, Duration::from_millis(500))
         .await
         .unwrap();
     assert_eq!(dead.len(), 1);
     assert!(
-        notifications::claim_due(&app.db, "other", 10, Duration::from_secs(30))
+        outbox::claim_due(&app.db, "other", 10, Duration::from_secs(30))
             .await
             .unwrap()
             .is_empty(),
@@ -99,7 +99,7 @@ async fn lease_takeover(kind: DbKind) {
         reason: "late".into(),
     };
     assert!(
-        !notifications::record_outcome(&app.db, dead[0].id, "dead-worker", late)
+        !outbox::record_outcome(&app.db, dead[0].id, "dead-worker", late)
             .await
             .unwrap()
     );

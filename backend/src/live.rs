@@ -33,16 +33,16 @@ pub fn poll_interval(backend: DbBackend) -> Duration {
 }
 
 /// The fan-out point streams subscribe to.
-pub struct EventHub {
+pub struct LiveHub {
     sender: broadcast::Sender<Arc<Change>>,
     /// True once the pump knows where the log ends; streams wait for it.
     ready: watch::Receiver<bool>,
     closing: watch::Sender<bool>,
 }
 
-impl EventHub {
+impl LiveHub {
     /// Starts the pump (and on PostgreSQL the listener) for `db`.
-    pub fn start(db: DatabaseConnection) -> Arc<EventHub> {
+    pub fn start(db: DatabaseConnection) -> Arc<LiveHub> {
         let (sender, _) = broadcast::channel(BACKLOG);
         let (ready_tx, ready) = watch::channel(false);
         let (closing, _) = watch::channel(false);
@@ -57,7 +57,7 @@ impl EventHub {
             ready_tx,
             closing.subscribe(),
         ));
-        Arc::new(EventHub {
+        Arc::new(LiveHub {
             sender,
             ready,
             closing,
@@ -66,11 +66,11 @@ impl EventHub {
 
     /// A hub with no pump, for a process that serves no streams (a `worker`'s
     /// operations port): subscribing never succeeds.
-    pub fn idle() -> Arc<EventHub> {
+    pub fn idle() -> Arc<LiveHub> {
         let (sender, _) = broadcast::channel(1);
         let (_, ready) = watch::channel(false);
         let (closing, _) = watch::channel(true);
-        Arc::new(EventHub {
+        Arc::new(LiveHub {
             sender,
             ready,
             closing,

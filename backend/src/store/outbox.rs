@@ -1,0 +1,201 @@
+//! The worker's side of the texts: claim the due ones with a lease, record what each
+//! attempt did, hand back leases on the way out, and the queue's figures for `/metrics`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+use uuid::Uuid;
+
+use super::entities::notifications;
+use super::notifications::to_notification;
+use crate::domain::{Notification, NotificationState};
+use crate::metrics::QueueFigures;
+
+/// Takes up to `limit` texts that are due (queued and past their `due_at`, or claimed by
+/// a worker whose lease ran out, which means it died) and leases them to `worker`,
+/// counting an attempt. Each text is claimed by one worker at a time: PostgreSQL skips
+/// rows another worker has locked; SQLite runs the single statement under its write
+/// lock. Raw SQL because the ORM cannot say `FOR UPDATE SKIP LOCKED`.
+pub async fn claim_due(
+    db: &impl ConnectionTrait,
+    worker: &str,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<Notification>, DbErr> {
+    let now = super::now();
+    let lease_expires_at =
+        now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+    let backend = db.get_database_backend();
+    let (lock, p) = match backend {
+        DbBackend::Postgres => ("FOR UPDATE SKIP LOCKED", '$'),
+        _ => ("", '?'),
+    };
+    let sql = format!(
+        "UPDATE notifications \
+         SET state = 'sending', lease_owner = {p}1, lease_expires_at = {p}2, attempts = attempts + 1, updated_at = {p}3 \
+         WHERE id IN (\
+             SELECT id FROM notifications \
+             WHERE (state = 'queued' AND due_at <= {p}3) OR (state = 'sending' AND lease_expires_at < {p}3) \
+             ORDER BY due_at LIMIT {p}4 {lock}) \
+         RETURNING *"
+    );
+    let values: Vec<sea_orm::Value> = vec![
+        worker.into(),
+        lease_expires_at.into(),
+        now.into(),
+        i64::try_from(limit).unwrap_or(i64::MAX).into(),
+    ];
+    let mut claimed = notifications::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_notification)
+        .collect::<Result<Vec<_>, _>>()?;
+    claimed.sort_by_key(|n| n.seq);
+    Ok(claimed)
+}
+
+/// What the worker writes after an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        provider_message_id: String,
+    },
+    RetryAt {
+        due_at: DateTime<Utc>,
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+/// Records an attempt's outcome, if `worker` still holds the lease (a worker that was
+/// too slow and lost it must not overwrite the one that retook the text). Returns
+/// whether it did.
+pub async fn record_outcome(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    worker: &str,
+    outcome: Outcome,
+) -> Result<bool, DbErr> {
+    let now = super::now();
+    let no_time: Option<DateTime<Utc>> = None;
+    let mut update = notifications::Entity::update_many()
+        .col_expr(
+            notifications::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(notifications::Column::LeaseExpiresAt, Expr::value(no_time))
+        .col_expr(notifications::Column::UpdatedAt, Expr::value(now));
+    update = match outcome {
+        Outcome::Sent {
+            provider_message_id,
+        } => update
+            .col_expr(
+                notifications::Column::State,
+                Expr::value(NotificationState::Sent.as_str()),
+            )
+            .col_expr(
+                notifications::Column::ProviderMessageId,
+                Expr::value(provider_message_id),
+            )
+            .col_expr(notifications::Column::SentAt, Expr::value(now))
+            .col_expr(
+                notifications::Column::LastError,
+                Expr::value(Option::<String>::None),
+            ),
+        Outcome::RetryAt { due_at, reason } => update
+            .col_expr(
+                notifications::Column::State,
+                Expr::value(NotificationState::Queued.as_str()),
+            )
+            .col_expr(notifications::Column::DueAt, Expr::value(due_at))
+            .col_expr(notifications::Column::LastError, Expr::value(reason)),
+        Outcome::Failed { reason } => update
+            .col_expr(
+                notifications::Column::State,
+                Expr::value(NotificationState::Failed.as_str()),
+            )
+            .col_expr(notifications::Column::LastError, Expr::value(reason)),
+    };
+    let result = update
+        .filter(notifications::Column::Id.eq(id))
+        .filter(notifications::Column::State.eq(NotificationState::Sending.as_str()))
+        .filter(notifications::Column::LeaseOwner.eq(worker))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Records many attempts' outcomes (in the caller's transaction: one commit, so one
+/// fsync on SQLite, for the whole batch); for each, whether `worker` still held its
+/// lease.
+pub async fn record_outcomes(
+    txn: &DatabaseTransaction,
+    worker: &str,
+    outcomes: Vec<(Uuid, Outcome)>,
+) -> Result<Vec<bool>, DbErr> {
+    let mut recorded = Vec::with_capacity(outcomes.len());
+    for (id, outcome) in outcomes {
+        recorded.push(record_outcome(txn, id, worker, outcome).await?);
+    }
+    Ok(recorded)
+}
+
+/// Texts by state and the oldest one still queued, for `/metrics`.
+pub async fn queue_figures(db: &impl ConnectionTrait) -> Result<QueueFigures, DbErr> {
+    use sea_orm::sea_query::Func;
+    let counts: Vec<(String, i64)> = notifications::Entity::find()
+        .select_only()
+        .column(notifications::Column::State)
+        .expr(Func::count(Expr::col(notifications::Column::Id)))
+        .group_by(notifications::Column::State)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let oldest = notifications::Entity::find()
+        .filter(notifications::Column::State.eq(NotificationState::Queued.as_str()))
+        .order_by_asc(notifications::Column::CreatedAt)
+        .one(db)
+        .await?;
+    Ok(QueueFigures {
+        by_state: counts
+            .into_iter()
+            .map(|(state, count)| (state, u64::try_from(count).unwrap_or(0)))
+            .collect(),
+        oldest_queued: oldest.map(|text| text.created_at),
+    })
+}
+
+/// Hands back what `worker` still holds (a stopping worker): those texts are queued again
+/// and due now, for any worker to take. Returns how many.
+pub async fn release_leases(db: &impl ConnectionTrait, worker: &str) -> Result<u64, DbErr> {
+    let now = super::now();
+    let released = notifications::Entity::update_many()
+        .col_expr(
+            notifications::Column::State,
+            Expr::value(NotificationState::Queued.as_str()),
+        )
+        .col_expr(
+            notifications::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            notifications::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(notifications::Column::DueAt, Expr::value(now))
+        .col_expr(notifications::Column::UpdatedAt, Expr::value(now))
+        .filter(notifications::Column::LeaseOwner.eq(worker))
+        .filter(notifications::Column::State.eq(NotificationState::Sending.as_str()))
+        .exec(db)
+        .await?;
+    Ok(released.rows_affected)
+}
