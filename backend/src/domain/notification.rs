@@ -80,21 +80,30 @@ pub enum DeliveryReport {
     Failed { reason: String },
 }
 
-/// A text about an order, from the moment it is queued.
-#[derive(Clone, Debug, PartialEq, Eq)]
+// A text about an order, from the moment it is queued; the API shows it as it is, but
+// for its place in the table. (Not a doc comment: it would become the schema's
+// description in openapi.yaml.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Notification {
+    /// Its position in the table, for paging; not shown.
+    #[serde(skip)]
     pub seq: i64,
     pub id: Uuid,
     pub order_id: Uuid,
+    /// The order's status the text was about.
     pub order_status: OrderStatus,
+    /// E.164.
     pub recipient: String,
     pub body: String,
     pub encoding: Encoding,
     pub segments: u32,
     pub state: NotificationState,
+    /// Send attempts so far.
     pub attempts: u32,
+    /// `sandbox`, `messagebird` or `twilio`.
     pub provider: String,
     pub provider_message_id: Option<String>,
+    /// The provider's (or our) reason for the last failure.
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,

@@ -3,7 +3,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -13,62 +12,13 @@ use super::body::{RawBody, fingerprint};
 use super::idempotency::{self, answer};
 use super::problem::ApiError;
 use super::query::{QueryParser, next_cursor};
-use crate::domain::{Encoding, Notification, NotificationState, OrderStatus, Template};
+use crate::domain::{Notification, NotificationState, Template};
 use crate::http::AppState;
 use crate::service::{Answer, Notified};
 
-// A text as the API shows it.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-#[serde(rename = "Notification")]
-#[schema(as = Notification)]
-pub struct NotificationView {
-    pub id: Uuid,
-    pub order_id: Uuid,
-    /// The order's status the text was about.
-    pub order_status: OrderStatus,
-    /// E.164.
-    pub recipient: String,
-    pub body: String,
-    pub encoding: Encoding,
-    pub segments: u32,
-    pub state: NotificationState,
-    /// Send attempts so far.
-    pub attempts: u32,
-    /// `sandbox`, `messagebird` or `twilio`.
-    pub provider: String,
-    pub provider_message_id: Option<String>,
-    /// The provider's (or our) reason for the last failure.
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-}
-
-impl From<Notification> for NotificationView {
-    fn from(n: Notification) -> Self {
-        NotificationView {
-            id: n.id,
-            order_id: n.order_id,
-            order_status: n.order_status,
-            recipient: n.recipient,
-            body: n.body,
-            encoding: n.encoding,
-            segments: n.segments,
-            state: n.state,
-            attempts: n.attempts,
-            provider: n.provider,
-            provider_message_id: n.provider_message_id,
-            last_error: n.last_error,
-            created_at: n.created_at,
-            sent_at: n.sent_at,
-            delivered_at: n.delivered_at,
-        }
-    }
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct NotificationList {
-    pub items: Vec<NotificationView>,
+    pub items: Vec<Notification>,
 }
 
 #[derive(Default, Deserialize, ToSchema)]
@@ -84,9 +34,7 @@ pub struct NotifyCustomer {
 /// that texted STOP (its `cancelled` record is kept, so a repeat answers 409 too).
 fn notified(notified: &Notified) -> Answer {
     match notified {
-        Notified::Queued(text) => {
-            answer(StatusCode::ACCEPTED, &NotificationView::from(text.clone()))
-        }
+        Notified::Queued(text) => answer(StatusCode::ACCEPTED, text),
         Notified::OptedOut(text) => answer(
             StatusCode::CONFLICT,
             &ApiError::opted_out(&text.recipient).to_problem(),
@@ -117,9 +65,7 @@ pub async fn list_for_order(
         .services
         .texts_for_order(caller.scope(), id.into_inner())
         .await?;
-    Ok(HttpResponse::Ok().json(NotificationList {
-        items: items.into_iter().map(NotificationView::from).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(NotificationList { items }))
 }
 
 /// "Notify customer": queue the current status's text (even when its template is
@@ -132,7 +78,7 @@ pub async fn list_for_order(
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours", pattern = "^[!-~]{1,255}$"),
     ),
     responses(
-        (status = 202, description = "Queued", body = NotificationView),
+        (status = 202, description = "Queued", body = Notification),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
@@ -177,7 +123,7 @@ pub async fn notify_customer(
 
 #[derive(Serialize, ToSchema)]
 pub struct NotificationPage {
-    pub items: Vec<NotificationView>,
+    pub items: Vec<Notification>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
@@ -227,7 +173,7 @@ pub async fn list_notifications(
     query.finish()?;
     let (items, next) = state.services.list_texts(&states, limit, before).await?;
     Ok(HttpResponse::Ok().json(NotificationPage {
-        items: items.into_iter().map(NotificationView::from).collect(),
+        items,
         next_cursor: next_cursor(next),
     }))
 }
@@ -237,7 +183,7 @@ pub async fn list_notifications(
     post, path = "/notifications/{id}/retry", tag = "notifications",
     params(("id" = Uuid, Path, description = "The notification's id")),
     responses(
-        (status = 202, description = "Queued again", body = NotificationView),
+        (status = 202, description = "Queued again", body = Notification),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
@@ -257,5 +203,5 @@ pub async fn retry(
         .services
         .retry_text(&caller.actor(), id.into_inner())
         .await?;
-    Ok(HttpResponse::Accepted().json(NotificationView::from(text)))
+    Ok(HttpResponse::Accepted().json(text))
 }

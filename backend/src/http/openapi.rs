@@ -187,7 +187,7 @@ fn operation_mut<'a>(
             OrderStatus, Role, OrderItem, ValidationError, problem::Problem,
             orders::OrderView, orders::OrderPage, orders::CreateOrder, orders::NewOrderItem,
             orders::ChangeStatus, orders::StatusChangedView, orders::OrderEventView, orders::OrderEventList,
-            notifications::NotificationView, notifications::NotificationList, notifications::NotifyCustomer,
+            crate::domain::Notification, notifications::NotificationList, notifications::NotifyCustomer,
             crate::domain::NotificationState, notifications::NotificationPage, opt_outs::OptOut,
             opt_outs::OptOutList, keys::Key, keys::KeyList, keys::CreateKey, keys::CreatedKey,
             health::Health, health::Readiness, Encoding, templates::TemplateView, templates::TemplateList,

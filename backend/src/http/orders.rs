@@ -11,7 +11,6 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::body::{RawBody, fingerprint};
 use super::idempotency::{self, answer};
-use super::notifications::NotificationView;
 use super::problem::ApiError;
 use super::query::{QueryParser, next_cursor};
 use crate::domain::{
@@ -43,7 +42,7 @@ pub struct OrderView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The latest text sent (or queued) about this order.
-    pub last_notification: Option<NotificationView>,
+    pub last_notification: Option<Notification>,
 }
 
 impl OrderView {
@@ -58,7 +57,7 @@ impl OrderView {
             version: order.version,
             created_at: order.created_at,
             updated_at: order.updated_at,
-            last_notification: last_notification.map(NotificationView::from),
+            last_notification,
         }
     }
 }
@@ -200,7 +199,7 @@ pub struct ChangeStatus {
 pub struct StatusChangedView {
     pub order: OrderView,
     /// The text queued by this change, if any.
-    pub notification: Option<NotificationView>,
+    pub notification: Option<Notification>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -314,7 +313,7 @@ fn created(created: &Created) -> Answer {
 fn status_changed(changed: &StatusChanged) -> Answer {
     let view = StatusChangedView {
         order: OrderView::new(changed.order.clone(), changed.last_text.clone()),
-        notification: changed.text.clone().map(NotificationView::from),
+        notification: changed.text.clone(),
     };
     answer(StatusCode::OK, &view)
 }
