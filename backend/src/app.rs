@@ -35,19 +35,28 @@ pub fn start_worker(
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
 ) -> Result<RunningWorker, StartError> {
-    let writer = Writer::new(db, metrics.clone());
-    start_worker_with(settings, writer, outbox, metrics)
+    let writer = Writer::new(db.clone(), metrics.clone());
+    let services = Services::new(
+        db,
+        writer.clone(),
+        outbox.clone(),
+        metrics.clone(),
+        settings.clone(),
+    );
+    start_worker_with(settings, services, writer, outbox, metrics)
 }
 
-/// Starts a worker that writes through `writer`.
+/// Starts a worker on `services`; the sandbox provider keeps its outbox through
+/// `writer` (the same writer the services write through).
 fn start_worker_with(
     settings: Arc<Settings>,
+    services: Services,
     writer: Writer,
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
 ) -> Result<RunningWorker, StartError> {
     let provider = crate::sms::provider_for(&settings, &writer).map_err(StartError::Provider)?;
-    let worker = crate::delivery::Worker::new(writer, provider, settings, outbox, metrics);
+    let worker = crate::delivery::Worker::new(services, provider, settings, outbox, metrics);
     let (stop, stopping) = watch::channel(false);
     Ok(RunningWorker {
         task: tokio::spawn(worker.run(stopping)),
@@ -165,6 +174,7 @@ pub async fn prepare(
 pub struct Application {
     port: u16,
     server: Server,
+    services: Services,
     writer: Writer,
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
@@ -206,6 +216,7 @@ impl Application {
             settings.clone(),
         );
         spawn_housekeeping(services.clone());
+        let for_worker = services.clone();
         let services_data = web::Data::new(services.clone());
         let access_rules = web::Data::new(routes::access_rules());
         let state = web::Data::new(AppState {
@@ -240,6 +251,7 @@ impl Application {
         Ok(Application {
             port,
             server,
+            services: for_worker,
             writer,
             outbox,
             metrics,
@@ -253,6 +265,7 @@ impl Application {
     pub fn start_worker(&self, settings: Arc<Settings>) -> Result<RunningWorker, StartError> {
         start_worker_with(
             settings,
+            self.services.clone(),
             self.writer.clone(),
             self.outbox.clone(),
             self.metrics.clone(),

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
+use crate::service::Outcome;
 use crate::sms::SendOutcome;
-use crate::store::outbox::Outcome;
 
 pub const MAX_DELAY: Duration = Duration::from_secs(600);
 

@@ -24,10 +24,8 @@ use super::retry::settle;
 use crate::config::Settings;
 use crate::domain::Notification;
 use crate::metrics::{Metrics, SendResult};
+use crate::service::{Outcome, Services, storage_fault};
 use crate::sms::{OutgoingSms, Provider, SendOutcome};
-use crate::store::fault;
-use crate::store::outbox::{self, Outcome};
-use crate::store::writer::Writer;
 
 /// How often an idle worker looks for work nobody told it about.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -51,10 +49,10 @@ struct Ack {
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 
 pub struct Worker {
-    /// Claims, outcomes and handed-back leases go through the writer, so on SQLite they
-    /// share commits with the API's writes instead of queueing for the connection
-    /// between them.
-    writer: Writer,
+    /// Claims, outcomes and handed-back leases are use cases (`service::delivery`): they
+    /// go through the writer, so on SQLite they share commits with the API's writes
+    /// instead of queueing for the connection between them.
+    services: Services,
     provider: Arc<dyn Provider>,
     settings: Arc<Settings>,
     wake: Arc<Notify>,
@@ -68,7 +66,7 @@ pub struct Worker {
 impl Worker {
     /// `wake` is notified by whoever queues a text in this process.
     pub fn new(
-        writer: Writer,
+        services: Services,
         provider: Arc<dyn Provider>,
         settings: Arc<Settings>,
         wake: Arc<Notify>,
@@ -80,13 +78,13 @@ impl Worker {
         let acks_waiting = Arc::new(AtomicBool::new(false));
         // Ends when the worker (the last sender) is dropped.
         tokio::spawn(write_acks(
-            writer.clone(),
+            services.clone(),
             id.clone(),
             queue,
             acks_waiting.clone(),
         ));
         Arc::new(Worker {
-            writer,
+            services,
             provider,
             settings,
             wake,
@@ -124,7 +122,7 @@ impl Worker {
             .send_rate_limit
             .map(|rate| Pacer::new(rate, Instant::now()));
         while !*stop.borrow() {
-            self.metrics.worker_beat(crate::store::now());
+            self.metrics.worker_beat(self.services.now());
             // Claim only what may start soon: under a rate limit, what the pacer has
             // room for in the next second, so no claimed text outwaits its lease.
             let idle_slots = slots.available_permits();
@@ -138,12 +136,9 @@ impl Worker {
             // worker's own texts whose leases ran out meanwhile must get their
             // outcomes, not a second send.
             if free > 0 && !self.acks_waiting.load(Ordering::Acquire) {
-                let (id, lease) = (self.id.clone(), self.settings.lease);
                 let claimed = self
-                    .writer
-                    .run(move |txn| {
-                        Box::pin(async move { outbox::claim_due(txn, &id, free, lease).await })
-                    })
+                    .services
+                    .claim_due(&self.id, free, self.settings.lease)
                     .await;
                 match claimed {
                     Ok(batch) => {
@@ -209,11 +204,7 @@ impl Worker {
                 DRAIN_LIMIT.as_secs()
             );
         }
-        let id = self.id.clone();
-        let released = self
-            .writer
-            .run(move |txn| Box::pin(async move { outbox::release_leases(txn, &id).await }))
-            .await;
+        let released = self.services.release_leases(&self.id).await;
         match released {
             Ok(0) => log::info!("{} stopped", self.id),
             Ok(n) => log::info!("{} stopped; handed back {n} leased texts", self.id),
@@ -250,7 +241,7 @@ impl Worker {
             notification.attempts,
             self.settings.retry_max_attempts,
             self.settings.retry_base,
-            crate::store::now(),
+            self.services.now(),
         );
         match &outcome {
             Outcome::Sent { .. } => log::info!(
@@ -300,7 +291,7 @@ impl Worker {
 /// dropped would have them sent again once their leases run out. Meanwhile
 /// `acks_waiting` holds the worker's claims.
 async fn write_acks(
-    writer: Writer,
+    services: Services,
     worker: String,
     mut queue: mpsc::UnboundedReceiver<Ack>,
     acks_waiting: Arc<AtomicBool>,
@@ -313,14 +304,9 @@ async fn write_acks(
             .unzip();
         let mut pause = ACK_RETRY_FIRST;
         let written = loop {
-            let (owner, these) = (worker.clone(), outcomes.clone());
-            let written = writer
-                .run(move |txn| {
-                    Box::pin(async move { outbox::record_outcomes(txn, &owner, these).await })
-                })
-                .await;
+            let written = services.record_outcomes(&worker, outcomes.clone()).await;
             match written {
-                Err(e) if fault::classify(&e).is_some() => {
+                Err(e) if storage_fault(&e).is_some() => {
                     if !acks_waiting.swap(true, Ordering::AcqRel) {
                         log::warn!(
                             "{worker}: cannot record {} outcomes ({e}); trying again until the database takes them",

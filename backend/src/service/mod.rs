@@ -9,6 +9,7 @@
 
 mod access;
 mod admin;
+mod delivery;
 mod inbound;
 mod key_cache;
 pub mod live;
@@ -33,6 +34,7 @@ use key_cache::KeyCache;
 
 pub use access::{Known, STREAM_TOKEN_TTL};
 pub use admin::{KeySource, LiftOptOutError, RevokeKeyError};
+pub use delivery::Outcome;
 pub use inbound::{Reply, ReplyOutcome, Report};
 pub use once::{Answer, Once, Ran, RepeatRefused};
 pub use operations::Readiness;
