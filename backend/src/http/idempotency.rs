@@ -67,23 +67,21 @@ pub fn answer(status: StatusCode, value: &impl Serialize) -> Answer {
     }
 }
 
-/// The response to a write that may have been a repeat, and its outcome if it ran now.
-pub fn respond<T>(ran: Ran<T>, answer: fn(&T) -> Answer) -> (HttpResponse, Option<T>) {
+/// The response to a write that may have been a repeat: the answer kept for it, or made
+/// now from its outcome.
+pub fn respond<T>(ran: Ran<T>, answer: fn(&T) -> Answer) -> HttpResponse {
     match ran {
         Ran::Done {
             outcome,
             answer: kept,
-        } => {
-            let given = kept.unwrap_or_else(|| answer(&outcome));
-            (into_response(given), Some(outcome))
-        }
+        } => into_response(kept.unwrap_or_else(|| answer(&outcome))),
         Ran::Replayed(kept) => {
             let mut response = into_response(kept);
             response.headers_mut().insert(
                 header::HeaderName::from_static("idempotent-replayed"),
                 HeaderValue::from_static("true"),
             );
-            (response, None)
+            response
         }
     }
 }

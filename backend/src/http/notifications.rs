@@ -118,7 +118,7 @@ pub async fn notify_customer(
         .services
         .notify_customer(&caller.actor(), caller.scope(), id, own_words, once)
         .await?;
-    Ok(idempotency::respond(ran, notified).0)
+    Ok(idempotency::respond(ran, notified))
 }
 
 #[derive(Serialize, ToSchema)]

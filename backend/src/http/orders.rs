@@ -383,7 +383,7 @@ pub async fn create_order(
         .services
         .create_order(&caller.actor(), new, notify, once)
         .await?;
-    Ok(idempotency::respond(ran, created).0)
+    Ok(idempotency::respond(ran, created))
 }
 
 /// Read one order. Answers 304 to a matching `If-None-Match`.
@@ -479,7 +479,7 @@ pub async fn change_status(
         .services
         .change_status(&caller.actor(), caller.scope(), change, once)
         .await?;
-    Ok(idempotency::respond(ran, status_changed).0)
+    Ok(idempotency::respond(ran, status_changed))
 }
 
 /// The order's status history, oldest first.

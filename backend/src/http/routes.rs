@@ -122,14 +122,7 @@ pub fn register<'a>(cfg: &mut web::ServiceConfig, routes: impl Iterator<Item = &
         }
     }
     for (path, routes) in paths {
-        let allow: &'static str = Box::leak(
-            routes
-                .iter()
-                .map(|r| r.method.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-                .into_boxed_str(),
-        );
+        let allow = allowed_methods(path);
         let resource = routes.iter().fold(
             web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
                 Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
@@ -145,6 +138,29 @@ pub fn register<'a>(cfg: &mut web::ServiceConfig, routes: impl Iterator<Item = &
         );
         cfg.service(resource);
     }
+}
+
+/// The methods the table gives `path`, as the `Allow` header lists them ("GET, POST").
+/// Worked out once per process, however many servers and workers register routes.
+fn allowed_methods(path: &str) -> &'static str {
+    static ALLOW: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
+    let allow = ALLOW.get_or_init(|| {
+        let mut allow: Vec<(&'static str, String)> = Vec::new();
+        for route in table() {
+            match allow.iter_mut().find(|(p, _)| *p == route.path) {
+                Some((_, methods)) => {
+                    methods.push_str(", ");
+                    methods.push_str(route.method.as_str());
+                }
+                None => allow.push((route.path, route.method.as_str().to_owned())),
+            }
+        }
+        allow
+    });
+    allow
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map_or("", |(_, methods)| methods.as_str())
 }
 
 /// The OpenAPI path list: every route's operation. (MessageBird's status report takes

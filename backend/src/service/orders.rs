@@ -252,23 +252,15 @@ impl Services {
                             current: order.version,
                         });
                     }
-                    match order.status.change_to(request.to) {
-                        StatusChange::Unchanged => {
-                            let last = notifications::latest_for_orders(txn, &[order.id])
-                                .await?
-                                .remove(&order.id);
-                            Ok::<_, ChangeStatusError>(StatusChanged {
-                                order,
-                                from: None,
-                                text: None,
-                                last_text: last,
-                            })
+                    let (order, from, text) = match order.status.change_to(request.to) {
+                        StatusChange::Unchanged => (order, None, None),
+                        StatusChange::Forbidden { allowed } => {
+                            return Err(ChangeStatusError::Forbidden {
+                                from: order.status,
+                                to: request.to,
+                                allowed,
+                            });
                         }
-                        StatusChange::Forbidden { allowed } => Err(ChangeStatusError::Forbidden {
-                            from: order.status,
-                            to: request.to,
-                            allowed,
-                        }),
                         StatusChange::Allowed => {
                             let from = order.status;
                             let order =
@@ -278,20 +270,21 @@ impl Services {
                             } else {
                                 None
                             };
-                            let last = match &text {
-                                Some(queued) => Some(queued.clone()),
-                                None => notifications::latest_for_orders(txn, &[order.id])
-                                    .await?
-                                    .remove(&order.id),
-                            };
-                            Ok(StatusChanged {
-                                order,
-                                from: Some(from),
-                                text,
-                                last_text: last,
-                            })
+                            (order, Some(from), text)
                         }
-                    }
+                    };
+                    let last_text = match &text {
+                        Some(queued) => Some(queued.clone()),
+                        None => notifications::latest_for_orders(txn, &[order.id])
+                            .await?
+                            .remove(&order.id),
+                    };
+                    Ok::<_, ChangeStatusError>(StatusChanged {
+                        order,
+                        from,
+                        text,
+                        last_text,
+                    })
                 })
             })
             .await?;
