@@ -89,22 +89,30 @@ async fn serve_one(mut stream: TcpStream, log: Log) {
     };
     let reference = request["reference"].as_str().unwrap_or("").to_owned();
     let recipient = request["recipients"][0].as_str().unwrap_or("").to_owned();
-    let answer = if format!("+{recipient}") == REFUSED {
-        Answer::Refused
-    } else {
-        match rand::rng().random_range(0..100) {
-            0..5 => Answer::ServerError,
-            5..10 => Answer::TooMany,
-            10..15 => Answer::Stalled,
-            15..20 => Answer::Dropped,
-            _ => Answer::Accepted,
-        }
+    let answer = {
+        // Chosen and logged under one lock, so the first four answers that are not a
+        // refusal are one fault of each kind (every kind is then surely met; by chance
+        // alone one went missing about one run in 60) and the rest are drawn at random.
+        let mut log = log.lock().unwrap();
+        let answer = if format!("+{recipient}") == REFUSED {
+            Answer::Refused
+        } else {
+            let drawn = log.iter().filter(|a| a.answer != Answer::Refused).count();
+            match (drawn, rand::rng().random_range(0..100)) {
+                (0, _) | (_, 0..5) => Answer::ServerError,
+                (1, _) | (_, 5..10) => Answer::TooMany,
+                (2, _) | (_, 10..15) => Answer::Stalled,
+                (3, _) | (_, 15..20) => Answer::Dropped,
+                _ => Answer::Accepted,
+            }
+        };
+        log.push(Attempt {
+            reference: reference.clone(),
+            at: Instant::now(),
+            answer,
+        });
+        answer
     };
-    log.lock().unwrap().push(Attempt {
-        reference: reference.clone(),
-        at: Instant::now(),
-        answer,
-    });
     match answer {
         Answer::Accepted => {
             let body = json!({"id": format!("mb-{reference}"), "recipients": {"totalCount": 1}});
