@@ -37,7 +37,7 @@ pub fn start_worker(
 ) -> Result<RunningWorker, StartError> {
     let writer = Writer::new(db.clone(), metrics.clone());
     let services = Services::new(
-        db,
+        Arc::new(db),
         writer.clone(),
         outbox.clone(),
         metrics.clone(),
@@ -124,7 +124,13 @@ pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, St
 pub fn services_for(settings: Arc<Settings>, db: DatabaseConnection) -> Services {
     let metrics = Arc::new(Metrics::default());
     let writer = Writer::new(db.clone(), metrics.clone());
-    Services::new(db, writer, Arc::new(Notify::new()), metrics, settings)
+    Services::new(
+        Arc::new(db),
+        writer,
+        Arc::new(Notify::new()),
+        metrics,
+        settings,
+    )
 }
 
 /// A first admin key, created when no key exists at all, and the sign-in link for it.
@@ -209,7 +215,7 @@ impl Application {
         let events = LiveHub::start(reads.clone());
         let writer = Writer::new(db, metrics.clone());
         let services = Services::new(
-            reads,
+            Arc::new(reads),
             writer.clone(),
             outbox.clone(),
             metrics.clone(),
@@ -322,7 +328,7 @@ pub fn operations_server(
     let listener = TcpListener::bind(addr).map_err(bind_error)?;
     let writer = Writer::new(db.clone(), metrics.clone());
     let services = web::Data::new(Services::new(
-        db,
+        Arc::new(db),
         writer,
         Arc::new(Notify::new()),
         metrics,

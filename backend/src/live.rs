@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::{DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::{Notify, broadcast, watch};
 
-use crate::store::changes::{self, Change, Cursor};
+use crate::store::port::{Change, Cursor, Pages};
+use crate::store::{Reads, StorageError};
 
 /// How many changes a slow stream may fall behind before it is ended (its client
 /// resumes from its last event id, read from the log).
@@ -107,7 +108,7 @@ async fn pump(
 ) {
     let poll = poll_interval(db.get_database_backend());
     let mut cursor = loop {
-        match changes::latest(&db).await {
+        match db.latest_change().await {
             Ok(cursor) => break cursor,
             Err(e) => {
                 log::warn!("live events wait for the database: {e}");
@@ -152,15 +153,15 @@ async fn pump_once(
     db: &DatabaseConnection,
     sender: &broadcast::Sender<Arc<Change>>,
     cursor: &mut Cursor,
-) -> Result<(), DbErr> {
+) -> Result<(), StorageError> {
     if sender.receiver_count() == 0 {
-        let end = changes::latest(db).await?;
+        let end = db.latest_change().await?;
         if sender.receiver_count() == 0 {
             *cursor = end.max(*cursor);
             return Ok(());
         }
     }
-    let mut pages = changes::Pages::after(*cursor);
+    let mut pages = Pages::after(*cursor);
     while let Some(page) = pages.next(db).await? {
         for change in page {
             *cursor = change.cursor;

@@ -24,7 +24,7 @@ use super::retry::settle;
 use crate::config::Settings;
 use crate::domain::Notification;
 use crate::metrics::{Metrics, SendResult};
-use crate::service::{Outcome, Services, storage_fault};
+use crate::service::{Outcome, Services};
 use crate::sms::{OutgoingSms, Provider, SendOutcome};
 
 /// How often an idle worker looks for work nobody told it about.
@@ -306,7 +306,7 @@ async fn write_acks(
         let written = loop {
             let written = services.record_outcomes(&worker, outcomes.clone()).await;
             match written {
-                Err(e) if storage_fault(&e).is_some() => {
+                Err(e) if e.fault().is_some() => {
                     if !acks_waiting.swap(true, Ordering::AcqRel) {
                         log::warn!(
                             "{worker}: cannot record {} outcomes ({e}); trying again until the database takes them",

@@ -11,7 +11,7 @@ mod sms;
 mod status;
 mod template;
 
-pub use key::{ApiKey, parse_key_name};
+pub use key::{ApiKey, hash_secret, parse_key_name};
 pub use keyword::Keyword;
 pub use notification::{DeliveryReport, Notification, NotificationState, OptOut, SandboxMessage};
 pub use order::{

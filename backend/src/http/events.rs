@@ -13,7 +13,6 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 use utoipa::{IntoParams, ToSchema};
@@ -24,6 +23,7 @@ use super::problem::ApiError;
 use crate::domain::Scope;
 use crate::domain::{NotificationState, OrderStatus, ValidationError};
 use crate::http::AppState;
+use crate::service::StorageError;
 use crate::service::live::{Change, ChangeKind, Cursor};
 
 /// A comment this often keeps proxies from closing a quiet stream, and re-checks that
@@ -245,8 +245,8 @@ struct Stream {
 struct Ended;
 
 /// The log could not be read: the stream ends, and its client resumes from its last id.
-impl From<DbErr> for Ended {
-    fn from(e: DbErr) -> Ended {
+impl From<StorageError> for Ended {
+    fn from(e: StorageError) -> Ended {
         log::warn!("an event stream cannot read the change log: {e}");
         Ended
     }

@@ -10,7 +10,7 @@ use utoipa::{ToResponse, ToSchema};
 use crate::domain::{OrderStatus, ValidationError, version_tag};
 use crate::service::{
     ChangeStatusError, CreateOrderError, LiftOptOutError, NotifyError, ReadError, RepeatRefused,
-    RetryError, RevokeKeyError,
+    RetryError, RevokeKeyError, StorageError,
 };
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -81,9 +81,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
-    /// The storage failed under a write (`service::storage_fault`): nothing of it was kept.
+    /// The storage failed under a write (`StorageError::fault`): nothing of it was kept.
     #[error("storage fault: {0}")]
-    StorageUnavailable(sea_orm::DbErr),
+    StorageUnavailable(StorageError),
     #[error("{0}")]
     Internal(String),
 }
@@ -141,7 +141,8 @@ impl ApiError {
                 parts.join("; ")
             }
             ApiError::StorageUnavailable(cause) => {
-                let what = crate::service::storage_fault(cause)
+                let what = cause
+                    .fault()
                     .map_or("the database failed", |kind| kind.explain());
                 format!(
                     "Nothing of this request was saved: {what}. Try again in a few seconds; \
@@ -231,8 +232,8 @@ impl ResponseError for ApiError {
 /// fix or a replaced connection, short enough that a kitchen tablet retries soon.
 pub const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
-impl From<sea_orm::DbErr> for ApiError {
-    fn from(e: sea_orm::DbErr) -> Self {
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
         match crate::service::storage_fault_seen(&e) {
             Some(_) => ApiError::StorageUnavailable(e),
             None => ApiError::Internal(format!("database error: {e}")),

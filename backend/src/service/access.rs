@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Services, StorageError};
-use crate::domain::ApiKey;
-use crate::store::keys;
+use crate::domain::{ApiKey, hash_secret};
+use crate::store;
 
 /// How long a stream token opens streams (EventSource's own reconnects within this
 /// time reuse it; later ones need a new token).
@@ -24,14 +24,14 @@ pub struct Known {
 impl Services {
     /// The active key with this secret, if there is one.
     pub async fn key_for_secret(&self, secret: &str) -> Result<Option<Known>, StorageError> {
-        let hash = keys::hash_secret(secret);
+        let hash = hash_secret(secret);
         if let Some(key) = self.keys.get(&hash) {
             return Ok(Some(Known {
                 key,
                 hash: Some(hash),
             }));
         }
-        let found = keys::find_active_by_hash(&self.reads, &hash).await?;
+        let found = self.reads.active_key_by_hash(&hash).await?;
         Ok(found.map(|key| {
             self.keys.put(hash.clone(), key.clone());
             Known {
@@ -43,7 +43,7 @@ impl Services {
 
     /// The key behind a stream token that has not expired, if there is one.
     pub async fn key_for_stream_token(&self, token: &str) -> Result<Option<Known>, StorageError> {
-        let found = keys::authenticate_stream_token(&self.reads, token).await?;
+        let found = self.reads.key_for_stream_token(token).await?;
         Ok(found.map(|key| Known { key, hash: None }))
     }
 
@@ -51,13 +51,13 @@ impl Services {
     /// logged and not passed on: the time of last use is a statistic, not worth a
     /// failing request (on a full disk, say); it is tried again in a minute.
     pub async fn record_key_use(&self, known: &Known) {
-        let Some(at) = keys::use_to_record(&known.key) else {
+        let Some(at) = known.key.use_to_record(store::now()) else {
             return;
         };
         let id = known.key.id;
         let touched = self
             .writer
-            .run(move |txn| Box::pin(async move { keys::touch(txn, id, at).await }))
+            .run(move |txn| Box::pin(async move { txn.touch_key(id, at).await }))
             .await;
         if let Err(e) = touched {
             log::warn!("could not record use of key {id}: {e}");
@@ -75,15 +75,13 @@ impl Services {
     ) -> Result<(String, DateTime<Utc>), StorageError> {
         self.writer
             .run(move |txn| {
-                Box::pin(
-                    async move { keys::create_stream_token(txn, key_id, STREAM_TOKEN_TTL).await },
-                )
+                Box::pin(async move { txn.create_stream_token(key_id, STREAM_TOKEN_TTL).await })
             })
             .await
     }
 
     /// Whether the key is still active (not revoked on any instance).
     pub async fn key_is_active(&self, id: Uuid) -> Result<bool, StorageError> {
-        keys::is_active(&self.reads, id).await
+        self.reads.key_is_active(id).await
     }
 }

@@ -8,10 +8,9 @@ use crate::domain::{
     Actor, ApiKey, OptOut, OrderStatus, PhoneNumber, Role, SandboxMessage, Scope, SmsText,
     StatusTemplate, Template, TemplateValues,
 };
-use crate::store::keys::{self, Revocation};
+use crate::store::port::Revocation;
 
-pub use crate::store::keys::KeySource;
-use crate::store::{opt_outs, sandbox, templates};
+pub use crate::store::port::KeySource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RevokeKeyError {
@@ -41,7 +40,7 @@ pub enum LiftOptOutError {
 impl Services {
     /// The active keys, oldest first.
     pub async fn keys(&self) -> Result<Vec<ApiKey>, StorageError> {
-        keys::list_active(&self.reads).await
+        self.reads.active_keys().await
     }
 
     /// A new key with `name` (already checked: `domain::parse_key_name`) and its secret,
@@ -56,9 +55,7 @@ impl Services {
     ) -> Result<(ApiKey, String), StorageError> {
         let (key, secret) = self
             .writer
-            .run(move |txn| {
-                Box::pin(async move { keys::create_key(txn, &name, role, source).await })
-            })
+            .run(move |txn| Box::pin(async move { txn.create_key(&name, role, source).await }))
             .await?;
         log::info!(
             "key {} ({:?}, {}) created by key {:?} ({})",
@@ -76,7 +73,7 @@ impl Services {
     pub async fn revoke_key(&self, by: &Actor, id: Uuid) -> Result<(), RevokeKeyError> {
         let revocation = self
             .writer
-            .run(move |txn| Box::pin(async move { keys::revoke(txn, id).await }))
+            .run(move |txn| Box::pin(async move { txn.revoke_key(id).await }))
             .await?;
         match revocation {
             Revocation::Revoked => {
@@ -93,7 +90,7 @@ impl Services {
 
     /// One template per status, in workflow order.
     pub async fn templates(&self) -> Result<Vec<StatusTemplate>, StorageError> {
-        templates::list_templates(&self.reads).await
+        self.reads.templates().await
     }
 
     /// Replaces the text for `status`; this process uses it from the next change on.
@@ -108,9 +105,9 @@ impl Services {
         let saved = self
             .writer
             .run(move |txn| {
-                Box::pin(async move {
-                    templates::save_template(txn, status, &template, enabled, &author).await
-                })
+                Box::pin(
+                    async move { txn.save_template(status, &template, enabled, &author).await },
+                )
             })
             .await?;
         self.templates.forget();
@@ -137,7 +134,7 @@ impl Services {
 
     /// The numbers that texted STOP, newest first.
     pub async fn opt_outs(&self) -> Result<Vec<OptOut>, StorageError> {
-        opt_outs::list_opt_outs(&self.reads).await
+        self.reads.opt_outs().await
     }
 
     /// Lets a number receive texts again, as if it had texted START.
@@ -152,7 +149,7 @@ impl Services {
         let number = phone.as_str().to_owned();
         let removed = self
             .writer
-            .run(move |txn| Box::pin(async move { opt_outs::remove_opt_out(txn, &number).await }))
+            .run(move |txn| Box::pin(async move { txn.remove_opt_out(&number).await }))
             .await?;
         if !removed {
             return Err(not_opted_out());
@@ -167,6 +164,6 @@ impl Services {
 
     /// The `limit` texts the sandbox provider "sent" last, newest first.
     pub async fn sandbox_outbox(&self, limit: u64) -> Result<Vec<SandboxMessage>, StorageError> {
-        sandbox::recent(&self.reads, limit).await
+        self.reads.sandbox_messages(limit).await
     }
 }

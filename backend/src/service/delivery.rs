@@ -8,10 +8,9 @@ use uuid::Uuid;
 
 use super::{Services, StorageError};
 use crate::domain::Notification;
-use crate::store::outbox;
 
 /// What an attempt did to a text (sent, to be retried, failed for good).
-pub use crate::store::outbox::Outcome;
+pub use crate::store::port::Outcome;
 
 impl Services {
     /// Leases up to `limit` due texts to `worker` for `lease`, counting an attempt.
@@ -23,9 +22,7 @@ impl Services {
     ) -> Result<Vec<Notification>, StorageError> {
         let worker = worker.to_owned();
         self.writer
-            .run(move |txn| {
-                Box::pin(async move { outbox::claim_due(txn, &worker, limit, lease).await })
-            })
+            .run(move |txn| Box::pin(async move { txn.claim_due(&worker, limit, lease).await }))
             .await
     }
 
@@ -38,9 +35,7 @@ impl Services {
     ) -> Result<Vec<bool>, StorageError> {
         let worker = worker.to_owned();
         self.writer
-            .run(move |txn| {
-                Box::pin(async move { outbox::record_outcomes(txn, &worker, outcomes).await })
-            })
+            .run(move |txn| Box::pin(async move { txn.record_outcomes(&worker, outcomes).await }))
             .await
     }
 
@@ -48,7 +43,7 @@ impl Services {
     pub async fn release_leases(&self, worker: &str) -> Result<u64, StorageError> {
         let worker = worker.to_owned();
         self.writer
-            .run(move |txn| Box::pin(async move { outbox::release_leases(txn, &worker).await }))
+            .run(move |txn| Box::pin(async move { txn.release_leases(&worker).await }))
             .await
     }
 }

@@ -6,7 +6,6 @@ use uuid::Uuid;
 
 use super::{Services, StorageError};
 use crate::domain::{DeliveryReport, Keyword, PhoneNumber};
-use crate::store::{notifications, opt_outs};
 
 /// A provider's status report, as the provider named the text: by the reference we
 /// gave it (our id) and/or its own message id.
@@ -46,8 +45,7 @@ impl Services {
             .writer
             .run(move |txn| {
                 Box::pin(async move {
-                    notifications::record_delivery_report(
-                        txn,
+                    txn.record_delivery_report(
                         report.reference,
                         report.provider_message_id.as_deref(),
                         report.says,
@@ -80,18 +78,14 @@ impl Services {
         match keyword {
             Keyword::Stop => {
                 self.writer
-                    .run(move |txn| {
-                        Box::pin(async move { opt_outs::add_opt_out(txn, &number, via).await })
-                    })
+                    .run(move |txn| Box::pin(async move { txn.add_opt_out(&number, via).await }))
                     .await?;
                 log::info!("{phone} opted out of texts (STOP via {via})");
                 Ok(ReplyOutcome::OptedOut(phone))
             }
             Keyword::Start => {
                 self.writer
-                    .run(move |txn| {
-                        Box::pin(async move { opt_outs::remove_opt_out(txn, &number).await })
-                    })
+                    .run(move |txn| Box::pin(async move { txn.remove_opt_out(&number).await }))
                     .await?;
                 log::info!("{phone} opted in to texts again (START via {via})");
                 Ok(ReplyOutcome::OptedIn(phone))

@@ -1,11 +1,13 @@
 //! The use cases: everything the service does, each rule once, whoever asks (the HTTP
 //! edge today, the worker and the CLI as they move here). A use case takes plain
-//! inputs, runs its reads on the read connections and its writes through the one
-//! writer (`store::writer`), and returns a domain result or an error enum of its own;
-//! `http::problem` turns those errors into problem+json in one place.
+//! inputs, reads through the store's port (`store::Reads`), writes through the one
+//! writer (`store::writer`, which hands the work a `store::Writes`), and returns a
+//! domain result or an error enum of its own; `http::problem` turns those errors into
+//! problem+json in one place.
 //!
-//! Nothing outside this layer is handed a database connection: `Services` keeps them
-//! private, so a write that would skip the writer has no connection to write on.
+//! No use case sees the database engine (sea-orm, a connection, a transaction), and
+//! nothing outside this layer is handed the store: `Services` keeps it private, so a
+//! write that would skip the writer has nothing to write on.
 
 mod access;
 mod admin;
@@ -16,21 +18,22 @@ pub mod live;
 mod once;
 mod operations;
 mod orders;
+mod template_cache;
 mod texts;
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::domain::Actor;
 use crate::metrics::Metrics;
-use crate::store::templates::TemplateCache;
+use crate::store::Reads;
 use crate::store::write_check::WriteCheck;
 use crate::store::writer::Writer;
 use key_cache::KeyCache;
+use template_cache::TemplateCache;
 
 pub use access::{Known, STREAM_TOKEN_TTL};
 pub use admin::{KeySource, LiftOptOutError, RevokeKeyError};
@@ -48,7 +51,7 @@ pub use texts::{Notified, NotifyError, RetryError};
 /// the readiness probe and the settings. Cheap to clone: every part is shared.
 #[derive(Clone)]
 pub struct Services {
-    reads: DatabaseConnection,
+    reads: Arc<dyn Reads>,
     writer: Writer,
     templates: Arc<TemplateCache>,
     keys: Arc<KeyCache>,
@@ -62,7 +65,7 @@ impl Services {
     /// `reads` serves reads that need not see a write still in flight (on SQLite the
     /// read-only connections beside the writer); every write goes through `writer`.
     pub fn new(
-        reads: DatabaseConnection,
+        reads: Arc<dyn Reads>,
         writer: Writer,
         outbox: Arc<Notify>,
         metrics: Arc<Metrics>,
@@ -112,21 +115,16 @@ pub(crate) fn key_label(actor: &Actor) -> String {
 }
 
 /// The storage failed or refused: what every use case's error enum carries besides its
-/// own cases. A storage fault (`storage_fault`) is answered 503, anything else 500.
-pub type StorageError = DbErr;
+/// own cases. A storage fault (`StorageError::fault`) is answered 503, anything else 500.
+pub use crate::store::StorageError;
 
 /// How the storage failed underneath: the disk is full, the files are read-only, …
-pub use crate::store::fault::FaultKind;
+pub use crate::store::port::FaultKind;
 
-/// The storage fault under `error`, if it is one (and not, say, a bad query).
-pub fn storage_fault(error: &StorageError) -> Option<FaultKind> {
-    crate::store::fault::classify(error)
-}
-
-/// [`storage_fault`], for an error met on its way out to a client: a broken file or
-/// connection also retires every read connection opened before now.
+/// The storage fault under `error`, for an error met on its way out to a client: a
+/// broken file or connection also retires every read connection opened before now.
 pub fn storage_fault_seen(error: &StorageError) -> Option<FaultKind> {
-    let kind = storage_fault(error)?;
+    let kind = error.fault()?;
     if matches!(
         kind,
         FaultKind::Io | FaultKind::Corrupt | FaultKind::CannotOpen

@@ -6,17 +6,16 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use sea_orm::{DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use super::Services;
-use crate::store::fault;
-use crate::store::idempotency::{self, Claim};
+use crate::store::port::Claim;
 use crate::store::writer::{WriteError, Writer};
+use crate::store::{StorageError, Writes};
 
 /// The answer a write gave, as kept for its repeats: status code, JSON body and
 /// `Location`. The edge that answers decides what it holds.
-pub use crate::store::idempotency::StoredResponse as Answer;
+pub use crate::store::port::StoredResponse as Answer;
 
 /// How often work that lost a race with a concurrent change is tried again.
 const MAX_ATTEMPTS: usize = 5;
@@ -73,10 +72,7 @@ impl Services {
     where
         T: Send + 'static,
         E: OnceError,
-        W: for<'t> Fn(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>>
-            + Send
-            + Sync
-            + 'static,
+        W: for<'t> Fn(&'t dyn Writes) -> BoxFuture<'t, Result<T, E>> + Send + Sync + 'static,
     {
         let claimed = match once {
             Some(once) => match self.claim(&once).await? {
@@ -100,7 +96,7 @@ impl Services {
                         let answer = match &claimed {
                             Some(once) => {
                                 let answer = (once.answer)(&outcome);
-                                idempotency::complete(txn, once.key_id, &once.key, &answer).await?;
+                                txn.complete_once(once.key_id, &once.key, &answer).await?;
                                 Some(answer)
                             }
                             None => None,
@@ -124,11 +120,11 @@ impl Services {
 
     /// Claims the key as a piece of work of its own, committed before the request's
     /// work, so a concurrent request with the same key sees the claim.
-    async fn claim<T>(&self, once: &Once<T>) -> Result<Claim, DbErr> {
+    async fn claim<T>(&self, once: &Once<T>) -> Result<Claim, StorageError> {
         let (key_id, key, fingerprint) = (once.key_id, once.key.clone(), once.fingerprint.clone());
         self.writer
             .run(move |txn| {
-                Box::pin(async move { idempotency::claim(txn, key_id, &key, &fingerprint).await })
+                Box::pin(async move { txn.claim_once(key_id, &key, &fingerprint).await })
             })
             .await
     }
@@ -145,17 +141,17 @@ const RELEASE_RETRIES: u32 = 120;
 async fn release(writer: Writer, key_id: Uuid, key: String) {
     let attempt = move |writer: Writer, key: String| async move {
         writer
-            .run(move |txn| Box::pin(async move { idempotency::release(txn, key_id, &key).await }))
+            .run(move |txn| Box::pin(async move { txn.release_once(key_id, &key).await }))
             .await
     };
     match attempt(writer.clone(), key.clone()).await {
         Ok(_) => {}
-        Err(e) if fault::classify(&e).is_some() => {
+        Err(e) if e.fault().is_some() => {
             tokio::spawn(async move {
                 for _ in 0..RELEASE_RETRIES {
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     match attempt(writer.clone(), key.clone()).await {
-                        Err(e) if fault::classify(&e).is_some() => continue,
+                        Err(e) if e.fault().is_some() => continue,
                         Err(e) => {
                             log::warn!("could not release an idempotency key of key {key_id}: {e}")
                         }

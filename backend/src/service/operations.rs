@@ -5,8 +5,8 @@ use chrono::Duration;
 
 use super::{Services, StorageError};
 use crate::metrics::WorkerHealth;
+use crate::store;
 use crate::store::write_check::WriteHealth;
-use crate::store::{self, changes, idempotency, keys, outbox};
 
 /// How long the change log keeps a change, so a client that was away this long can
 /// still resume its event stream.
@@ -37,7 +37,7 @@ impl Services {
 
     /// This process's figures and the queue's, in Prometheus's text format.
     pub async fn metrics_text(&self) -> Result<String, StorageError> {
-        let queue = outbox::queue_figures(&self.reads).await?;
+        let queue = self.reads.queue_figures().await?;
         Ok(self.metrics.render(&queue, store::now()))
     }
 
@@ -47,22 +47,16 @@ impl Services {
         let writer = &self.writer;
         report(
             "expired idempotency keys",
-            writer
-                .run(|txn| Box::pin(idempotency::purge_expired(txn)))
-                .await,
+            writer.run(|txn| txn.purge_expired_once()).await,
         );
         report(
             "expired stream tokens",
-            writer
-                .run(|txn| Box::pin(keys::purge_expired_stream_tokens(txn)))
-                .await,
+            writer.run(|txn| txn.purge_expired_stream_tokens()).await,
         );
         let before = store::now() - CHANGE_RETENTION;
         report(
             "old changes",
-            writer
-                .run(move |txn| Box::pin(changes::prune(txn, before)))
-                .await,
+            writer.run(move |txn| txn.prune_changes(before)).await,
         );
     }
 }

@@ -10,8 +10,7 @@ use crate::domain::{
     Actor, HistoryEntry, IfMatch, NewOrder, Notification, Order, OrderFilter, OrderStatus, Scope,
     StatusChange,
 };
-use crate::store::notifications;
-use crate::store::orders::{self, OrderError};
+use crate::store::port::OrderError;
 use crate::store::writer::WriteError;
 
 /// A new order, and the text it caused (with `notify`).
@@ -104,10 +103,10 @@ impl From<OrderError> for CreateOrderError {
         match e {
             OrderError::DuplicateExternalRef(r) => CreateOrderError::DuplicateExternalRef(r),
             // Inserting a new order races with nobody's version.
-            OrderError::ConcurrentChange => CreateOrderError::Storage(StorageError::Custom(
+            OrderError::ConcurrentChange => CreateOrderError::Storage(StorageError::other(
                 "a new order met a concurrent change".to_owned(),
             )),
-            OrderError::Db(e) => CreateOrderError::Storage(e),
+            OrderError::Storage(e) => CreateOrderError::Storage(e),
         }
     }
 }
@@ -131,10 +130,10 @@ impl From<OrderError> for ChangeStatusError {
     fn from(e: OrderError) -> Self {
         match e {
             OrderError::ConcurrentChange => ChangeStatusError::ConcurrentChange,
-            OrderError::DuplicateExternalRef(r) => ChangeStatusError::Storage(
-                StorageError::Custom(format!("a status change met a duplicate reference {r:?}")),
-            ),
-            OrderError::Db(e) => ChangeStatusError::Storage(e),
+            OrderError::DuplicateExternalRef(r) => ChangeStatusError::Storage(StorageError::other(
+                format!("a status change met a duplicate reference {r:?}"),
+            )),
+            OrderError::Storage(e) => ChangeStatusError::Storage(e),
         }
     }
 }
@@ -154,7 +153,7 @@ impl Services {
             .write_once(once, move |txn| {
                 let (this, new, actor) = (this.clone(), new.clone(), actor.clone());
                 Box::pin(async move {
-                    let order = orders::create_order(txn, new, &actor).await?;
+                    let order = txn.insert_order(new, &actor).await?;
                     let text = if notify {
                         let asked = Wording::StatusTemplate { asked: true };
                         this.queue_text(txn, &order, asked).await?
@@ -181,7 +180,8 @@ impl Services {
 
     /// One order the caller may see.
     pub async fn order(&self, scope: Scope, id: Uuid) -> Result<Order, ReadError> {
-        orders::find_order(&self.reads, id, scope)
+        self.reads
+            .find_order(id, scope)
             .await?
             .ok_or(ReadError::NotFound(NotFound(id)))
     }
@@ -197,7 +197,7 @@ impl Services {
         scope: Scope,
         filter: &OrderFilter,
     ) -> Result<OrderPage, StorageError> {
-        let (found, more) = orders::list_orders(&self.reads, filter, scope).await?;
+        let (found, more) = self.reads.list_orders(filter, scope).await?;
         let next = if more {
             found.last().map(|o| o.seq)
         } else {
@@ -218,7 +218,7 @@ impl Services {
     /// The order's status history, oldest first.
     pub async fn history(&self, scope: Scope, id: Uuid) -> Result<Vec<HistoryEntry>, ReadError> {
         let order = self.order(scope, id).await?;
-        Ok(orders::history(&self.reads, order.id).await?)
+        Ok(self.reads.history(order.id).await?)
     }
 
     /// Moves an order to another status, if the move is allowed (and `If-Match` holds),
@@ -242,9 +242,7 @@ impl Services {
                 let wording = wording.clone();
                 Box::pin(async move {
                     let id = request.order;
-                    let order = orders::find_order(txn, id, scope)
-                        .await?
-                        .ok_or(NotFound(id))?;
+                    let order = txn.find_order(id, scope).await?.ok_or(NotFound(id))?;
                     if let Some(expected) = &request.if_match
                         && !expected.matches(order.version)
                     {
@@ -263,8 +261,7 @@ impl Services {
                         }
                         StatusChange::Allowed => {
                             let from = order.status;
-                            let order =
-                                orders::change_status(txn, &order, request.to, &actor).await?;
+                            let order = txn.change_status(&order, request.to, &actor).await?;
                             let text = if wants_text {
                                 this.queue_text(txn, &order, wording).await?
                             } else {
@@ -275,9 +272,7 @@ impl Services {
                     };
                     let last_text = match &text {
                         Some(queued) => Some(queued.clone()),
-                        None => notifications::latest_for_orders(txn, &[order.id])
-                            .await?
-                            .remove(&order.id),
+                        None => txn.latest_texts(&[order.id]).await?.remove(&order.id),
                     };
                     Ok::<_, ChangeStatusError>(StatusChanged {
                         order,
@@ -307,6 +302,6 @@ impl Services {
         &self,
         ids: &[Uuid],
     ) -> Result<std::collections::HashMap<Uuid, Notification>, StorageError> {
-        notifications::latest_for_orders(&self.reads, ids).await
+        self.reads.latest_texts(ids).await
     }
 }

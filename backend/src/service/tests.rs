@@ -35,7 +35,7 @@ async fn kitchen(settings: &[(&str, &str)]) -> Kitchen {
     let settings = Arc::new(Settings::load(&env, None).unwrap());
     let writer = Writer::new(db.clone(), Arc::new(Metrics::default()));
     let services = Services::new(
-        db.clone(),
+        Arc::new(db.clone()),
         writer,
         Arc::new(Notify::new()),
         Arc::new(Metrics::default()),

@@ -2,18 +2,16 @@
 //! template, or words of the caller's own), render it for the order as it is now, and
 //! queue it in the transaction of the change that caused it, so the text exists
 //! exactly when the change does. A number that opted out gets a `cancelled` record
-//! instead (`store::notifications::queue_notification`), so the history says why
+//! instead (`Writes::queue_text`), so the history says why
 //! nothing arrived.
 
-use sea_orm::{DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
 use super::{NotFound, ReadError, Services, StorageError, key_label};
 use crate::domain::{Actor, Notification, NotificationState, Order, Scope, Template};
-use crate::store::notifications::{self, Requeue};
-use crate::store::opt_outs;
-use crate::store::orders;
+use crate::store::Writes;
+use crate::store::port::Requeue;
 use crate::store::writer::WriteError;
 
 /// Which words a text about an order is made of.
@@ -32,10 +30,10 @@ impl Services {
     /// template is switched off and the text was not asked for.
     pub(crate) async fn queue_text(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &dyn Writes,
         order: &Order,
         wording: Wording,
-    ) -> Result<Option<Notification>, DbErr> {
+    ) -> Result<Option<Notification>, StorageError> {
         let template = match wording {
             Wording::Own(template) => template,
             Wording::StatusTemplate { asked } => {
@@ -48,9 +46,7 @@ impl Services {
         };
         let text = order.render(&template);
         let provider = self.settings.sms_provider.as_str();
-        notifications::queue_notification(txn, order, text, provider)
-            .await
-            .map(Some)
+        txn.queue_text(order, text, provider).await.map(Some)
     }
 }
 
@@ -129,9 +125,7 @@ impl Services {
             .write_once(once, move |txn| {
                 let (this, own_words) = (this.clone(), own_words.clone());
                 Box::pin(async move {
-                    let order = orders::find_order(txn, order, scope)
-                        .await?
-                        .ok_or(NotFound(order))?;
+                    let order = txn.find_order(order, scope).await?.ok_or(NotFound(order))?;
                     let wording = match own_words {
                         Some(template) => Wording::Own(template),
                         None => Wording::StatusTemplate { asked: true },
@@ -140,7 +134,7 @@ impl Services {
                         .queue_text(txn, &order, wording)
                         .await?
                         .ok_or_else(|| {
-                            StorageError::Custom("an asked-for text was not queued".to_owned())
+                            StorageError::other("an asked-for text was not queued".to_owned())
                         })?;
                     Ok::<_, NotifyError>(if text.state == NotificationState::Cancelled {
                         Notified::OptedOut(text)
@@ -174,12 +168,12 @@ impl Services {
             .writer
             .run(move |txn| {
                 Box::pin(async move {
-                    if let Some(existing) = notifications::find_notification(txn, id).await?
-                        && opt_outs::is_opted_out(txn, &existing.recipient).await?
+                    if let Some(existing) = txn.find_text(id).await?
+                        && txn.is_opted_out(&existing.recipient).await?
                     {
                         return Err(RetryError::OptedOut(existing.recipient));
                     }
-                    Ok(notifications::requeue_failed(txn, id).await?)
+                    Ok(txn.requeue_failed(id).await?)
                 })
             })
             .await?;
@@ -205,7 +199,7 @@ impl Services {
         order: Uuid,
     ) -> Result<Vec<Notification>, ReadError> {
         let order = self.order(scope, order).await?;
-        Ok(notifications::list_for_order(&self.reads, order.id).await?)
+        Ok(self.reads.texts_for_order(order.id).await?)
     }
 
     /// Texts across all orders in these states (all when empty), newest first, a page
@@ -216,8 +210,7 @@ impl Services {
         limit: u64,
         before: Option<i64>,
     ) -> Result<(Vec<Notification>, Option<i64>), StorageError> {
-        let (items, more) =
-            notifications::list_notifications(&self.reads, states, limit, before).await?;
+        let (items, more) = self.reads.list_texts(states, limit, before).await?;
         let next = if more {
             items.last().map(|n| n.seq)
         } else {

@@ -4,11 +4,10 @@
 //! +1 202 555 0123 say) are refused, so a failed text and its "Retry" can be seen
 //! without a provider.
 
-use sea_orm::{ActiveModelTrait, Set};
 use uuid::Uuid;
 
 use super::{OutgoingSms, Provider, SendOutcome};
-use crate::store::entities::sandbox_messages;
+use crate::domain::SandboxMessage;
 use crate::store::writer::Writer;
 
 pub struct SandboxProvider {
@@ -37,20 +36,19 @@ impl Provider for SandboxProvider {
             };
         }
         let id = Uuid::now_v7();
-        let message = sandbox_messages::ActiveModel {
-            id: Set(id),
-            notification_id: Set(sms.reference),
-            recipient: Set(sms.recipient.clone()),
-            originator: Set(sms.originator.clone()),
-            body: Set(sms.body.clone()),
-            encoding: Set(sms.encoding.as_str().to_owned()),
-            segments: Set(i32::try_from(sms.segments).unwrap_or(i32::MAX)),
-            created_at: Set(crate::store::now()),
-            ..Default::default()
+        let message = SandboxMessage {
+            id,
+            notification_id: sms.reference,
+            recipient: sms.recipient.clone(),
+            originator: sms.originator.clone(),
+            body: sms.body.clone(),
+            encoding: sms.encoding.as_str().to_owned(),
+            segments: i32::try_from(sms.segments).unwrap_or(i32::MAX),
+            created_at: crate::store::now(),
         };
         let stored = self
             .writer
-            .run(move |txn| Box::pin(async move { message.insert(txn).await }))
+            .run(move |store| Box::pin(async move { store.record_sandbox_message(&message).await }))
             .await;
         match stored {
             Ok(_) => SendOutcome::Accepted {

@@ -144,38 +144,6 @@ pub async fn after(
         .collect()
 }
 
-/// How many rows one read of the log takes.
-const PAGE: u64 = 500;
-
-/// Everything the log holds after a position, read a page at a time:
-/// `while let Some(page) = pages.next(db).await? { … }`.
-pub struct Pages {
-    cursor: Cursor,
-    done: bool,
-}
-
-impl Pages {
-    pub fn after(cursor: Cursor) -> Pages {
-        Pages {
-            cursor,
-            done: false,
-        }
-    }
-
-    /// The next page in commit order, or `None` once the end of the log was reached.
-    pub async fn next(&mut self, db: &impl ConnectionTrait) -> Result<Option<Vec<Change>>, DbErr> {
-        if self.done {
-            return Ok(None);
-        }
-        let page = after(db, self.cursor, PAGE).await?;
-        self.done = (page.len() as u64) < PAGE;
-        if let Some(last) = page.last() {
-            self.cursor = last.cursor;
-        }
-        Ok((!page.is_empty()).then_some(page))
-    }
-}
-
 /// The position of the newest change every reader may take; (0, 0) for an empty log.
 pub async fn latest(db: &impl ConnectionTrait) -> Result<Cursor, DbErr> {
     let statement = match db.get_database_backend() {

@@ -9,14 +9,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
 
 use super::entities::{api_keys, stream_tokens};
-use crate::domain::{ApiKey, Role};
+use crate::domain::{ApiKey, Role, hash_secret};
 
 /// Every generated secret starts with this, so a leaked key is easy to recognise
 /// (and to search for in code and logs).
@@ -64,11 +63,6 @@ fn random_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
-}
-
-pub fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn display_prefix(secret: &str) -> String {
@@ -153,16 +147,6 @@ pub async fn find_active_by_hash(
         }
         _ => Ok(None),
     }
-}
-
-/// When a use of `key` now is to be recorded (`touch`): at most once a minute per key,
-/// so most requests write nothing.
-pub fn use_to_record(key: &ApiKey) -> Option<DateTime<Utc>> {
-    let now = super::now();
-    let recent = key
-        .last_used_at
-        .is_some_and(|last| now - last < chrono::Duration::seconds(60));
-    (!recent).then_some(now)
 }
 
 /// Records that the key `id` was used at `at`.

@@ -22,12 +22,15 @@ pub mod notifications;
 pub mod opt_outs;
 pub mod orders;
 pub mod outbox;
+pub mod port;
 pub mod sandbox;
+mod sea;
 pub mod templates;
 pub mod write_check;
 pub mod writer;
 
 pub use migration::Migrator;
+pub use port::{Reads, StorageError, Writes};
 
 /// Opens the database named by the URL with the default pool settings.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

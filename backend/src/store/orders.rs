@@ -11,29 +11,11 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{order_events, orders};
+pub use super::port::OrderError;
 use crate::domain::{
     Actor, ExternalRef, HistoryEntry, NewOrder, Order, OrderFilter, OrderItem, OrderItems,
     OrderStatus, PhoneNumber, Scope,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum OrderError {
-    #[error("this key already created an order with external_ref {0:?}")]
-    DuplicateExternalRef(String),
-    #[error("the order changed while this request was running")]
-    ConcurrentChange,
-    #[error(transparent)]
-    Db(#[from] DbErr),
-}
-
-impl super::writer::WriteError for OrderError {
-    fn storage_fault(&self) -> Option<&DbErr> {
-        match self {
-            OrderError::Db(e) => e.storage_fault(),
-            _ => None,
-        }
-    }
-}
 
 fn corrupt(id: Uuid, what: impl std::fmt::Display) -> DbErr {
     DbErr::Custom(format!("order {id} holds an invalid value: {what}"))

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DbErr};
 use tokio::sync::Mutex;
 
-use super::fault::{self, FaultKind};
+use super::fault::FaultKind;
 use super::writer::Writer;
 use crate::metrics::Metrics;
 
@@ -69,10 +69,10 @@ impl WriteCheck {
         {
             return health;
         }
-        let probe = writer.run(|txn| Box::pin(async move { beat(txn).await }));
+        let probe = writer.run(|store| Box::pin(async move { store.heartbeat().await }));
         let health = match tokio::time::timeout(PATIENCE, probe).await {
             Ok(Ok(())) => WriteHealth::Ok,
-            Ok(Err(e)) => match fault::classify(&e) {
+            Ok(Err(e)) => match e.fault() {
                 Some(kind) => WriteHealth::after(kind),
                 None => {
                     log::warn!("readiness: the database did not take a write: {e}");
@@ -99,7 +99,7 @@ impl WriteCheck {
 }
 
 /// The tiny write: one row, rewritten in place.
-async fn beat(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+pub(super) async fn beat(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
     txn.execute_unprepared("UPDATE heartbeat SET beats = beats + 1 WHERE id = 1")
         .await
         .map(|_| ())

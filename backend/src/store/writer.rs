@@ -20,24 +20,25 @@ use futures_util::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
-use super::fault::{self, FaultKind};
+use super::fault::FaultKind;
+use super::port::{StorageError, Writes};
 use crate::metrics::Metrics;
 
 /// How many pieces of work one transaction takes at most: enough to share an fsync
 /// widely, few enough that the first in a batch does not wait long for the last.
 const MAX_BATCH: usize = 256;
 
-/// What a piece of work may fail with: anything a database error becomes, able to say
+/// What a piece of work may fail with: anything a storage error becomes, able to say
 /// whether the storage failed underneath it (a full disk, an I/O error), in which case
 /// the writer gives up the whole transaction and its connection, not just that work.
-pub trait WriteError: From<DbErr> + Send + 'static {
-    /// The database error underneath, when it is a storage fault (`store::fault`).
-    fn storage_fault(&self) -> Option<&DbErr>;
+pub trait WriteError: From<StorageError> + Send + 'static {
+    /// The storage error underneath, when it is a storage fault.
+    fn storage_fault(&self) -> Option<&StorageError>;
 }
 
-impl WriteError for DbErr {
-    fn storage_fault(&self) -> Option<&DbErr> {
-        fault::classify(self).map(|_| self)
+impl WriteError for StorageError {
+    fn storage_fault(&self) -> Option<&StorageError> {
+        self.fault().map(|_| self)
     }
 }
 
@@ -61,16 +62,16 @@ struct Done {
     /// Whether the work succeeded and its writes are to be kept.
     keep: bool,
     /// The storage fault the work met, which sinks the whole batch.
-    fault: Option<DbErr>,
+    fault: Option<StorageError>,
     /// Answers the caller, given how the commit went.
-    answer: Box<dyn FnOnce(Result<(), DbErr>) + Send>,
+    answer: Box<dyn FnOnce(Result<(), StorageError>) + Send>,
 }
 
 /// A caller's work with the way back to the caller, types erased.
 trait Job: Send {
     fn run<'t>(self: Box<Self>, txn: &'t DatabaseTransaction) -> BoxFuture<'t, Done>;
     /// Answers the caller without running the work, or without keeping it.
-    fn refuse(self: Box<Self>, error: DbErr);
+    fn refuse(self: Box<Self>, error: StorageError);
 }
 
 struct Pending<F, T, E> {
@@ -95,7 +96,7 @@ where
             Done {
                 keep: result.is_ok(),
                 fault,
-                answer: Box::new(move |committed: Result<(), DbErr>| {
+                answer: Box::new(move |committed: Result<(), StorageError>| {
                     let answer = match (result, committed) {
                         (Ok(value), Ok(())) => Ok(value),
                         (Ok(_), Err(e)) => Err(E::from(e)),
@@ -109,7 +110,7 @@ where
         })
     }
 
-    fn refuse(self: Box<Self>, error: DbErr) {
+    fn refuse(self: Box<Self>, error: StorageError) {
         let _ = self.reply.send(Err(E::from(error)));
     }
 }
@@ -144,6 +145,17 @@ impl Writer {
     /// it owns what it uses (`'static`).
     pub async fn run<F, T, E>(&self, work: F) -> Result<T, E>
     where
+        F: for<'t> FnOnce(&'t dyn Writes) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: WriteError,
+    {
+        self.run_on_transaction(move |txn: &DatabaseTransaction| work(txn))
+            .await
+    }
+
+    /// [`Writer::run`], with the engine's own transaction: for the writer's tests.
+    pub(super) async fn run_on_transaction<F, T, E>(&self, work: F) -> Result<T, E>
+    where
         F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: WriteError,
@@ -154,10 +166,14 @@ impl Writer {
                 // goes back to the pool and closes those that do not answer.
                 let txn = super::begin_write(db)
                     .await
+                    .map_err(StorageError::from)
                     .inspect_err(|e| self.note_fault(e))?;
                 match work(&txn).await {
                     Ok(value) => {
-                        txn.commit().await.inspect_err(|e| self.note_fault(e))?;
+                        txn.commit()
+                            .await
+                            .map_err(StorageError::from)
+                            .inspect_err(|e| self.note_fault(e))?;
                         self.metrics.record_write_batch(1);
                         Ok(value)
                     }
@@ -175,19 +191,19 @@ impl Writer {
             Mode::Batched(jobs) => {
                 let (reply, answer) = oneshot::channel();
                 jobs.send(Box::new(Pending { work, reply }))
-                    .map_err(|_| DbErr::Custom("the database writer has stopped".to_owned()))?;
+                    .map_err(|_| StorageError::other("the database writer has stopped"))?;
                 answer.await.map_err(|_| {
                     // The work panicked (the writer logged it) or the writer was stopped.
-                    E::from(DbErr::Custom(
-                        "the write was abandoned; nothing of it was kept".to_owned(),
+                    E::from(StorageError::other(
+                        "the write was abandoned; nothing of it was kept",
                     ))
                 })?
             }
         }
     }
 
-    fn note_fault(&self, error: &DbErr) {
-        if let Some(kind) = fault::classify(error) {
+    fn note_fault(&self, error: &StorageError) {
+        if let Some(kind) = error.fault() {
             self.metrics.record_storage_error(kind);
         }
     }
@@ -198,7 +214,7 @@ struct Ended {
     /// Pieces of work committed (0 if the transaction was not).
     committed: usize,
     /// Why the connection cannot be trusted any more, if it cannot.
-    broken: Option<DbErr>,
+    broken: Option<StorageError>,
 }
 
 async fn write_batches(
@@ -215,7 +231,7 @@ async fn write_batches(
             log.recovered();
         }
         if let Some(error) = ended.broken {
-            let kind = fault::classify(&error);
+            let kind = error.fault();
             if let Some(kind) = kind {
                 metrics.record_storage_error(kind);
             }
@@ -244,7 +260,7 @@ struct FaultLog {
 }
 
 impl FaultLog {
-    fn failed(&mut self, kind: Option<FaultKind>, error: &DbErr) {
+    fn failed(&mut self, kind: Option<FaultKind>, error: &StorageError) {
         self.failing = true;
         if self
             .last_line
@@ -289,6 +305,7 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Ende
     let txn = match super::begin_write(db).await {
         Ok(txn) => txn,
         Err(e) => {
+            let e = StorageError::from(e);
             for job in batch {
                 job.refuse(e.clone());
             }
@@ -308,7 +325,10 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Ende
     let mut broken = if alone {
         None
     } else {
-        txn.execute_unprepared("SAVEPOINT job").await.err()
+        txn.execute_unprepared("SAVEPOINT job")
+            .await
+            .err()
+            .map(StorageError::from)
     };
     if broken.is_none() {
         for job in jobs.by_ref() {
@@ -331,7 +351,7 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Ende
                 "ROLLBACK TO job"
             };
             if let Err(e) = txn.execute_unprepared(reset).await {
-                broken = Some(e);
+                broken = Some(e.into());
                 break;
             }
         }
@@ -343,8 +363,8 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Ende
             let _ = txn.rollback().await;
             Err(e)
         }
-        None if kept == 0 => txn.rollback().await,
-        None => txn.commit().await,
+        None if kept == 0 => txn.rollback().await.map_err(StorageError::from),
+        None => txn.commit().await.map_err(StorageError::from),
     };
     if let Err(e) = &ended {
         for job in jobs {
@@ -462,14 +482,15 @@ mod tests {
     fn insert(
         n: i64,
         then_fail: bool,
-    ) -> impl for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<i64, DbErr>> + Send + 'static
-    {
+    ) -> impl for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<i64, StorageError>>
+    + Send
+    + 'static {
         move |txn| {
             Box::pin(async move {
                 txn.execute_unprepared(&format!("INSERT INTO t (n) VALUES ({n})"))
                     .await?;
                 if then_fail {
-                    return Err(DbErr::Custom(format!("{n} changed its mind")));
+                    return Err(StorageError::other(format!("{n} changed its mind")));
                 }
                 Ok(n)
             })
@@ -485,9 +506,9 @@ mod tests {
         // form one batch: 1..=20, where every fifth fails after writing, and a 21st
         // that breaks the primary key.
         let mut calls: Vec<_> = (1..=20)
-            .map(|n| writer.run(insert(n, n % 5 == 0)))
+            .map(|n| writer.run_on_transaction(insert(n, n % 5 == 0)))
             .collect();
-        calls.push(writer.run(insert(3, false)));
+        calls.push(writer.run_on_transaction(insert(3, false)));
         let results = futures_util::future::join_all(calls).await;
 
         let kept: Vec<i64> = (1..=20).filter(|n| n % 5 != 0).collect();
@@ -510,8 +531,11 @@ mod tests {
         let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
         let metrics = Arc::new(Metrics::default());
         let writer = Writer::new(file.db.clone(), metrics.clone());
-        assert!(writer.run(insert(7, true)).await.is_err());
-        assert_eq!(writer.run(insert(8, false)).await.unwrap(), 8);
+        assert!(writer.run_on_transaction(insert(7, true)).await.is_err());
+        assert_eq!(
+            writer.run_on_transaction(insert(8, false)).await.unwrap(),
+            8
+        );
         assert_eq!(file.numbers("t").await, [8]);
         assert_eq!(batches(&metrics), (1, 1));
     }
@@ -529,8 +553,8 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let writer = Writer::new(file.db.clone(), metrics.clone());
         let write = |sql: &'static str| {
-            writer.run(
-                move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), DbErr>> {
+            writer.run_on_transaction(
+                move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), StorageError>> {
                     Box::pin(async move {
                         txn.execute_unprepared(sql).await?;
                         Ok(())
@@ -568,8 +592,8 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let writer = Writer::new(file.db.clone(), metrics.clone());
         let write = |n: i64, bytes: usize| {
-            writer.run(
-                move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), DbErr>> {
+            writer.run_on_transaction(
+                move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), StorageError>> {
                     Box::pin(async move {
                         let sql = format!("INSERT INTO t (n, pad) VALUES ({n}, zeroblob({bytes}))");
                         txn.execute_unprepared(&sql).await?;
@@ -587,11 +611,7 @@ mod tests {
         .await;
         for (n, result) in (1..).zip(&results) {
             let error = result.as_ref().expect_err(&format!("write {n} must fail"));
-            assert_eq!(
-                fault::classify(error),
-                Some(FaultKind::Full),
-                "write {n}: {error}"
-            );
+            assert_eq!(error.fault(), Some(FaultKind::Full), "write {n}: {error}");
         }
         assert!(file.numbers("t").await.is_empty());
         assert_eq!(batches(&metrics), (0, 0));
@@ -622,8 +642,8 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let writer = Writer::new(db.clone(), metrics.clone());
         let write = |n: i64| {
-            writer.run(
-                move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), DbErr>> {
+            writer.run_on_transaction(
+                move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), StorageError>> {
                     Box::pin(async move {
                         let sql = format!("INSERT INTO t (n, pad) VALUES ({n}, zeroblob(20000))");
                         txn.execute_unprepared(&sql).await?;
@@ -639,7 +659,7 @@ mod tests {
             match write(n).await {
                 Ok(()) => {}
                 Err(e) => {
-                    assert!(fault::classify(&e).is_some(), "write {n}: {e}");
+                    assert!(e.fault().is_some(), "write {n}: {e}");
                     refused += 1;
                 }
             }
@@ -729,8 +749,8 @@ mod tests {
     async fn a_write_that_panics_is_undone_and_the_writer_goes_on() {
         let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
         let writer = Writer::new(file.db.clone(), Arc::new(Metrics::default()));
-        let panicking = writer.run(
-            |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), DbErr>> {
+        let panicking = writer.run_on_transaction(
+            |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), StorageError>> {
                 Box::pin(async move {
                     txn.execute_unprepared("INSERT INTO t (n) VALUES (1)")
                         .await?;
@@ -738,7 +758,7 @@ mod tests {
                 })
             },
         );
-        let (panicked, fine) = tokio::join!(panicking, writer.run(insert(2, false)));
+        let (panicked, fine) = tokio::join!(panicking, writer.run_on_transaction(insert(2, false)));
         assert!(panicked.unwrap_err().to_string().contains("abandoned"));
         assert_eq!(fine.unwrap(), 2);
         assert_eq!(file.numbers("t").await, [2]);

@@ -249,7 +249,7 @@ both_databases! {
                 } else {
                     "UPDATE stream_tokens SET expires_at = ? WHERE token_hash = ?"
                 },
-                [past.into(), order_notify::store::keys::hash_secret(&expired).into()],
+                [past.into(), order_notify::domain::hash_secret(&expired).into()],
             ))
             .await
             .unwrap();

@@ -1,0 +1,270 @@
+//! The store as the use cases see it: what they may read ([`Reads`]) and what a
+//! writing transaction may do besides ([`Writes`]), in domain types, with one error
+//! type ([`StorageError`]) whatever the engine underneath.
+//!
+//! The use cases hold a `dyn Reads` for their reads and get a `dyn Writes` only inside
+//! the writer (`store::writer`), so a write outside a writing transaction does not
+//! compile. `store::sea` implements both over sea-orm, for SQLite and PostgreSQL; a
+//! faster engine for one database goes beside it, behind the same two traits, and no
+//! use case changes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use super::changes::{Change, ChangeKind, Cursor};
+pub use super::idempotency::{Claim, StoredResponse};
+pub use super::keys::{KeySource, Revocation};
+pub use super::notifications::Requeue;
+pub use super::outbox::Outcome;
+use crate::domain::{
+    Actor, ApiKey, DeliveryReport, HistoryEntry, NewOrder, Notification, NotificationState, OptOut,
+    Order, OrderFilter, OrderStatus, Role, SandboxMessage, Scope, SmsText, StatusTemplate,
+    Template,
+};
+pub use crate::fault::FaultKind;
+use crate::metrics::QueueFigures;
+
+/// The storage failed or refused. [`StorageError::fault`] says whether the disk or the
+/// database server failed underneath (a full disk, read-only files, a lost connection),
+/// which is answered 503 and retried; anything else (a bad row, a bug) is answered 500.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StorageError {
+    fault: Option<FaultKind>,
+    message: String,
+}
+
+impl StorageError {
+    /// An error with no storage fault under it, in the engine's or a use case's words.
+    pub fn other(message: impl Into<String>) -> StorageError {
+        StorageError {
+            fault: None,
+            message: message.into(),
+        }
+    }
+
+    /// A storage fault of `kind`, as the engine described it.
+    pub fn fault_of(kind: FaultKind, message: impl Into<String>) -> StorageError {
+        StorageError {
+            fault: Some(kind),
+            message: message.into(),
+        }
+    }
+
+    /// How the storage failed underneath, if it did (and the error is not, say, a bad
+    /// query or an invalid row).
+    pub fn fault(&self) -> Option<FaultKind> {
+        self.fault
+    }
+}
+
+/// Why an order could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("this key already created an order with external_ref {0:?}")]
+    DuplicateExternalRef(String),
+    #[error("the order changed while this request was running")]
+    ConcurrentChange,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What the use cases read. Reads outside a writing transaction may miss a write still
+/// in flight; inside one ([`Writes`]) they see the transaction's own writes.
+#[async_trait]
+pub trait Reads: Send + Sync {
+    /// The order, if it is there and `scope` may see it.
+    async fn find_order(&self, id: Uuid, scope: Scope) -> Result<Option<Order>, StorageError>;
+    /// A page of orders, newest first, and whether there are more.
+    async fn list_orders(
+        &self,
+        filter: &OrderFilter,
+        scope: Scope,
+    ) -> Result<(Vec<Order>, bool), StorageError>;
+    /// The order's status history, oldest first.
+    async fn history(&self, order: Uuid) -> Result<Vec<HistoryEntry>, StorageError>;
+
+    /// Every text about the order, oldest first.
+    async fn texts_for_order(&self, order: Uuid) -> Result<Vec<Notification>, StorageError>;
+    /// The newest text about each of the orders that has one.
+    async fn latest_texts(
+        &self,
+        orders: &[Uuid],
+    ) -> Result<HashMap<Uuid, Notification>, StorageError>;
+    /// A page of texts in the given states (all when empty), newest first, older than
+    /// `before` when given, and whether there are more.
+    async fn list_texts(
+        &self,
+        states: &[NotificationState],
+        limit: u64,
+        before: Option<i64>,
+    ) -> Result<(Vec<Notification>, bool), StorageError>;
+    async fn find_text(&self, id: Uuid) -> Result<Option<Notification>, StorageError>;
+    /// How many texts wait, and how long the oldest has waited.
+    async fn queue_figures(&self) -> Result<QueueFigures, StorageError>;
+
+    async fn is_opted_out(&self, phone: &str) -> Result<bool, StorageError>;
+    async fn opt_outs(&self) -> Result<Vec<OptOut>, StorageError>;
+
+    /// One template per status, in workflow order (the default where none was saved).
+    async fn templates(&self) -> Result<Vec<StatusTemplate>, StorageError>;
+    async fn template(&self, status: OrderStatus) -> Result<StatusTemplate, StorageError>;
+
+    async fn active_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StorageError>;
+    async fn key_is_active(&self, id: Uuid) -> Result<bool, StorageError>;
+    async fn active_keys(&self) -> Result<Vec<ApiKey>, StorageError>;
+    /// The key a stream token stands for, while the token is valid and the key active.
+    async fn key_for_stream_token(&self, token: &str) -> Result<Option<ApiKey>, StorageError>;
+
+    /// Up to `limit` changes after `cursor`, in commit order.
+    async fn changes_after(&self, cursor: Cursor, limit: u64) -> Result<Vec<Change>, StorageError>;
+    /// The position of the newest change every reader may take.
+    async fn latest_change(&self) -> Result<Cursor, StorageError>;
+    /// Whether the log still holds everything after `cursor`.
+    async fn can_resume_from(&self, cursor: Cursor) -> Result<bool, StorageError>;
+
+    /// The newest texts the sandbox provider "sent", newest first.
+    async fn sandbox_messages(&self, limit: u64) -> Result<Vec<SandboxMessage>, StorageError>;
+}
+
+/// What a writing transaction may do besides reading. Nothing of it is kept unless the
+/// transaction commits.
+#[async_trait]
+pub trait Writes: Reads {
+    /// Inserts a pending order and the history entry of its creation.
+    async fn insert_order(&self, new: NewOrder, actor: &Actor) -> Result<Order, OrderError>;
+    /// Moves `order` (as read in this transaction) to `to`, with its history entry;
+    /// [`OrderError::ConcurrentChange`] if it is no longer at that version.
+    async fn change_status(
+        &self,
+        order: &Order,
+        to: OrderStatus,
+        actor: &Actor,
+    ) -> Result<Order, OrderError>;
+
+    /// Queues a text about `order`, or records it `cancelled` if the number opted out.
+    async fn queue_text(
+        &self,
+        order: &Order,
+        text: SmsText,
+        provider: &str,
+    ) -> Result<Notification, StorageError>;
+    /// Puts a failed text back in the queue with a fresh set of attempts.
+    async fn requeue_failed(&self, id: Uuid) -> Result<Requeue, StorageError>;
+    /// Applies a provider's report to the text it names; whether it named one.
+    async fn record_delivery_report(
+        &self,
+        reference: Option<Uuid>,
+        provider_message_id: Option<&str>,
+        report: DeliveryReport,
+    ) -> Result<bool, StorageError>;
+
+    /// Records a STOP; `source` says where it came from.
+    async fn add_opt_out(&self, phone: &str, source: &str) -> Result<(), StorageError>;
+    /// Records a START; whether the number had opted out.
+    async fn remove_opt_out(&self, phone: &str) -> Result<bool, StorageError>;
+
+    /// Leases up to `limit` due texts to `worker` for `lease`.
+    async fn claim_due(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Notification>, StorageError>;
+    /// Records attempts' outcomes; for each, whether `worker` still held the lease.
+    async fn record_outcomes(
+        &self,
+        worker: &str,
+        outcomes: Vec<(Uuid, Outcome)>,
+    ) -> Result<Vec<bool>, StorageError>;
+    /// Hands back every lease `worker` holds; how many.
+    async fn release_leases(&self, worker: &str) -> Result<u64, StorageError>;
+    /// Keeps a text the sandbox provider "sent".
+    async fn record_sandbox_message(&self, message: &SandboxMessage) -> Result<(), StorageError>;
+
+    async fn save_template(
+        &self,
+        status: OrderStatus,
+        template: &Template,
+        enabled: bool,
+        actor: &str,
+    ) -> Result<StatusTemplate, StorageError>;
+
+    /// A new key and its secret (shown once; only its hash is kept).
+    async fn create_key(
+        &self,
+        name: &str,
+        role: Role,
+        source: KeySource,
+    ) -> Result<(ApiKey, String), StorageError>;
+    /// Records when the key was last used.
+    async fn touch_key(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StorageError>;
+    async fn revoke_key(&self, id: Uuid) -> Result<Revocation, StorageError>;
+    /// A new stream token for the key, and when it expires.
+    async fn create_stream_token(
+        &self,
+        key: Uuid,
+        ttl: Duration,
+    ) -> Result<(String, DateTime<Utc>), StorageError>;
+    async fn purge_expired_stream_tokens(&self) -> Result<u64, StorageError>;
+    /// Drops the change log's entries older than `before`; how many.
+    async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StorageError>;
+
+    /// Claims an idempotency key for a request with this fingerprint.
+    async fn claim_once(
+        &self,
+        key_id: Uuid,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Claim, StorageError>;
+    /// Keeps the answer of the request that claimed the key.
+    async fn complete_once(
+        &self,
+        key_id: Uuid,
+        key: &str,
+        answer: &StoredResponse,
+    ) -> Result<(), StorageError>;
+    /// Frees a claimed key whose request failed.
+    async fn release_once(&self, key_id: Uuid, key: &str) -> Result<(), StorageError>;
+    async fn purge_expired_once(&self) -> Result<u64, StorageError>;
+
+    /// The smallest real write (one row rewritten in place), proving the storage takes
+    /// writes (`/readyz`).
+    async fn heartbeat(&self) -> Result<(), StorageError>;
+}
+
+/// How many rows one read of the log takes.
+const PAGE: u64 = 500;
+
+/// Everything the log holds after a position, read a page at a time:
+/// `while let Some(page) = pages.next(reads).await? { … }`.
+pub struct Pages {
+    cursor: Cursor,
+    done: bool,
+}
+
+impl Pages {
+    pub fn after(cursor: Cursor) -> Pages {
+        Pages {
+            cursor,
+            done: false,
+        }
+    }
+
+    /// The next page in commit order, or `None` once the end of the log was reached.
+    pub async fn next(&mut self, reads: &dyn Reads) -> Result<Option<Vec<Change>>, StorageError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = reads.changes_after(self.cursor, PAGE).await?;
+        self.done = (page.len() as u64) < PAGE;
+        if let Some(last) = page.last() {
+            self.cursor = last.cursor;
+        }
+        Ok((!page.is_empty()).then_some(page))
+    }
+}

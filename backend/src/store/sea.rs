@@ -1,0 +1,298 @@
+//! The store's port (`store::port`) over sea-orm, for SQLite and PostgreSQL: every
+//! connection reads, a writing transaction writes. Each method is one of the queries in
+//! the modules beside this one; sea-orm's errors become [`StorageError`]s here, with the
+//! storage fault under them classified once (`store::fault`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbErr, Set};
+use uuid::Uuid;
+
+use super::entities::sandbox_messages;
+use super::port::{
+    Change, Claim, Cursor, KeySource, OrderError, Outcome, Reads, Requeue, Revocation,
+    StorageError, StoredResponse, Writes,
+};
+use super::{
+    changes, fault, idempotency, keys, notifications, opt_outs, orders, outbox, sandbox, templates,
+    write_check,
+};
+use crate::domain::{
+    Actor, ApiKey, DeliveryReport, HistoryEntry, NewOrder, Notification, NotificationState, OptOut,
+    Order, OrderFilter, OrderStatus, Role, SandboxMessage, Scope, SmsText, StatusTemplate,
+    Template,
+};
+use crate::metrics::QueueFigures;
+
+impl From<DbErr> for StorageError {
+    fn from(error: DbErr) -> Self {
+        match fault::classify(&error) {
+            Some(kind) => StorageError::fault_of(kind, error.to_string()),
+            None => StorageError::other(error.to_string()),
+        }
+    }
+}
+
+impl From<DbErr> for OrderError {
+    fn from(error: DbErr) -> Self {
+        OrderError::Storage(error.into())
+    }
+}
+
+#[async_trait]
+impl<C: ConnectionTrait + Send + Sync> Reads for C {
+    async fn find_order(&self, id: Uuid, scope: Scope) -> Result<Option<Order>, StorageError> {
+        Ok(orders::find_order(self, id, scope).await?)
+    }
+
+    async fn list_orders(
+        &self,
+        filter: &OrderFilter,
+        scope: Scope,
+    ) -> Result<(Vec<Order>, bool), StorageError> {
+        Ok(orders::list_orders(self, filter, scope).await?)
+    }
+
+    async fn history(&self, order: Uuid) -> Result<Vec<HistoryEntry>, StorageError> {
+        Ok(orders::history(self, order).await?)
+    }
+
+    async fn texts_for_order(&self, order: Uuid) -> Result<Vec<Notification>, StorageError> {
+        Ok(notifications::list_for_order(self, order).await?)
+    }
+
+    async fn latest_texts(
+        &self,
+        orders: &[Uuid],
+    ) -> Result<HashMap<Uuid, Notification>, StorageError> {
+        Ok(notifications::latest_for_orders(self, orders).await?)
+    }
+
+    async fn list_texts(
+        &self,
+        states: &[NotificationState],
+        limit: u64,
+        before: Option<i64>,
+    ) -> Result<(Vec<Notification>, bool), StorageError> {
+        Ok(notifications::list_notifications(self, states, limit, before).await?)
+    }
+
+    async fn find_text(&self, id: Uuid) -> Result<Option<Notification>, StorageError> {
+        Ok(notifications::find_notification(self, id).await?)
+    }
+
+    async fn queue_figures(&self) -> Result<QueueFigures, StorageError> {
+        Ok(outbox::queue_figures(self).await?)
+    }
+
+    async fn is_opted_out(&self, phone: &str) -> Result<bool, StorageError> {
+        Ok(opt_outs::is_opted_out(self, phone).await?)
+    }
+
+    async fn opt_outs(&self) -> Result<Vec<OptOut>, StorageError> {
+        Ok(opt_outs::list_opt_outs(self).await?)
+    }
+
+    async fn templates(&self) -> Result<Vec<StatusTemplate>, StorageError> {
+        Ok(templates::list_templates(self).await?)
+    }
+
+    async fn template(&self, status: OrderStatus) -> Result<StatusTemplate, StorageError> {
+        Ok(templates::find_template(self, status).await?)
+    }
+
+    async fn active_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StorageError> {
+        Ok(keys::find_active_by_hash(self, hash).await?)
+    }
+
+    async fn key_is_active(&self, id: Uuid) -> Result<bool, StorageError> {
+        Ok(keys::is_active(self, id).await?)
+    }
+
+    async fn active_keys(&self) -> Result<Vec<ApiKey>, StorageError> {
+        Ok(keys::list_active(self).await?)
+    }
+
+    async fn key_for_stream_token(&self, token: &str) -> Result<Option<ApiKey>, StorageError> {
+        Ok(keys::authenticate_stream_token(self, token).await?)
+    }
+
+    async fn changes_after(&self, cursor: Cursor, limit: u64) -> Result<Vec<Change>, StorageError> {
+        Ok(changes::after(self, cursor, limit).await?)
+    }
+
+    async fn latest_change(&self) -> Result<Cursor, StorageError> {
+        Ok(changes::latest(self).await?)
+    }
+
+    async fn can_resume_from(&self, cursor: Cursor) -> Result<bool, StorageError> {
+        Ok(changes::can_resume_from(self, cursor).await?)
+    }
+
+    async fn sandbox_messages(&self, limit: u64) -> Result<Vec<SandboxMessage>, StorageError> {
+        Ok(sandbox::recent(self, limit).await?)
+    }
+}
+
+#[async_trait]
+impl Writes for DatabaseTransaction {
+    async fn insert_order(&self, new: NewOrder, actor: &Actor) -> Result<Order, OrderError> {
+        orders::create_order(self, new, actor).await
+    }
+
+    async fn change_status(
+        &self,
+        order: &Order,
+        to: OrderStatus,
+        actor: &Actor,
+    ) -> Result<Order, OrderError> {
+        orders::change_status(self, order, to, actor).await
+    }
+
+    async fn queue_text(
+        &self,
+        order: &Order,
+        text: SmsText,
+        provider: &str,
+    ) -> Result<Notification, StorageError> {
+        Ok(notifications::queue_notification(self, order, text, provider).await?)
+    }
+
+    async fn requeue_failed(&self, id: Uuid) -> Result<Requeue, StorageError> {
+        Ok(notifications::requeue_failed(self, id).await?)
+    }
+
+    async fn record_delivery_report(
+        &self,
+        reference: Option<Uuid>,
+        provider_message_id: Option<&str>,
+        report: DeliveryReport,
+    ) -> Result<bool, StorageError> {
+        Ok(
+            notifications::record_delivery_report(self, reference, provider_message_id, report)
+                .await?,
+        )
+    }
+
+    async fn add_opt_out(&self, phone: &str, source: &str) -> Result<(), StorageError> {
+        Ok(opt_outs::add_opt_out(self, phone, source).await?)
+    }
+
+    async fn remove_opt_out(&self, phone: &str) -> Result<bool, StorageError> {
+        Ok(opt_outs::remove_opt_out(self, phone).await?)
+    }
+
+    async fn claim_due(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Notification>, StorageError> {
+        Ok(outbox::claim_due(self, worker, limit, lease).await?)
+    }
+
+    async fn record_outcomes(
+        &self,
+        worker: &str,
+        outcomes: Vec<(Uuid, Outcome)>,
+    ) -> Result<Vec<bool>, StorageError> {
+        Ok(outbox::record_outcomes(self, worker, outcomes).await?)
+    }
+
+    async fn release_leases(&self, worker: &str) -> Result<u64, StorageError> {
+        Ok(outbox::release_leases(self, worker).await?)
+    }
+
+    async fn record_sandbox_message(&self, message: &SandboxMessage) -> Result<(), StorageError> {
+        sandbox_messages::ActiveModel {
+            id: Set(message.id),
+            notification_id: Set(message.notification_id),
+            recipient: Set(message.recipient.clone()),
+            originator: Set(message.originator.clone()),
+            body: Set(message.body.clone()),
+            encoding: Set(message.encoding.clone()),
+            segments: Set(message.segments),
+            created_at: Set(message.created_at),
+            ..Default::default()
+        }
+        .insert(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn save_template(
+        &self,
+        status: OrderStatus,
+        template: &Template,
+        enabled: bool,
+        actor: &str,
+    ) -> Result<StatusTemplate, StorageError> {
+        Ok(templates::save_template(self, status, template, enabled, actor).await?)
+    }
+
+    async fn create_key(
+        &self,
+        name: &str,
+        role: Role,
+        source: KeySource,
+    ) -> Result<(ApiKey, String), StorageError> {
+        Ok(keys::create_key(self, name, role, source).await?)
+    }
+
+    async fn touch_key(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StorageError> {
+        Ok(keys::touch(self, id, at).await?)
+    }
+
+    async fn revoke_key(&self, id: Uuid) -> Result<Revocation, StorageError> {
+        Ok(keys::revoke(self, id).await?)
+    }
+
+    async fn create_stream_token(
+        &self,
+        key: Uuid,
+        ttl: Duration,
+    ) -> Result<(String, DateTime<Utc>), StorageError> {
+        Ok(keys::create_stream_token(self, key, ttl).await?)
+    }
+
+    async fn purge_expired_stream_tokens(&self) -> Result<u64, StorageError> {
+        Ok(keys::purge_expired_stream_tokens(self).await?)
+    }
+
+    async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
+        Ok(changes::prune(self, before).await?)
+    }
+
+    async fn claim_once(
+        &self,
+        key_id: Uuid,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Claim, StorageError> {
+        Ok(idempotency::claim(self, key_id, key, fingerprint).await?)
+    }
+
+    async fn complete_once(
+        &self,
+        key_id: Uuid,
+        key: &str,
+        answer: &StoredResponse,
+    ) -> Result<(), StorageError> {
+        Ok(idempotency::complete(self, key_id, key, answer).await?)
+    }
+
+    async fn release_once(&self, key_id: Uuid, key: &str) -> Result<(), StorageError> {
+        Ok(idempotency::release(self, key_id, key).await?)
+    }
+
+    async fn purge_expired_once(&self) -> Result<u64, StorageError> {
+        Ok(idempotency::purge_expired(self).await?)
+    }
+
+    async fn heartbeat(&self) -> Result<(), StorageError> {
+        Ok(write_check::beat(self).await?)
+    }
+}
