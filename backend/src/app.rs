@@ -36,27 +36,19 @@ pub fn start_worker(
     metrics: Arc<Metrics>,
 ) -> Result<RunningWorker, StartError> {
     let writer = Writer::new(db.clone(), metrics.clone());
-    let services = Services::new(
-        Arc::new(db),
-        writer.clone(),
-        outbox.clone(),
-        metrics.clone(),
-        settings.clone(),
-    );
-    start_worker_with(settings, services, writer, outbox, metrics)
+    let services = Services::new(Arc::new(db), writer, outbox, metrics, settings.clone());
+    start_worker_with(settings, services)
 }
 
-/// Starts a worker on `services`; the sandbox provider keeps its outbox through
-/// `writer` (the same writer the services write through).
+/// Starts a worker on `services`: it claims and records through their writer, waits
+/// on their outbox bell and records its sends in their figures; the sandbox provider
+/// keeps its outbox through them too.
 fn start_worker_with(
     settings: Arc<Settings>,
     services: Services,
-    writer: Writer,
-    outbox: Arc<Notify>,
-    metrics: Arc<Metrics>,
 ) -> Result<RunningWorker, StartError> {
-    let provider = crate::sms::provider_for(&settings, &writer).map_err(StartError::Provider)?;
-    let worker = crate::delivery::Worker::new(services, provider, settings, outbox, metrics);
+    let provider = crate::sms::provider_for(&settings, &services).map_err(StartError::Provider)?;
+    let worker = crate::delivery::Worker::new(services, provider, settings);
     let (stop, stopping) = watch::channel(false);
     Ok(RunningWorker {
         task: tokio::spawn(worker.run(stopping)),
@@ -181,9 +173,6 @@ pub struct Application {
     port: u16,
     server: Server,
     services: Services,
-    writer: Writer,
-    outbox: Arc<Notify>,
-    metrics: Arc<Metrics>,
     events: Arc<LiveHub>,
 }
 
@@ -216,8 +205,8 @@ impl Application {
         let writer = Writer::new(db, metrics.clone());
         let services = Services::new(
             Arc::new(reads),
-            writer.clone(),
-            outbox.clone(),
+            writer,
+            outbox,
             metrics.clone(),
             settings.clone(),
         );
@@ -258,9 +247,6 @@ impl Application {
             port,
             server,
             services: for_worker,
-            writer,
-            outbox,
-            metrics,
             events,
         })
     }
@@ -269,13 +255,7 @@ impl Application {
     /// one writer and its commits for both), hears the outbox bell the use cases ring,
     /// and records its sends where `/metrics` reads them.
     pub fn start_worker(&self, settings: Arc<Settings>) -> Result<RunningWorker, StartError> {
-        start_worker_with(
-            settings,
-            self.services.clone(),
-            self.writer.clone(),
-            self.outbox.clone(),
-            self.metrics.clone(),
-        )
+        start_worker_with(settings, self.services.clone())
     }
 
     pub fn port(&self) -> u16 {

@@ -23,7 +23,7 @@ use super::pace::{HORIZON, Pacer};
 use super::retry::settle;
 use crate::config::Settings;
 use crate::domain::Notification;
-use crate::metrics::{Metrics, SendResult};
+use crate::metrics::SendResult;
 use crate::service::{Outcome, Services};
 use crate::sms::{OutgoingSms, Provider, SendOutcome};
 
@@ -55,8 +55,8 @@ pub struct Worker {
     services: Services,
     provider: Arc<dyn Provider>,
     settings: Arc<Settings>,
+    /// Rung by the use cases of this process when they queue a text.
     wake: Arc<Notify>,
-    metrics: Arc<Metrics>,
     id: String,
     acks: mpsc::UnboundedSender<Ack>,
     /// Set while outcomes wait for the storage to take them (`write_acks`).
@@ -69,9 +69,8 @@ impl Worker {
         services: Services,
         provider: Arc<dyn Provider>,
         settings: Arc<Settings>,
-        wake: Arc<Notify>,
-        metrics: Arc<Metrics>,
     ) -> Arc<Worker> {
+        let wake = services.outbox_bell();
         let suffix = Uuid::new_v4().simple().to_string();
         let id = format!("worker-{}-{}", std::process::id(), &suffix[..8]);
         let (acks, queue) = mpsc::unbounded_channel();
@@ -88,7 +87,6 @@ impl Worker {
             provider,
             settings,
             wake,
-            metrics,
             id,
             acks,
             acks_waiting,
@@ -122,7 +120,7 @@ impl Worker {
             .send_rate_limit
             .map(|rate| Pacer::new(rate, Instant::now()));
         while !*stop.borrow() {
-            self.metrics.worker_beat(self.services.now());
+            self.services.metrics().worker_beat(self.services.now());
             // Claim only what may start soon: under a rate limit, what the pacer has
             // room for in the next second, so no claimed text outwaits its lease.
             let idle_slots = slots.available_permits();
@@ -233,7 +231,8 @@ impl Worker {
             SendOutcome::Retry { .. } => SendResult::Retryable,
             SendOutcome::Refused { .. } => SendResult::Refused,
         };
-        self.metrics
+        self.services
+            .metrics()
             .record_send(self.provider.name(), result, elapsed);
         let took = elapsed.as_millis();
         let outcome = settle(

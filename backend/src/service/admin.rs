@@ -166,4 +166,11 @@ impl Services {
     pub async fn sandbox_outbox(&self, limit: u64) -> Result<Vec<SandboxMessage>, StorageError> {
         self.reads.sandbox_messages(limit).await
     }
+
+    /// Keeps a text the sandbox provider "sent", for its outbox.
+    pub async fn keep_sandbox_message(&self, message: SandboxMessage) -> Result<(), StorageError> {
+        self.writer
+            .run(move |txn| Box::pin(async move { txn.record_sandbox_message(&message).await }))
+            .await
+    }
 }

@@ -91,6 +91,12 @@ impl Services {
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
+
+    /// The bell a use case rings when it queues a text: the worker in this process
+    /// waits on it, so a text goes out at once instead of at the next poll.
+    pub fn outbox_bell(&self) -> Arc<Notify> {
+        self.outbox.clone()
+    }
 }
 
 /// No order with this id, or none the caller may see (another integration key's).

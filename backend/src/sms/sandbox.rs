@@ -8,15 +8,16 @@ use uuid::Uuid;
 
 use super::{OutgoingSms, Provider, SendOutcome};
 use crate::domain::SandboxMessage;
-use crate::store::writer::Writer;
+use crate::service::Services;
 
 pub struct SandboxProvider {
-    writer: Writer,
+    services: Services,
 }
 
 impl SandboxProvider {
-    pub fn new(writer: Writer) -> Self {
-        SandboxProvider { writer }
+    /// A sandbox that keeps what it "sends" through `services`.
+    pub fn new(services: Services) -> Self {
+        SandboxProvider { services }
     }
 }
 
@@ -46,10 +47,7 @@ impl Provider for SandboxProvider {
             segments: i32::try_from(sms.segments).unwrap_or(i32::MAX),
             created_at: crate::store::now(),
         };
-        let stored = self
-            .writer
-            .run(move |store| Box::pin(async move { store.record_sandbox_message(&message).await }))
-            .await;
+        let stored = self.services.keep_sandbox_message(message).await;
         match stored {
             Ok(_) => SendOutcome::Accepted {
                 provider_message_id: format!("sandbox-{id}"),
