@@ -2,79 +2,14 @@
 //! `GET /events`. A position in the log is a [`Cursor`]; clients see it as the SSE
 //! event id and hand it back as `Last-Event-ID` to resume.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement,
 };
-use uuid::Uuid;
 
 use super::entities::changes;
-use crate::domain::{NotificationState, OrderStatus};
-
-/// A position in the change log: (writing transaction, row id). On SQLite the
-/// transaction part is always 0.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Cursor {
-    pub txid: i64,
-    pub id: i64,
-}
-
-impl fmt::Display for Cursor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.txid, self.id)
-    }
-}
-
-impl FromStr for Cursor {
-    type Err = &'static str;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const WRONG: &str = "is not an event id this server gave out";
-        let (txid, id) = s.trim().split_once('-').ok_or(WRONG)?;
-        let number = |part: &str| {
-            part.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0 && part.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or(WRONG)
-        };
-        Ok(Cursor {
-            txid: number(txid)?,
-            id: number(id)?,
-        })
-    }
-}
-
-/// What changed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ChangeKind {
-    /// The order was created (version 1) or moved to `status`.
-    Order {
-        order_id: Uuid,
-        status: OrderStatus,
-        version: i32,
-    },
-    /// A text about the order was queued or reached `state`.
-    Notification {
-        order_id: Uuid,
-        id: Uuid,
-        state: NotificationState,
-    },
-    /// The key was revoked: its streams end.
-    KeyRevoked { key_id: Uuid },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Change {
-    pub cursor: Cursor,
-    /// The key that created the order (for a revoked key, that key).
-    pub owner: Option<Uuid>,
-    pub kind: ChangeKind,
-    pub at: DateTime<Utc>,
-}
+pub use super::port::{Change, ChangeKind, Cursor};
 
 fn to_change(row: changes::Model) -> Result<Change, DbErr> {
     let corrupt = |what: String| DbErr::Custom(format!("change {} is invalid: {what}", row.id));

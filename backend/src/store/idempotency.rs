@@ -11,6 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::idempotency_records as records;
+pub use super::port::{Claim, StoredResponse};
 
 /// How long a key is remembered.
 pub const RETENTION: Duration = Duration::hours(24);
@@ -20,26 +21,6 @@ pub const ABANDONED_AFTER: Duration = Duration::minutes(2);
 
 const RUNNING: &str = "running";
 const DONE: &str = "done";
-
-/// The response a request gave, as kept for replays.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub body: String,
-    pub location: Option<String>,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// The key is ours: do the work, then `complete` or `release`.
-    Proceed,
-    /// The same request already ran: answer with this.
-    Replay(StoredResponse),
-    /// The same key is being used by a request that has not finished.
-    InFlight,
-    /// The key was used for a different request.
-    Mismatch,
-}
 
 fn filter_key(key_id: Uuid, idempotency_key: &str) -> sea_orm::Condition {
     sea_orm::Condition::all()

@@ -15,41 +15,12 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 
 use super::entities::{api_keys, stream_tokens};
+pub use super::port::{KeySource, Revocation};
 use crate::domain::{ApiKey, Role, hash_secret};
 
 /// Every generated secret starts with this, so a leaked key is easy to recognise
 /// (and to search for in code and logs).
 pub const SECRET_PREFIX: &str = "onk_";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeySource {
-    Api,
-    Cli,
-    FirstStart,
-    Env,
-}
-
-impl KeySource {
-    fn as_str(self) -> &'static str {
-        match self {
-            KeySource::Api => "api",
-            KeySource::Cli => "cli",
-            KeySource::FirstStart => "first-start",
-            KeySource::Env => "env",
-        }
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Revocation {
-    Revoked,
-    NotFound,
-    /// Refused: it is the last admin key, and revoking it would lock everyone out.
-    LastAdmin,
-    /// Refused: ORDER_NOTIFY_ADMIN_KEY made it, and the next start would bring it back;
-    /// it is retired by changing that setting.
-    FromConfiguration,
-}
 
 /// Stream tokens (`GET /events?token=…`) start with this one.
 pub const STREAM_TOKEN_PREFIX: &str = "ons_";

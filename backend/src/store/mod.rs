@@ -1,5 +1,8 @@
-//! The outside world on disk: connecting to SQLite or PostgreSQL, migrations, and the
-//! queries grouped by aggregate (orders, keys, idempotency records).
+//! The outside world on disk. The use cases see it through its port (`port`: `Reads`,
+//! `Writes`, `StorageError`) and the writer (`writer`); underneath, `sea` implements
+//! that port over sea-orm with the queries grouped by aggregate (orders, texts, keys,
+//! …), for SQLite and PostgreSQL. Connecting, migrations and fault recognition are here
+//! too.
 
 use std::time::Duration;
 

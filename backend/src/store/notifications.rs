@@ -13,6 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{notifications, opt_outs};
+pub use super::port::Requeue;
 use crate::domain::{DeliveryReport, Notification, NotificationState, Order, SmsText};
 
 /// Why a text was recorded as `cancelled` for a number that opted out.
@@ -209,14 +210,6 @@ pub async fn find_notification(
         .await?
         .map(to_notification)
         .transpose()
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Requeue {
-    Queued(Box<Notification>),
-    NotFound,
-    /// Only a failed text goes back in the queue; this one is in another state.
-    NotFailed(NotificationState),
 }
 
 /// Puts a failed text back in the queue with a fresh set of attempts.

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::entities::notifications;
 use super::notifications::to_notification;
+pub use super::port::Outcome;
 use crate::domain::{Notification, NotificationState};
 use crate::metrics::QueueFigures;
 
@@ -59,21 +60,6 @@ pub async fn claim_due(
         .collect::<Result<Vec<_>, _>>()?;
     claimed.sort_by_key(|n| n.seq);
     Ok(claimed)
-}
-
-/// What the worker writes after an attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Sent {
-        provider_message_id: String,
-    },
-    RetryAt {
-        due_at: DateTime<Utc>,
-        reason: String,
-    },
-    Failed {
-        reason: String,
-    },
 }
 
 /// Records an attempt's outcome, if `worker` still holds the lease (a worker that was

@@ -9,17 +9,14 @@
 //! use case changes.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use super::changes::{Change, ChangeKind, Cursor};
-pub use super::idempotency::{Claim, StoredResponse};
-pub use super::keys::{KeySource, Revocation};
-pub use super::notifications::Requeue;
-pub use super::outbox::Outcome;
 use crate::domain::{
     Actor, ApiKey, DeliveryReport, HistoryEntry, NewOrder, Notification, NotificationState, OptOut,
     Order, OrderFilter, OrderStatus, Role, SandboxMessage, Scope, SmsText, StatusTemplate,
@@ -71,6 +68,145 @@ pub enum OrderError {
     ConcurrentChange,
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// A position in the change log: (writing transaction, row id). On SQLite the
+/// transaction part is always 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    pub txid: i64,
+    pub id: i64,
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.txid, self.id)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const WRONG: &str = "is not an event id this server gave out";
+        let (txid, id) = s.trim().split_once('-').ok_or(WRONG)?;
+        let number = |part: &str| {
+            part.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0 && part.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or(WRONG)
+        };
+        Ok(Cursor {
+            txid: number(txid)?,
+            id: number(id)?,
+        })
+    }
+}
+
+/// What changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The order was created (version 1) or moved to `status`.
+    Order {
+        order_id: Uuid,
+        status: OrderStatus,
+        version: i32,
+    },
+    /// A text about the order was queued or reached `state`.
+    Notification {
+        order_id: Uuid,
+        id: Uuid,
+        state: NotificationState,
+    },
+    /// The key was revoked: its streams end.
+    KeyRevoked { key_id: Uuid },
+}
+
+/// One entry of the change log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub cursor: Cursor,
+    /// The key that created the order (for a revoked key, that key).
+    pub owner: Option<Uuid>,
+    pub kind: ChangeKind,
+    pub at: DateTime<Utc>,
+}
+
+/// The response a request gave, as kept for replays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+    pub location: Option<String>,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is ours: do the work, then `complete_once` or `release_once`.
+    Proceed,
+    /// The same request already ran: answer with this.
+    Replay(StoredResponse),
+    /// The same key is being used by a request that has not finished.
+    InFlight,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+/// Where a key was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    Api,
+    Cli,
+    FirstStart,
+    Env,
+}
+
+impl KeySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySource::Api => "api",
+            KeySource::Cli => "cli",
+            KeySource::FirstStart => "first-start",
+            KeySource::Env => "env",
+        }
+    }
+}
+
+/// What revoking a key did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    NotFound,
+    /// Refused: it is the last admin key, and revoking it would lock everyone out.
+    LastAdmin,
+    /// Refused: ORDER_NOTIFY_ADMIN_KEY made it, and the next start would bring it back;
+    /// it is retired by changing that setting.
+    FromConfiguration,
+}
+
+/// What queueing a failed text again did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Requeue {
+    Queued(Box<Notification>),
+    NotFound,
+    /// Only a failed text goes back in the queue; this one is in another state.
+    NotFailed(NotificationState),
+}
+
+/// What the worker writes after an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        provider_message_id: String,
+    },
+    RetryAt {
+        due_at: DateTime<Utc>,
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 /// What the use cases read. Reads outside a writing transaction may miss a write still
