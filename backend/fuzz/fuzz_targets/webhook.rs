@@ -26,8 +26,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
 use order_notify::http::body::RawBody;
-use order_notify::http::webhooks::messagebird::{SignatureError, verify_signature};
-use order_notify::http::webhooks::{parameters, twilio};
+use order_notify::http::webhooks::parameters;
+use order_notify::sms::messagebird::webhook::{SignatureError, verify_signature};
+use order_notify::sms::twilio::webhook as twilio;
 use sha2::{Digest, Sha256};
 
 #[derive(Arbitrary, Debug)]

@@ -1,118 +1,20 @@
-//! MessageBird's callbacks: status reports (`GET|POST /webhooks/messagebird`) and
-//! inbound texts (`POST /webhooks/messagebird/inbound`, STOP and START). With
+//! MessageBird's callbacks at the edge: status reports (`GET|POST /webhooks/messagebird`)
+//! and inbound texts (`POST /webhooks/messagebird/inbound`, STOP and START). With
 //! ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY set, each call must carry a valid
-//! `MessageBird-Signature-JWT`: HS256 over the signing key, with the called URL's and the
-//! body's SHA-256 as claims and a validity window.
+//! `MessageBird-Signature-JWT`. How a call is verified and read is the provider's
+//! (`sms::messagebird::webhook`); this gathers the call and answers it.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use chrono::Utc;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::{called_url, parameters};
-use crate::domain::DeliveryReport;
 use crate::http::AppState;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
-use crate::service::Report;
-
-pub const SIGNATURE_HEADER: &str = "MessageBird-Signature-JWT";
-/// Clock difference tolerated between MessageBird and us.
-const LEEWAY_SECS: i64 = 60;
-
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    #[error("no {SIGNATURE_HEADER} header")]
-    Missing,
-    #[error("the signature is not a well-formed JWT")]
-    Malformed,
-    #[error("the signature does not match the signing key")]
-    Mismatch,
-    #[error("the signature is outside its validity window")]
-    Expired,
-    #[error("the signature is for another URL")]
-    WrongUrl,
-    #[error("the signature is for another body")]
-    WrongBody,
-}
-
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-}
-
-#[derive(Deserialize)]
-struct Claims {
-    iss: Option<String>,
-    nbf: Option<i64>,
-    exp: Option<i64>,
-    url_hash: Option<String>,
-    payload_hash: Option<String>,
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Checks a `MessageBird-Signature-JWT` for a call to `url` with `body` at `now`.
-pub fn verify_signature(
-    token: &str,
-    key: &str,
-    url: &str,
-    body: &[u8],
-    now: i64,
-) -> Result<(), SignatureError> {
-    let mut parts = token.trim().split('.');
-    let (Some(header), Some(claims), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(SignatureError::Malformed);
-    };
-    let decode = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| SignatureError::Malformed)
-    };
-    let header: Header =
-        serde_json::from_slice(&decode(header)?).map_err(|_| SignatureError::Malformed)?;
-    if header.alg != "HS256" {
-        return Err(SignatureError::Malformed);
-    }
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(key.as_bytes()).map_err(|_| SignatureError::Mismatch)?;
-    let token = token.trim();
-    let signed_len = token.rfind('.').unwrap_or(0);
-    mac.update(&token.as_bytes()[..signed_len]);
-    // verify_slice compares in constant time.
-    mac.verify_slice(&decode(signature)?)
-        .map_err(|_| SignatureError::Mismatch)?;
-    let claims: Claims =
-        serde_json::from_slice(&decode(claims)?).map_err(|_| SignatureError::Malformed)?;
-    if claims.iss.as_deref() != Some("MessageBird") {
-        return Err(SignatureError::Malformed);
-    }
-    let (Some(nbf), Some(exp)) = (claims.nbf, claims.exp) else {
-        return Err(SignatureError::Malformed);
-    };
-    if now + LEEWAY_SECS < nbf || now - LEEWAY_SECS >= exp {
-        return Err(SignatureError::Expired);
-    }
-    if claims.url_hash.as_deref() != Some(sha256_hex(url.as_bytes()).as_str()) {
-        return Err(SignatureError::WrongUrl);
-    }
-    let expected_body = (!body.is_empty()).then(|| sha256_hex(body));
-    if claims.payload_hash != expected_body {
-        return Err(SignatureError::WrongBody);
-    }
-    Ok(())
-}
+use crate::sms::messagebird::webhook::{
+    self, INBOUND_SENDER, INBOUND_TEXT, SIGNATURE_HEADER, SignatureError, verify_signature,
+};
 
 /// Verifies the call when a signing key is configured; 401 otherwise.
 fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(), ApiError> {
@@ -191,41 +93,14 @@ pub async fn status_report(
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     };
-    let Some(status) = get("status") else {
-        return Err(ApiError::BadRequest(
-            "A status report needs a status.".to_owned(),
-        ));
-    };
-    let report = match status {
-        "delivered" => {
-            let at = get("statusDatetime")
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or_else(|| state.services.now());
-            DeliveryReport::Delivered { at }
-        }
-        "delivery_failed" | "expired" => {
-            let mut reason = format!("MessageBird reported {status}");
-            if let Some(detail) = get("statusReason") {
-                reason.push_str(&format!(": {detail}"));
-            }
-            if let Some(code) = get("statusErrorCode") {
-                reason.push_str(&format!(" (error code {code})"));
-            }
-            DeliveryReport::Failed { reason }
-        }
-        _ => return Ok(acknowledged()),
-    };
-    let reference = get("reference").and_then(|r| Uuid::parse_str(r).ok());
-    let report = Report {
-        reference,
-        provider_message_id: get("id").map(str::to_owned),
-        says: report,
-    };
-    let found = state.services.apply_delivery_report(report).await?;
-    if !found {
+    let report = webhook::status_report(get, state.services.now())
+        .map_err(|missing| ApiError::BadRequest(missing.to_owned()))?;
+    if let Some(report) = report
+        && !state.services.apply_delivery_report(report).await?
+    {
         log::warn!(
-            "MessageBird reported {status} for an unknown text (reference {:?}, id {:?})",
+            "MessageBird reported {} for an unknown text (reference {:?}, id {:?})",
+            get("status").unwrap_or_default(),
             get("reference"),
             get("id")
         );
@@ -255,99 +130,7 @@ pub async fn inbound(
 ) -> Result<HttpResponse, ApiError> {
     authenticate(&state, &req, &body)?;
     let params = parameters(&req, &body)?;
-    let reply = super::reply(
-        &params,
-        "originator",
-        &["body", "payload", "message"],
-        "messagebird",
-    )?;
+    let reply = super::reply(&params, INBOUND_SENDER, INBOUND_TEXT, "messagebird")?;
     state.services.apply_reply(reply).await?;
     Ok(acknowledged())
-}
-
-#[cfg(test)]
-pub mod tests {
-    use super::*;
-
-    /// Signs claims the way MessageBird does (for tests here and in the API tests).
-    pub fn sign(key: &str, claims: &serde_json::Value) -> String {
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
-        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
-        mac.update(format!("{header}.{claims}").as_bytes());
-        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        format!("{header}.{claims}.{signature}")
-    }
-
-    const URL: &str = "https://orders.example.com/webhooks/messagebird?id=1&status=delivered";
-
-    fn claims(now: i64, body: Option<&[u8]>) -> serde_json::Value {
-        let mut claims = serde_json::json!({
-            "iss": "MessageBird", "nbf": now - 1, "exp": now + 60, "jti": "abc",
-            "url_hash": sha256_hex(URL.as_bytes()),
-        });
-        if let Some(body) = body {
-            claims["payload_hash"] = serde_json::json!(sha256_hex(body));
-        }
-        claims
-    }
-
-    #[test]
-    fn a_correct_signature_is_accepted() {
-        let now = 1_800_000_000;
-        assert_eq!(
-            verify_signature(&sign("secret", &claims(now, None)), "secret", URL, b"", now),
-            Ok(())
-        );
-        let body = br#"{"status":"delivered"}"#;
-        assert_eq!(
-            verify_signature(
-                &sign("secret", &claims(now, Some(body))),
-                "secret",
-                URL,
-                body,
-                now
-            ),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn every_wrong_part_is_refused() {
-        let now = 1_800_000_000;
-        let token = sign("secret", &claims(now, None));
-        assert_eq!(
-            verify_signature(&token, "other", URL, b"", now),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify_signature(&token, "secret", "https://evil.example/x", b"", now),
-            Err(SignatureError::WrongUrl)
-        );
-        assert_eq!(
-            verify_signature(&token, "secret", URL, b"{}", now),
-            Err(SignatureError::WrongBody)
-        );
-        assert_eq!(
-            verify_signature(&token, "secret", URL, b"", now + 3600),
-            Err(SignatureError::Expired)
-        );
-        assert_eq!(
-            verify_signature(&token, "secret", URL, b"", now - 3600),
-            Err(SignatureError::Expired)
-        );
-        assert_eq!(
-            verify_signature("a.b", "secret", URL, b"", now),
-            Err(SignatureError::Malformed)
-        );
-        let mut tampered = token.clone();
-        tampered.insert(token.find('.').unwrap() + 3, 'x');
-        assert!(verify_signature(&tampered, "secret", URL, b"", now).is_err());
-        let mut wrong_issuer = claims(now, None);
-        wrong_issuer["iss"] = serde_json::json!("Someone");
-        assert_eq!(
-            verify_signature(&sign("secret", &wrong_issuer), "secret", URL, b"", now),
-            Err(SignatureError::Malformed)
-        );
-    }
 }

@@ -5,6 +5,8 @@
 use reqwest::StatusCode;
 use serde::Deserialize;
 
+pub mod webhook;
+
 use super::{OutgoingSms, Provider, SendOutcome, TIMEOUT};
 use crate::config::Secret;
 

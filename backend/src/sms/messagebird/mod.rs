@@ -7,6 +7,8 @@ use reqwest::header::AUTHORIZATION;
 use serde::Deserialize;
 use serde_json::json;
 
+pub mod webhook;
+
 use super::{OutgoingSms, Provider, SendOutcome, TIMEOUT};
 use crate::config::Secret;
 use crate::domain::Encoding;
