@@ -47,7 +47,8 @@ fn start_worker_with(
     settings: Arc<Settings>,
     services: Services,
 ) -> Result<RunningWorker, StartError> {
-    let provider = crate::sms::provider_for(&settings, &services).map_err(StartError::Provider)?;
+    let provider = crate::sms::provider_for(&settings, Arc::new(services.clone()))
+        .map_err(StartError::Provider)?;
     let worker = crate::delivery::Worker::new(services, provider, settings);
     let (stop, stopping) = watch::channel(false);
     Ok(RunningWorker {

@@ -1,16 +1,19 @@
 //! The pure middle of the service: types that cannot hold a bad value and the rules
 //! between them. Nothing here touches HTTP, the database or the clock.
 
+mod inbound;
 mod key;
 mod keyword;
 mod notification;
 mod order;
 mod phone;
 mod role;
+mod secret;
 mod sms;
 mod status;
 mod template;
 
+pub use inbound::{Reply, Report};
 pub use key::{ApiKey, hash_secret, parse_key_name};
 pub use keyword::Keyword;
 pub use notification::{DeliveryReport, Notification, NotificationState, OptOut, SandboxMessage};
@@ -20,6 +23,7 @@ pub use order::{
 };
 pub use phone::{PhoneError, PhoneNumber};
 pub use role::Role;
+pub use secret::Secret;
 pub use sms::{Encoding, SmsText};
 pub use status::{OrderStatus, StatusChange};
 pub use template::{

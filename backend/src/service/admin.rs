@@ -174,3 +174,12 @@ impl Services {
             .await
     }
 }
+
+#[async_trait::async_trait]
+impl crate::sms::sandbox::Outbox for Services {
+    async fn keep(&self, message: SandboxMessage) -> Result<(), String> {
+        self.keep_sandbox_message(message)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

@@ -2,29 +2,9 @@
 //! we sent, and a customer's reply (STOP opts the number out, START back in). The
 //! webhooks verify and parse each provider's call; the rules are here, once.
 
-use uuid::Uuid;
-
 use super::{Services, StorageError};
-use crate::domain::{DeliveryReport, Keyword, PhoneNumber};
-
-/// A provider's status report, as the provider named the text: by the reference we
-/// gave it (our id) and/or its own message id.
-#[derive(Clone, Debug)]
-pub struct Report {
-    pub reference: Option<Uuid>,
-    pub provider_message_id: Option<String>,
-    pub says: DeliveryReport,
-}
-
-/// A text a customer sent us.
-#[derive(Clone, Debug)]
-pub struct Reply {
-    /// The sender's number as the provider wrote it (MessageBird leaves out the `+`).
-    pub sender: String,
-    pub text: String,
-    /// The provider it came through, as the opt-out's `source`.
-    pub via: &'static str,
-}
+use crate::domain::{Keyword, PhoneNumber};
+pub use crate::domain::{Reply, Report};
 
 /// What a reply did.
 #[derive(Clone, Debug, PartialEq, Eq)]

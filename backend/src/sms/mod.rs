@@ -10,7 +10,6 @@ use reqwest::header::RETRY_AFTER;
 use uuid::Uuid;
 
 use crate::config::{Settings, SmsProviderKind};
-use crate::service::Services;
 
 pub mod messagebird;
 pub mod sandbox;
@@ -124,13 +123,13 @@ pub async fn outcome_of(
 #[error("ORDER_NOTIFY_SMS_PROVIDER: {0}")]
 pub struct ProviderError(String);
 
-/// The provider the settings ask for; the sandbox keeps its texts through `services`.
+/// The provider the settings ask for; the sandbox keeps its texts in `sandbox_outbox`.
 pub fn provider_for(
     settings: &Settings,
-    services: &Services,
+    sandbox_outbox: Arc<dyn sandbox::Outbox>,
 ) -> Result<Arc<dyn Provider>, ProviderError> {
     match settings.sms_provider {
-        SmsProviderKind::Sandbox => Ok(Arc::new(sandbox::SandboxProvider::new(services.clone()))),
+        SmsProviderKind::Sandbox => Ok(Arc::new(sandbox::SandboxProvider::new(sandbox_outbox))),
         SmsProviderKind::MessageBird => {
             let access_key = settings.messagebird.access_key.clone().ok_or_else(|| {
                 ProviderError("messagebird needs ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY".to_owned())

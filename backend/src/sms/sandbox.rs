@@ -4,20 +4,28 @@
 //! +1 202 555 0123 say) are refused, so a failed text and its "Retry" can be seen
 //! without a provider.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use super::{OutgoingSms, Provider, SendOutcome};
 use crate::domain::SandboxMessage;
-use crate::service::Services;
+
+/// Where the sandbox keeps what it "sends" (the use cases, in the service: through the
+/// writer, into the database).
+#[async_trait::async_trait]
+pub trait Outbox: Send + Sync {
+    async fn keep(&self, message: SandboxMessage) -> Result<(), String>;
+}
 
 pub struct SandboxProvider {
-    services: Services,
+    outbox: Arc<dyn Outbox>,
 }
 
 impl SandboxProvider {
-    /// A sandbox that keeps what it "sends" through `services`.
-    pub fn new(services: Services) -> Self {
-        SandboxProvider { services }
+    /// A sandbox that keeps what it "sends" in `outbox`.
+    pub fn new(outbox: Arc<dyn Outbox>) -> Self {
+        SandboxProvider { outbox }
     }
 }
 
@@ -47,7 +55,7 @@ impl Provider for SandboxProvider {
             segments: i32::try_from(sms.segments).unwrap_or(i32::MAX),
             created_at: crate::store::now(),
         };
-        let stored = self.services.keep_sandbox_message(message).await;
+        let stored = self.outbox.keep(message).await;
         match stored {
             Ok(_) => SendOutcome::Accepted {
                 provider_message_id: format!("sandbox-{id}"),

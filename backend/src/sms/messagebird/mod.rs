@@ -10,8 +10,8 @@ use serde_json::json;
 pub mod webhook;
 
 use super::{OutgoingSms, Provider, SendOutcome, TIMEOUT};
-use crate::config::Secret;
 use crate::domain::Encoding;
+use crate::domain::Secret;
 
 pub struct MessageBird {
     client: reqwest::Client,

@@ -13,8 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::domain::DeliveryReport;
-use crate::service::Report;
+use crate::domain::{DeliveryReport, Report};
 
 pub const SIGNATURE_HEADER: &str = "MessageBird-Signature-JWT";
 /// Clock difference tolerated between MessageBird and us.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 pub mod webhook;
 
 use super::{OutgoingSms, Provider, SendOutcome, TIMEOUT};
-use crate::config::Secret;
+use crate::domain::Secret;
 
 pub struct Twilio {
     client: reqwest::Client,

@@ -10,8 +10,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use crate::domain::DeliveryReport;
-use crate::service::Report;
+use crate::domain::{DeliveryReport, Report};
 
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
 
