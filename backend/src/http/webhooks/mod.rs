@@ -11,7 +11,7 @@ use actix_web::HttpRequest;
 
 use super::body::RawBody;
 use super::problem::ApiError;
-use crate::service::Reply;
+use crate::domain::Reply;
 
 /// The call's parameters: the query string, then a form or JSON body over it.
 pub fn parameters(req: &HttpRequest, body: &RawBody) -> Result<HashMap<String, String>, ApiError> {
