@@ -10,23 +10,9 @@ use std::time::Duration;
 use phonenumber::country;
 
 pub use crate::domain::Secret;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmsProviderKind {
-    Sandbox,
-    MessageBird,
-    Twilio,
-}
-
-impl SmsProviderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SmsProviderKind::Sandbox => "sandbox",
-            SmsProviderKind::MessageBird => "messagebird",
-            SmsProviderKind::Twilio => "twilio",
-        }
-    }
-}
+pub use crate::sms::SmsProviderKind;
+pub use crate::sms::messagebird::Settings as MessageBirdSettings;
+pub use crate::sms::twilio::Settings as TwilioSettings;
 
 /// The sender shown on the customer's phone: an alphanumeric name of up to 11
 /// characters (with at least one letter) or a phone number in international form.
@@ -55,20 +41,6 @@ impl Originator {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-#[derive(Clone, Debug)]
-pub struct MessageBirdSettings {
-    pub access_key: Option<Secret>,
-    pub base_url: String,
-    pub signing_key: Option<Secret>,
-}
-
-#[derive(Clone, Debug)]
-pub struct TwilioSettings {
-    pub account_sid: Option<String>,
-    pub auth_token: Option<Secret>,
-    pub base_url: String,
 }
 
 #[derive(Clone, Debug)]

@@ -9,8 +9,6 @@ use reqwest::header::RETRY_AFTER;
 
 use uuid::Uuid;
 
-use crate::config::{Settings, SmsProviderKind};
-
 pub mod messagebird;
 pub mod sandbox;
 pub mod twilio;
@@ -121,43 +119,38 @@ pub async fn outcome_of(
 
 #[derive(Debug, thiserror::Error)]
 #[error("ORDER_NOTIFY_SMS_PROVIDER: {0}")]
-pub struct ProviderError(String);
+pub struct ProviderError(pub(crate) String);
 
-/// The provider the settings ask for; the sandbox keeps its texts in `sandbox_outbox`.
+/// Which provider sends the texts (`ORDER_NOTIFY_SMS_PROVIDER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmsProviderKind {
+    Sandbox,
+    MessageBird,
+    Twilio,
+}
+
+impl SmsProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmsProviderKind::Sandbox => "sandbox",
+            SmsProviderKind::MessageBird => "messagebird",
+            SmsProviderKind::Twilio => "twilio",
+        }
+    }
+}
+
+/// The provider `kind` names, built from its settings; the sandbox keeps its texts in
+/// `sandbox_outbox`. `public_url` is where a provider is told to send its callbacks.
 pub fn provider_for(
-    settings: &Settings,
+    kind: SmsProviderKind,
+    messagebird: &messagebird::Settings,
+    twilio: &twilio::Settings,
+    public_url: Option<&str>,
     sandbox_outbox: Arc<dyn sandbox::Outbox>,
 ) -> Result<Arc<dyn Provider>, ProviderError> {
-    match settings.sms_provider {
+    match kind {
         SmsProviderKind::Sandbox => Ok(Arc::new(sandbox::SandboxProvider::new(sandbox_outbox))),
-        SmsProviderKind::MessageBird => {
-            let access_key = settings.messagebird.access_key.clone().ok_or_else(|| {
-                ProviderError("messagebird needs ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY".to_owned())
-            })?;
-            let provider = messagebird::MessageBird::new(
-                &settings.messagebird.base_url,
-                access_key,
-                settings.public_url.as_deref(),
-            )
-            .map_err(|e| ProviderError(format!("cannot build the HTTP client: {e}")))?;
-            Ok(Arc::new(provider))
-        }
-        SmsProviderKind::Twilio => {
-            let (Some(sid), Some(token)) =
-                (&settings.twilio.account_sid, &settings.twilio.auth_token)
-            else {
-                return Err(ProviderError(
-                    "twilio needs ORDER_NOTIFY_TWILIO_ACCOUNT_SID and ORDER_NOTIFY_TWILIO_AUTH_TOKEN".to_owned(),
-                ));
-            };
-            let provider = twilio::Twilio::new(
-                &settings.twilio.base_url,
-                sid,
-                token.clone(),
-                settings.public_url.as_deref(),
-            )
-            .map_err(|e| ProviderError(format!("cannot build the HTTP client: {e}")))?;
-            Ok(Arc::new(provider))
-        }
+        SmsProviderKind::MessageBird => messagebird.sender(public_url),
+        SmsProviderKind::Twilio => twilio.sender(public_url),
     }
 }

@@ -53,7 +53,8 @@ impl Provider for SandboxProvider {
             body: sms.body.clone(),
             encoding: sms.encoding.as_str().to_owned(),
             segments: i32::try_from(sms.segments).unwrap_or(i32::MAX),
-            created_at: crate::store::now(),
+            // At the precision both databases keep (microseconds), as `store::now`.
+            created_at: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6),
         };
         let stored = self.outbox.keep(message).await;
         match stored {

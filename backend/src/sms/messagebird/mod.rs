@@ -9,9 +9,31 @@ use serde_json::json;
 
 pub mod webhook;
 
-use super::{OutgoingSms, Provider, SendOutcome, TIMEOUT};
+use std::sync::Arc;
+
+use super::{OutgoingSms, Provider, ProviderError, SendOutcome, TIMEOUT};
 use crate::domain::Encoding;
 use crate::domain::Secret;
+
+/// MessageBird's settings (`ORDER_NOTIFY_MESSAGEBIRD_*`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub access_key: Option<Secret>,
+    pub base_url: String,
+    pub signing_key: Option<Secret>,
+}
+
+impl Settings {
+    /// The sender these settings describe; its status reports come to `public_url`.
+    pub fn sender(&self, public_url: Option<&str>) -> Result<Arc<dyn Provider>, ProviderError> {
+        let access_key = self.access_key.clone().ok_or_else(|| {
+            ProviderError("messagebird needs ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY".to_owned())
+        })?;
+        let provider = MessageBird::new(&self.base_url, access_key, public_url)
+            .map_err(|e| ProviderError(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Arc::new(provider))
+    }
+}
 
 pub struct MessageBird {
     client: reqwest::Client,

@@ -7,8 +7,33 @@ use serde::Deserialize;
 
 pub mod webhook;
 
-use super::{OutgoingSms, Provider, SendOutcome, TIMEOUT};
+use std::sync::Arc;
+
+use super::{OutgoingSms, Provider, ProviderError, SendOutcome, TIMEOUT};
 use crate::domain::Secret;
+
+/// Twilio's settings (`ORDER_NOTIFY_TWILIO_*`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub account_sid: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub base_url: String,
+}
+
+impl Settings {
+    /// The sender these settings describe; its status callbacks come to `public_url`.
+    pub fn sender(&self, public_url: Option<&str>) -> Result<Arc<dyn Provider>, ProviderError> {
+        let (Some(sid), Some(token)) = (&self.account_sid, &self.auth_token) else {
+            return Err(ProviderError(
+                "twilio needs ORDER_NOTIFY_TWILIO_ACCOUNT_SID and ORDER_NOTIFY_TWILIO_AUTH_TOKEN"
+                    .to_owned(),
+            ));
+        };
+        let provider = Twilio::new(&self.base_url, sid, token.clone(), public_url)
+            .map_err(|e| ProviderError(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Arc::new(provider))
+    }
+}
 
 pub struct Twilio {
     client: reqwest::Client,
