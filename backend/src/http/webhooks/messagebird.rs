@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{called_url, parameters};
+use super::{apply_report, called_url, field, parameters};
 use crate::http::AppState;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
@@ -87,24 +87,8 @@ pub async fn status_report(
 ) -> Result<HttpResponse, ApiError> {
     authenticate(&state, &req, &body)?;
     let params = parameters(&req, &body)?;
-    let get = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    let report = webhook::status_report(get, state.services.now())
-        .map_err(|missing| ApiError::BadRequest(missing.to_owned()))?;
-    if let Some(report) = report
-        && !state.services.apply_delivery_report(report).await?
-    {
-        log::warn!(
-            "MessageBird reported {} for an unknown text (reference {:?}, id {:?})",
-            get("status").unwrap_or_default(),
-            get("reference"),
-            get("id")
-        );
-    }
+    let read = webhook::status_report(|name| field(&params, name), state.services.now());
+    apply_report(&state.services, "MessageBird", read).await?;
     Ok(acknowledged())
 }
 

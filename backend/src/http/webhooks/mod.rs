@@ -11,7 +11,8 @@ use actix_web::HttpRequest;
 
 use super::body::RawBody;
 use super::problem::ApiError;
-use crate::domain::Reply;
+use crate::domain::{Reply, Report};
+use crate::service::Services;
 
 /// The call's parameters: the query string, then a form or JSON body over it.
 pub fn parameters(req: &HttpRequest, body: &RawBody) -> Result<HashMap<String, String>, ApiError> {
@@ -45,6 +46,34 @@ pub fn parameters(req: &HttpRequest, body: &RawBody) -> Result<HashMap<String, S
         }
     }
     Ok(params)
+}
+
+/// The call's field `name`, unless it is missing or empty.
+pub fn field<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+/// Applies the status report a provider read from its call (`sms::*::webhook`): one it
+/// could not read is 400, one about a status that changes nothing is passed over, and
+/// one about a text we do not know is logged and acknowledged all the same.
+pub async fn apply_report(
+    services: &Services,
+    provider: &str,
+    read: Result<Option<Report>, &'static str>,
+) -> Result<(), ApiError> {
+    let Some(report) = read.map_err(|missing| ApiError::BadRequest(missing.to_owned()))? else {
+        return Ok(());
+    };
+    let (reference, id) = (report.reference, report.provider_message_id.clone());
+    if !services.apply_delivery_report(report).await? {
+        log::warn!(
+            "{provider} reported on a text we do not know (reference {reference:?}, id {id:?})"
+        );
+    }
+    Ok(())
 }
 
 /// The URL the provider called, as it saw it: behind a proxy that is the public URL.

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{called_url, parameters, reply};
+use super::{apply_report, called_url, field, parameters, reply};
 use crate::http::AppState;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
@@ -87,23 +87,8 @@ pub async fn status_callback(
 ) -> Result<HttpResponse, ApiError> {
     authenticate(&state, &req, &body)?;
     let params = parameters(&req, &body)?;
-    let get = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    let report = webhook::status_report(get, state.services.now())
-        .map_err(|missing| ApiError::BadRequest(missing.to_owned()))?;
-    if let Some(report) = report
-        && !state.services.apply_delivery_report(report).await?
-    {
-        log::warn!(
-            "Twilio reported {} for an unknown text {:?}",
-            get("MessageStatus").unwrap_or_default(),
-            get("MessageSid")
-        );
-    }
+    let read = webhook::status_report(|name| field(&params, name), state.services.now());
+    apply_report(&state.services, "Twilio", read).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
