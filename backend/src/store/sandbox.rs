@@ -1,9 +1,29 @@
-//! The sandbox provider's outbox, read back newest first.
+//! The sandbox provider's outbox: what it "sent", kept, and read back newest first.
 
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryOrder, QuerySelect, Set,
+};
 
 use super::entities::sandbox_messages;
 use crate::domain::SandboxMessage;
+
+/// Keeps a text the sandbox "sent".
+pub async fn record(db: &impl ConnectionTrait, message: &SandboxMessage) -> Result<(), DbErr> {
+    sandbox_messages::ActiveModel {
+        id: Set(message.id),
+        notification_id: Set(message.notification_id),
+        recipient: Set(message.recipient.clone()),
+        originator: Set(message.originator.clone()),
+        body: Set(message.body.clone()),
+        encoding: Set(message.encoding.clone()),
+        segments: Set(message.segments),
+        created_at: Set(message.created_at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
 
 /// The `limit` texts the sandbox "sent" last, newest first.
 pub async fn recent(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<SandboxMessage>, DbErr> {

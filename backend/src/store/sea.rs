@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbErr, Set};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
-use super::entities::sandbox_messages;
 use super::port::{
     Change, Claim, Cursor, KeySource, OrderError, Outcome, Reads, Requeue, Revocation,
     StorageError, StoredResponse, Writes,
@@ -207,20 +206,7 @@ impl Writes for DatabaseTransaction {
     }
 
     async fn record_sandbox_message(&self, message: &SandboxMessage) -> Result<(), StorageError> {
-        sandbox_messages::ActiveModel {
-            id: Set(message.id),
-            notification_id: Set(message.notification_id),
-            recipient: Set(message.recipient.clone()),
-            originator: Set(message.originator.clone()),
-            body: Set(message.body.clone()),
-            encoding: Set(message.encoding.clone()),
-            segments: Set(message.segments),
-            created_at: Set(message.created_at),
-            ..Default::default()
-        }
-        .insert(self)
-        .await?;
-        Ok(())
+        Ok(sandbox::record(self, message).await?)
     }
 
     async fn save_template(
