@@ -47,14 +47,10 @@ fn start_worker_with(
     settings: Arc<Settings>,
     services: Services,
 ) -> Result<RunningWorker, StartError> {
-    let provider = crate::sms::provider_for(
-        settings.sms_provider,
-        &settings.messagebird,
-        &settings.twilio,
-        settings.public_url.as_deref(),
-        Arc::new(services.clone()),
-    )
-    .map_err(StartError::Provider)?;
+    let provider = settings
+        .sms
+        .sender(settings.public_url.as_deref(), Arc::new(services.clone()))
+        .map_err(StartError::Provider)?;
     let worker = crate::delivery::Worker::new(services, provider, settings);
     let (stop, stopping) = watch::channel(false);
     Ok(RunningWorker {

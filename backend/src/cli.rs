@@ -186,18 +186,14 @@ async fn serve(
     log::info!(
         "order-notify listening on {} (SMS provider: {}, dashboard: {})",
         settings.base_url(),
-        settings.sms_provider.as_str(),
+        settings.sms.chosen(),
         match &settings.static_dir {
             Some(dir) => dir.display().to_string(),
             None => "not built".to_owned(),
         }
     );
-    if settings.sms_provider == crate::config::SmsProviderKind::MessageBird
-        && settings.messagebird.signing_key.is_none()
-    {
-        log::warn!(
-            "MessageBird webhooks accept unsigned calls: set ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY so nobody else can report deliveries or opt numbers out"
-        );
+    for warning in settings.sms.warnings() {
+        log::warn!("{warning}");
     }
     if let Some(first) = first {
         // Printed, not logged: the secret must not end up in log files, and this is

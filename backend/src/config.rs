@@ -1,6 +1,7 @@
 //! Every setting of the service in one place: its default, where it may come from
 //! (environment over an optional TOML file), and what a valid value looks like.
-//! Nothing else in the crate reads the environment.
+//! Nothing else in the crate reads the environment. Each SMS provider reads its own
+//! section through the same sources (`sms::Plugin`), so adding one changes nothing here.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,7 +11,9 @@ use std::time::Duration;
 use phonenumber::country;
 
 pub use crate::domain::Secret;
-pub use crate::sms::SmsProviderKind;
+pub use crate::setting::ConfigError;
+use crate::setting::{Source, parse_http_url};
+pub use crate::sms::Providers;
 pub use crate::sms::messagebird::Settings as MessageBirdSettings;
 pub use crate::sms::twilio::Settings as TwilioSettings;
 
@@ -52,7 +55,8 @@ pub struct Settings {
     pub database_url: String,
     pub admin_key: Option<Secret>,
     pub public_url: Option<String>,
-    pub sms_provider: SmsProviderKind,
+    /// Every SMS provider's settings section, and which provider sends the texts.
+    pub sms: Providers,
     pub sms_originator: Originator,
     pub default_region: Option<country::Id>,
     pub auto_notify: bool,
@@ -64,8 +68,6 @@ pub struct Settings {
     pub send_rate_limit: Option<u32>,
     pub lease: Duration,
     pub db_pool: PoolSettings,
-    pub messagebird: MessageBirdSettings,
-    pub twilio: TwilioSettings,
     pub static_dir: Option<PathBuf>,
     pub demo: bool,
     /// Requests per second each API key (or, without one, each client address) may make
@@ -103,31 +105,14 @@ impl Default for PoolSettings {
     }
 }
 
-/// Why the settings could not be built; `Display` is the one line the operator sees.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{name}: {message}")]
-pub struct ConfigError {
-    /// The variable (or file key) that was wrong.
-    pub name: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            name: name.into(),
-            message: message.into(),
-        }
-    }
-}
-
 const PREFIX: &str = "ORDER_NOTIFY_";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://order-notify.db?mode=rwc";
 /// The shortest secret accepted for `ORDER_NOTIFY_ADMIN_KEY`: long enough that guessing
 /// it is hopeless even without rate limits.
 const MIN_ADMIN_KEY_CHARS: usize = 24;
 
-/// The keys a settings file may hold: the variables without the prefix, in lower case.
+/// The keys a settings file may hold besides the SMS providers' own: the variables
+/// without the prefix, in lower case.
 const FILE_KEYS: &[&str] = &[
     "bind",
     "metrics_bind",
@@ -147,12 +132,6 @@ const FILE_KEYS: &[&str] = &[
     "db_connect_timeout_secs",
     "db_acquire_timeout_secs",
     "sqlite_synchronous",
-    "messagebird_access_key",
-    "messagebird_base_url",
-    "messagebird_signing_key",
-    "twilio_account_sid",
-    "twilio_auth_token",
-    "twilio_base_url",
     "static_dir",
     "demo",
     "rate_limit",
@@ -167,10 +146,9 @@ struct Sources<'a> {
     file_name: String,
 }
 
-impl Sources<'_> {
-    /// The raw value for a setting and the name to blame if it is wrong.
+impl Source for Sources<'_> {
     fn get(&self, key: &str) -> Option<(String, String)> {
-        let var = format!("{PREFIX}{}", key.to_uppercase());
+        let var = self.variable(key);
         if let Some(value) = self.env.get(&var) {
             return Some((var, value.clone()));
         }
@@ -189,23 +167,8 @@ impl Sources<'_> {
             .map(|value| (format!("{key} (in {})", self.file_name), value.clone()))
     }
 
-    /// A non-empty value, or `None` when unset or set to the empty string.
-    fn optional(&self, key: &str) -> Option<(String, String)> {
-        self.get(key).filter(|(_, value)| !value.trim().is_empty())
-    }
-
-    fn parsed<T>(
-        &self,
-        key: &str,
-        default: T,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<T, ConfigError> {
-        match self.optional(key) {
-            None => Ok(default),
-            Some((name, value)) => {
-                parse(value.trim()).map_err(|message| ConfigError::new(name, message))
-            }
-        }
+    fn variable(&self, key: &str) -> String {
+        format!("{PREFIX}{}", key.to_uppercase())
     }
 }
 
@@ -224,15 +187,6 @@ fn parse_range(raw: &str, min: u64, max: u64, unit: &str) -> Result<u64, String>
             "expected a whole number of {unit} from {min} to {max}, got {raw:?}"
         )),
     }
-}
-
-fn parse_http_url(raw: &str) -> Result<String, String> {
-    let url =
-        url::Url::parse(raw).map_err(|e| format!("expected an http(s) URL, got {raw:?} ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("expected an http(s) URL, got {raw:?}"));
-    }
-    Ok(raw.trim_end_matches('/').to_owned())
 }
 
 fn parse_database_url(raw: &str) -> Result<String, String> {
@@ -271,7 +225,7 @@ fn read_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
     })?;
     let mut values = HashMap::new();
     for (key, value) in table {
-        if !FILE_KEYS.contains(&key.as_str()) {
+        if !FILE_KEYS.contains(&key.as_str()) && !Providers::keys().any(|k| k == key) {
             return Err(ConfigError::new(
                 format!("{key} (in {shown})"),
                 "unknown setting; expected one of the variables without ORDER_NOTIFY_, in lower case",
@@ -317,6 +271,7 @@ impl Settings {
             },
             file_name: file.map(|p| p.display().to_string()).unwrap_or_default(),
         };
+        let sources: &dyn Source = &sources;
 
         let bind = sources.parsed("bind", SocketAddr::from(([127, 0, 0, 1], 8080)), |raw| {
             raw.parse().map_err(|_| {
@@ -345,17 +300,6 @@ impl Settings {
             }
         })?;
         let public_url = sources.parsed("public_url", None, |raw| parse_http_url(raw).map(Some))?;
-        let sms_provider =
-            sources.parsed("sms_provider", SmsProviderKind::Sandbox, |raw| {
-                match raw.to_ascii_lowercase().as_str() {
-                    "sandbox" => Ok(SmsProviderKind::Sandbox),
-                    "messagebird" => Ok(SmsProviderKind::MessageBird),
-                    "twilio" => Ok(SmsProviderKind::Twilio),
-                    _ => Err(format!(
-                        "expected sandbox, messagebird or twilio, got {raw:?}"
-                    )),
-                }
-            })?;
         let sms_originator = sources.parsed(
             "sms_originator",
             Originator("NomNom".to_owned()),
@@ -412,57 +356,7 @@ impl Settings {
             })?,
         };
 
-        let secret = |raw: &str| Ok(Some(Secret::new(raw)));
-        let messagebird = MessageBirdSettings {
-            access_key: sources.parsed("messagebird_access_key", None, secret)?,
-            base_url: sources.parsed(
-                "messagebird_base_url",
-                "https://rest.messagebird.com".to_owned(),
-                parse_http_url,
-            )?,
-            signing_key: sources.parsed("messagebird_signing_key", None, secret)?,
-        };
-        let twilio = TwilioSettings {
-            account_sid: sources.parsed("twilio_account_sid", None, |raw| {
-                if raw.starts_with("AC")
-                    && raw.len() == 34
-                    && raw.chars().all(|c| c.is_ascii_alphanumeric())
-                {
-                    Ok(Some(raw.to_owned()))
-                } else {
-                    Err(format!(
-                        "expected a Twilio account SID (AC followed by 32 characters), got {raw:?}"
-                    ))
-                }
-            })?,
-            auth_token: sources.parsed("twilio_auth_token", None, secret)?,
-            base_url: sources.parsed(
-                "twilio_base_url",
-                "https://api.twilio.com".to_owned(),
-                parse_http_url,
-            )?,
-        };
-        match sms_provider {
-            SmsProviderKind::MessageBird if messagebird.access_key.is_none() => {
-                return Err(ConfigError::new(
-                    "ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY",
-                    "required when ORDER_NOTIFY_SMS_PROVIDER is messagebird",
-                ));
-            }
-            SmsProviderKind::Twilio if twilio.account_sid.is_none() => {
-                return Err(ConfigError::new(
-                    "ORDER_NOTIFY_TWILIO_ACCOUNT_SID",
-                    "required when ORDER_NOTIFY_SMS_PROVIDER is twilio",
-                ));
-            }
-            SmsProviderKind::Twilio if twilio.auth_token.is_none() => {
-                return Err(ConfigError::new(
-                    "ORDER_NOTIFY_TWILIO_AUTH_TOKEN",
-                    "required when ORDER_NOTIFY_SMS_PROVIDER is twilio",
-                ));
-            }
-            _ => {}
-        }
+        let sms = Providers::load(sources)?;
 
         let static_dir = match sources.optional("static_dir") {
             Some((name, raw)) => {
@@ -495,7 +389,7 @@ impl Settings {
             database_url,
             admin_key,
             public_url,
-            sms_provider,
+            sms,
             sms_originator,
             default_region,
             auto_notify,
@@ -505,8 +399,6 @@ impl Settings {
             send_rate_limit,
             lease,
             db_pool,
-            messagebird,
-            twilio,
             static_dir,
             demo,
             rate_limit,
@@ -540,6 +432,14 @@ mod tests {
             .collect()
     }
 
+    fn messagebird(s: &Settings) -> &MessageBirdSettings {
+        s.sms.section().expect("MessageBird is registered")
+    }
+
+    fn twilio(s: &Settings) -> &TwilioSettings {
+        s.sms.section().expect("Twilio is registered")
+    }
+
     fn error_for(pairs: &[(&str, &str)]) -> ConfigError {
         Settings::load(&env(pairs), None).unwrap_err()
     }
@@ -550,7 +450,7 @@ mod tests {
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.database_url, "sqlite://order-notify.db?mode=rwc");
         assert!(s.admin_key.is_none() && s.public_url.is_none() && s.default_region.is_none());
-        assert_eq!(s.sms_provider, SmsProviderKind::Sandbox);
+        assert_eq!(s.sms.chosen(), "sandbox");
         assert_eq!(s.sms_originator.as_str(), "NomNom");
         assert!(s.auto_notify);
         assert_eq!(s.retry_max_attempts, 8);
@@ -560,8 +460,8 @@ mod tests {
         assert_eq!(s.lease, Duration::from_secs(30));
         assert_eq!(s.db_pool, PoolSettings::default());
         assert_eq!(s.db_pool.max_connections, 16);
-        assert_eq!(s.messagebird.base_url, "https://rest.messagebird.com");
-        assert_eq!(s.twilio.base_url, "https://api.twilio.com");
+        assert_eq!(messagebird(&s).base_url, "https://rest.messagebird.com");
+        assert_eq!(twilio(&s).base_url, "https://api.twilio.com");
         assert_eq!(s.log_filter, "info");
         assert_eq!((s.rate_limit, s.rate_limit_burst), (100, 200));
         assert!(!s.demo);
@@ -614,7 +514,7 @@ mod tests {
             "an-admin-secret-of-enough-length"
         );
         assert_eq!(s.base_url(), "https://orders.example.com");
-        assert_eq!(s.sms_provider, SmsProviderKind::Twilio);
+        assert_eq!(s.sms.chosen(), "twilio");
         assert_eq!(s.sms_originator.as_str(), "+31612345678");
         assert_eq!(s.default_region, Some(country::Id::NL));
         assert!(!s.auto_notify);
@@ -631,9 +531,15 @@ mod tests {
                 sqlite_full_sync: false,
             }
         );
-        assert_eq!(s.messagebird.base_url, "http://127.0.0.1:9999");
-        assert_eq!(s.messagebird.signing_key.as_ref().unwrap().expose(), "sign");
-        assert_eq!(s.twilio.base_url, "http://127.0.0.1:9998");
+        assert_eq!(messagebird(&s).base_url, "http://127.0.0.1:9999");
+        let signing_key = messagebird(&s).signing_key.as_ref().unwrap();
+        assert_eq!(signing_key.expose(), "sign");
+        assert_eq!(twilio(&s).base_url, "http://127.0.0.1:9998");
+        assert_eq!(
+            twilio(&s).account_sid.as_deref(),
+            Some("AC0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(twilio(&s).auth_token.as_ref().unwrap().expose(), "token");
         assert!(s.demo);
         assert_eq!(s.log_filter, "debug");
         assert_eq!((s.rate_limit, s.rate_limit_burst), (0, 5));
@@ -747,7 +653,7 @@ mod tests {
     fn the_file_sets_keys_and_the_environment_wins() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("order-notify.toml");
-        std::fs::write(&path, "bind = \"127.0.0.1:9100\"\nsend_concurrency = 7\nauto_notify = false\nsms_originator = \"Kitchen\"\n").unwrap();
+        std::fs::write(&path, "bind = \"127.0.0.1:9100\"\nsend_concurrency = 7\nauto_notify = false\nsms_originator = \"Kitchen\"\ntwilio_base_url = \"http://127.0.0.1:9997\"\n").unwrap();
         let s = Settings::load(
             &env(&[("ORDER_NOTIFY_SMS_ORIGINATOR", "Birdie")]),
             Some(&path),
@@ -757,6 +663,11 @@ mod tests {
         assert_eq!(s.send_concurrency, 7);
         assert!(!s.auto_notify);
         assert_eq!(s.sms_originator.as_str(), "Birdie");
+        assert_eq!(
+            twilio(&s).base_url,
+            "http://127.0.0.1:9997",
+            "a provider's key"
+        );
 
         std::fs::write(&path, "send_concurrency = 0\n").unwrap();
         let error = Settings::load(&env(&[]), Some(&path)).unwrap_err();

@@ -12,5 +12,6 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod service;
+pub mod setting;
 pub mod sms;
 pub mod store;

@@ -45,7 +45,7 @@ impl Services {
             }
         };
         let text = order.render(&template);
-        let provider = self.settings.sms_provider.as_str();
+        let provider = self.settings.sms.chosen();
         txn.queue_text(order, text, provider).await.map(Some)
     }
 }

@@ -1,6 +1,8 @@
 //! SMS providers behind one small trait. The worker hands a provider one text at a time
 //! and records what it answers; a provider never touches notifications itself.
 
+use std::any::Any;
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +10,8 @@ use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 
 use uuid::Uuid;
+
+use crate::setting::{ConfigError, Source, one_of};
 
 pub mod messagebird;
 pub mod sandbox;
@@ -121,36 +125,223 @@ pub async fn outcome_of(
 #[error("ORDER_NOTIFY_SMS_PROVIDER: {0}")]
 pub struct ProviderError(pub(crate) String);
 
-/// Which provider sends the texts (`ORDER_NOTIFY_SMS_PROVIDER`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmsProviderKind {
-    Sandbox,
-    MessageBird,
-    Twilio,
+/// Every provider this build can send through. A new provider is its module (its
+/// settings section, its sender, how its callbacks are verified and read), one line
+/// here, and its callbacks' routes at the HTTP edge.
+pub const PLUGINS: &[&Plugin] = &[&sandbox::PLUGIN, &messagebird::PLUGIN, &twilio::PLUGIN];
+
+/// The provider used when `ORDER_NOTIFY_SMS_PROVIDER` is not set.
+pub const DEFAULT_PROVIDER: &str = sandbox::PLUGIN.name;
+
+/// What a provider brings to the registry.
+pub struct Plugin {
+    /// Its name in `ORDER_NOTIFY_SMS_PROVIDER` and on each text it sends.
+    pub name: &'static str,
+    /// Its settings' keys (the variables without `ORDER_NOTIFY_`, in lower case), so a
+    /// settings file may hold them.
+    pub keys: &'static [&'static str],
+    /// Reads and checks its section. When it is `chosen` to send, a credential it cannot
+    /// send without is required (the error names the variable).
+    pub load: LoadSection,
 }
 
-impl SmsProviderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SmsProviderKind::Sandbox => "sandbox",
-            SmsProviderKind::MessageBird => "messagebird",
-            SmsProviderKind::Twilio => "twilio",
-        }
+/// Reads a provider's section from `source`; `chosen` says it is the one that sends.
+pub type LoadSection =
+    fn(source: &dyn Source, chosen: bool) -> Result<Box<dyn Section>, ConfigError>;
+
+/// A provider's settings, loaded: what builds its sender. Its own type is reached with
+/// [`Providers::section`] (the edge reads a signing key from it, say).
+pub trait Section: Any + Debug + Send + Sync {
+    /// The sender these settings describe. Its callbacks come to `public_url`; the
+    /// sandbox keeps what it "sends" in `outbox`.
+    fn sender(
+        &self,
+        public_url: Option<&str>,
+        outbox: Arc<dyn sandbox::Outbox>,
+    ) -> Result<Arc<dyn Provider>, ProviderError>;
+
+    /// What an operator should hear at start when this provider sends the texts.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 
-/// The provider `kind` names, built from its settings; the sandbox keeps its texts in
-/// `sandbox_outbox`. `public_url` is where a provider is told to send its callbacks.
-pub fn provider_for(
-    kind: SmsProviderKind,
-    messagebird: &messagebird::Settings,
-    twilio: &twilio::Settings,
-    public_url: Option<&str>,
-    sandbox_outbox: Arc<dyn sandbox::Outbox>,
-) -> Result<Arc<dyn Provider>, ProviderError> {
-    match kind {
-        SmsProviderKind::Sandbox => Ok(Arc::new(sandbox::SandboxProvider::new(sandbox_outbox))),
-        SmsProviderKind::MessageBird => messagebird.sender(public_url),
-        SmsProviderKind::Twilio => twilio.sender(public_url),
+/// Every registered provider's settings and which one sends the texts.
+#[derive(Clone, Debug)]
+pub struct Providers {
+    chosen: &'static str,
+    sections: Vec<(&'static str, Arc<dyn Section>)>,
+}
+
+impl Providers {
+    /// Reads `ORDER_NOTIFY_SMS_PROVIDER` and every provider's section from `source`.
+    pub fn load(source: &dyn Source) -> Result<Providers, ConfigError> {
+        let names: Vec<&str> = PLUGINS.iter().map(|p| p.name).collect();
+        let chosen = source.parsed("sms_provider", DEFAULT_PROVIDER, |raw| {
+            PLUGINS
+                .iter()
+                .map(|p| p.name)
+                .find(|name| name.eq_ignore_ascii_case(raw))
+                .ok_or_else(|| format!("expected {}, got {raw:?}", one_of(&names)))
+        })?;
+        let mut sections = Vec::with_capacity(PLUGINS.len());
+        for plugin in PLUGINS {
+            let section = (plugin.load)(source, plugin.name == chosen)?;
+            sections.push((plugin.name, Arc::from(section)));
+        }
+        Ok(Providers { chosen, sections })
+    }
+
+    /// Every key any provider's section may hold.
+    pub fn keys() -> impl Iterator<Item = &'static str> {
+        PLUGINS.iter().flat_map(|p| p.keys.iter().copied())
+    }
+
+    /// The name of the provider that sends the texts.
+    pub fn chosen(&self) -> &'static str {
+        self.chosen
+    }
+
+    /// The loaded section of type `T` (each provider's own settings type).
+    pub fn section<T: Section>(&self) -> Option<&T> {
+        self.sections
+            .iter()
+            .find_map(|(_, section)| (section.as_ref() as &dyn Any).downcast_ref::<T>())
+    }
+
+    fn chosen_section(&self) -> &dyn Section {
+        self.sections
+            .iter()
+            .find(|(name, _)| *name == self.chosen)
+            .map(|(_, section)| section.as_ref())
+            .expect("every registered provider has its section loaded")
+    }
+
+    /// The chosen provider's sender (see [`Section::sender`]).
+    pub fn sender(
+        &self,
+        public_url: Option<&str>,
+        outbox: Arc<dyn sandbox::Outbox>,
+    ) -> Result<Arc<dyn Provider>, ProviderError> {
+        self.chosen_section().sender(public_url, outbox)
+    }
+
+    /// What an operator should hear at start about the chosen provider's settings.
+    pub fn warnings(&self) -> Vec<String> {
+        self.chosen_section().warnings()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Settings as the environment would hold them.
+    struct Env(HashMap<String, String>);
+
+    impl Env {
+        fn of(pairs: &[(&str, &str)]) -> Env {
+            Env(pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect())
+        }
+    }
+
+    impl Source for Env {
+        fn get(&self, key: &str) -> Option<(String, String)> {
+            let var = self.variable(key);
+            self.0.get(&var).map(|value| (var, value.clone()))
+        }
+
+        fn variable(&self, key: &str) -> String {
+            format!("ORDER_NOTIFY_{}", key.to_uppercase())
+        }
+    }
+
+    struct NoOutbox;
+
+    #[async_trait::async_trait]
+    impl sandbox::Outbox for NoOutbox {
+        async fn keep(&self, _: crate::domain::SandboxMessage) -> Result<(), String> {
+            Err("not in this test".to_owned())
+        }
+    }
+
+    const CREDENTIALS: &[(&str, &str)] = &[
+        ("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "live_key"),
+        (
+            "ORDER_NOTIFY_TWILIO_ACCOUNT_SID",
+            "AC0123456789abcdef0123456789abcdef",
+        ),
+        ("ORDER_NOTIFY_TWILIO_AUTH_TOKEN", "token"),
+    ];
+
+    #[test]
+    fn each_provider_has_its_own_name_and_keys() {
+        let mut names: Vec<&str> = PLUGINS.iter().map(|p| p.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), PLUGINS.len(), "a name is registered twice");
+        assert!(names.contains(&DEFAULT_PROVIDER));
+        for plugin in PLUGINS {
+            for key in plugin.keys {
+                assert!(
+                    key.starts_with(&format!("{}_", plugin.name)),
+                    "{key} is not in {}'s section",
+                    plugin.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_chosen_provider_needs_its_credentials() {
+        let empty = Env::of(&[]);
+        for plugin in PLUGINS {
+            assert!((plugin.load)(&empty, false).is_ok(), "{}", plugin.name);
+            if let Err(e) = (plugin.load)(&empty, true) {
+                assert!(
+                    plugin.keys.iter().any(|k| empty.variable(k) == e.name),
+                    "{} blames {}, not one of its own settings",
+                    plugin.name,
+                    e.name
+                );
+                assert_eq!(
+                    e.message,
+                    format!("required when ORDER_NOTIFY_SMS_PROVIDER is {}", plugin.name)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_chosen_provider_sends_under_its_name() {
+        for plugin in PLUGINS {
+            let mut pairs = CREDENTIALS.to_vec();
+            let upper = plugin.name.to_uppercase();
+            pairs.push(("ORDER_NOTIFY_SMS_PROVIDER", &upper));
+            let providers = Providers::load(&Env::of(&pairs)).unwrap();
+            assert_eq!(providers.chosen(), plugin.name);
+            let sender = providers.sender(None, Arc::new(NoOutbox)).unwrap();
+            assert_eq!(sender.name(), plugin.name);
+        }
+        let providers = Providers::load(&Env::of(CREDENTIALS)).unwrap();
+        assert_eq!(providers.chosen(), DEFAULT_PROVIDER);
+        let twilio = providers.section::<twilio::Settings>().unwrap();
+        assert_eq!(twilio.auth_token.as_ref().unwrap().expose(), "token");
+    }
+
+    #[test]
+    fn an_unknown_provider_is_refused_with_the_choices() {
+        let error =
+            Providers::load(&Env::of(&[("ORDER_NOTIFY_SMS_PROVIDER", "pigeon")])).unwrap_err();
+        assert_eq!(error.name, "ORDER_NOTIFY_SMS_PROVIDER");
+        assert_eq!(
+            error.message,
+            "expected sandbox, messagebird or twilio, got \"pigeon\""
+        );
     }
 }

@@ -8,8 +8,34 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{OutgoingSms, Provider, SendOutcome};
+use super::{OutgoingSms, Plugin, Provider, ProviderError, Section, SendOutcome};
 use crate::domain::SandboxMessage;
+use crate::setting::{ConfigError, Source};
+
+/// The sandbox in the provider registry: it has no settings of its own.
+pub const PLUGIN: Plugin = Plugin {
+    name: "sandbox",
+    keys: &[],
+    load,
+};
+
+/// The sandbox's (empty) settings section.
+#[derive(Clone, Debug)]
+pub struct Settings;
+
+fn load(_source: &dyn Source, _chosen: bool) -> Result<Box<dyn Section>, ConfigError> {
+    Ok(Box::new(Settings))
+}
+
+impl Section for Settings {
+    fn sender(
+        &self,
+        _public_url: Option<&str>,
+        outbox: Arc<dyn Outbox>,
+    ) -> Result<Arc<dyn Provider>, ProviderError> {
+        Ok(Arc::new(SandboxProvider::new(outbox)))
+    }
+}
 
 /// Where the sandbox keeps what it "sends" (the use cases, in the service: through the
 /// writer, into the database).
@@ -32,7 +58,7 @@ impl SandboxProvider {
 #[async_trait::async_trait]
 impl Provider for SandboxProvider {
     fn name(&self) -> &'static str {
-        "sandbox"
+        PLUGIN.name
     }
 
     async fn send(&self, sms: &OutgoingSms) -> SendOutcome {

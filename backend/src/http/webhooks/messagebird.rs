@@ -12,13 +12,15 @@ use super::{apply_report, called_url, field, parameters};
 use crate::http::AppState;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
+use crate::sms::messagebird::Settings as MessageBirdSettings;
 use crate::sms::messagebird::webhook::{
     self, INBOUND_SENDER, INBOUND_TEXT, SIGNATURE_HEADER, SignatureError, verify_signature,
 };
 
 /// Verifies the call when a signing key is configured; 401 otherwise.
 fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(), ApiError> {
-    let Some(key) = &state.settings.messagebird.signing_key else {
+    let section = state.settings.sms.section::<MessageBirdSettings>();
+    let Some(key) = section.and_then(|s| s.signing_key.as_ref()) else {
         return Ok(());
     };
     let token = req

@@ -12,6 +12,7 @@ use super::{apply_report, called_url, field, parameters, reply};
 use crate::http::AppState;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
+use crate::sms::twilio::Settings as TwilioSettings;
 use crate::sms::twilio::webhook::{self, INBOUND_SENDER, INBOUND_TEXT, SIGNATURE_HEADER};
 
 /// The fields of a status callback that matter here (Twilio sends more; all of them
@@ -48,7 +49,8 @@ pub struct InboundForm {
 fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(), ApiError> {
     // Without an auth token nothing can be verified, and no Twilio account would be
     // calling: refuse rather than let anyone opt numbers out.
-    let Some(token) = &state.settings.twilio.auth_token else {
+    let section = state.settings.sms.section::<TwilioSettings>();
+    let Some(token) = section.and_then(|s| s.auth_token.as_ref()) else {
         return Err(ApiError::NotFound(
             "Twilio is not configured here (ORDER_NOTIFY_TWILIO_AUTH_TOKEN is not set).".to_owned(),
         ));

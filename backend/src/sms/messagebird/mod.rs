@@ -11,9 +11,22 @@ pub mod webhook;
 
 use std::sync::Arc;
 
-use super::{OutgoingSms, Provider, ProviderError, SendOutcome, TIMEOUT};
+use super::sandbox::Outbox;
+use super::{OutgoingSms, Plugin, Provider, ProviderError, Section, SendOutcome, TIMEOUT};
 use crate::domain::Encoding;
 use crate::domain::Secret;
+use crate::setting::{ConfigError, Source};
+
+/// MessageBird in the provider registry.
+pub const PLUGIN: Plugin = Plugin {
+    name: "messagebird",
+    keys: &[
+        "messagebird_access_key",
+        "messagebird_base_url",
+        "messagebird_signing_key",
+    ],
+    load,
+};
 
 /// MessageBird's settings (`ORDER_NOTIFY_MESSAGEBIRD_*`).
 #[derive(Clone, Debug)]
@@ -23,15 +36,39 @@ pub struct Settings {
     pub signing_key: Option<Secret>,
 }
 
-impl Settings {
-    /// The sender these settings describe; its status reports come to `public_url`.
-    pub fn sender(&self, public_url: Option<&str>) -> Result<Arc<dyn Provider>, ProviderError> {
+fn load(source: &dyn Source, chosen: bool) -> Result<Box<dyn Section>, ConfigError> {
+    let settings = Settings {
+        access_key: source.secret("messagebird_access_key")?,
+        base_url: source.http_url("messagebird_base_url", "https://rest.messagebird.com")?,
+        signing_key: source.secret("messagebird_signing_key")?,
+    };
+    if chosen && settings.access_key.is_none() {
+        return Err(source.required_for("messagebird_access_key", PLUGIN.name));
+    }
+    Ok(Box::new(settings))
+}
+
+impl Section for Settings {
+    fn sender(
+        &self,
+        public_url: Option<&str>,
+        _outbox: Arc<dyn Outbox>,
+    ) -> Result<Arc<dyn Provider>, ProviderError> {
         let access_key = self.access_key.clone().ok_or_else(|| {
             ProviderError("messagebird needs ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY".to_owned())
         })?;
         let provider = MessageBird::new(&self.base_url, access_key, public_url)
             .map_err(|e| ProviderError(format!("cannot build the HTTP client: {e}")))?;
         Ok(Arc::new(provider))
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        match self.signing_key {
+            Some(_) => Vec::new(),
+            None => vec![
+                "MessageBird webhooks accept unsigned calls: set ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY so nobody else can report deliveries or opt numbers out".to_owned(),
+            ],
+        }
     }
 }
 
@@ -107,7 +144,7 @@ fn reasons(status: StatusCode, body: &str) -> String {
 #[async_trait::async_trait]
 impl Provider for MessageBird {
     fn name(&self) -> &'static str {
-        "messagebird"
+        PLUGIN.name
     }
 
     async fn send(&self, sms: &OutgoingSms) -> SendOutcome {

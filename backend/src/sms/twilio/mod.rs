@@ -9,8 +9,17 @@ pub mod webhook;
 
 use std::sync::Arc;
 
-use super::{OutgoingSms, Provider, ProviderError, SendOutcome, TIMEOUT};
+use super::sandbox::Outbox;
+use super::{OutgoingSms, Plugin, Provider, ProviderError, Section, SendOutcome, TIMEOUT};
 use crate::domain::Secret;
+use crate::setting::{ConfigError, Source};
+
+/// Twilio in the provider registry.
+pub const PLUGIN: Plugin = Plugin {
+    name: "twilio",
+    keys: &["twilio_account_sid", "twilio_auth_token", "twilio_base_url"],
+    load,
+};
 
 /// Twilio's settings (`ORDER_NOTIFY_TWILIO_*`).
 #[derive(Clone, Debug)]
@@ -20,9 +29,38 @@ pub struct Settings {
     pub base_url: String,
 }
 
-impl Settings {
-    /// The sender these settings describe; its status callbacks come to `public_url`.
-    pub fn sender(&self, public_url: Option<&str>) -> Result<Arc<dyn Provider>, ProviderError> {
+fn load(source: &dyn Source, chosen: bool) -> Result<Box<dyn Section>, ConfigError> {
+    let settings = Settings {
+        account_sid: source.parsed("twilio_account_sid", None, |raw| {
+            if raw.starts_with("AC")
+                && raw.len() == 34
+                && raw.chars().all(|c| c.is_ascii_alphanumeric())
+            {
+                Ok(Some(raw.to_owned()))
+            } else {
+                Err(format!(
+                    "expected a Twilio account SID (AC followed by 32 characters), got {raw:?}"
+                ))
+            }
+        })?,
+        auth_token: source.secret("twilio_auth_token")?,
+        base_url: source.http_url("twilio_base_url", "https://api.twilio.com")?,
+    };
+    if chosen && settings.account_sid.is_none() {
+        return Err(source.required_for("twilio_account_sid", PLUGIN.name));
+    }
+    if chosen && settings.auth_token.is_none() {
+        return Err(source.required_for("twilio_auth_token", PLUGIN.name));
+    }
+    Ok(Box::new(settings))
+}
+
+impl Section for Settings {
+    fn sender(
+        &self,
+        public_url: Option<&str>,
+        _outbox: Arc<dyn Outbox>,
+    ) -> Result<Arc<dyn Provider>, ProviderError> {
         let (Some(sid), Some(token)) = (&self.account_sid, &self.auth_token) else {
             return Err(ProviderError(
                 "twilio needs ORDER_NOTIFY_TWILIO_ACCOUNT_SID and ORDER_NOTIFY_TWILIO_AUTH_TOKEN"
@@ -93,7 +131,7 @@ fn reason(status: StatusCode, body: &str) -> String {
 #[async_trait::async_trait]
 impl Provider for Twilio {
     fn name(&self) -> &'static str {
-        "twilio"
+        PLUGIN.name
     }
 
     async fn send(&self, sms: &OutgoingSms) -> SendOutcome {
