@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
+use utoipa::openapi::RefOr;
 use utoipa::openapi::path::PathsBuilder;
+use utoipa::openapi::schema::Schema;
 
 use super::access::{Access, AccessRules};
 use super::problem::ApiError;
@@ -29,6 +31,8 @@ pub struct Route {
     pub access: Access,
     handler: fn() -> actix_web::Route,
     document: fn(PathsBuilder) -> PathsBuilder,
+    /// Adds the named schemas the operation refers to (its bodies and answers).
+    schemas: fn(&mut Vec<(String, RefOr<Schema>)>),
 }
 
 /// `route!(GET "/orders", ALL, orders::list_orders, orders::__path_list_orders)`: the
@@ -41,6 +45,7 @@ macro_rules! route {
             access: $access,
             handler: || web::method(Method::$method).to($handler),
             document: |paths| paths.path_from::<Tagged<$doc>>(),
+            schemas: <$doc as utoipa::__dev::SchemaReferences>::schemas,
         }
     };
 }
@@ -170,6 +175,16 @@ pub fn documented() -> utoipa::openapi::path::Paths {
         .iter()
         .fold(PathsBuilder::new(), |paths, route| (route.document)(paths))
         .build()
+}
+
+/// The named schemas the documented operations refer to, so a route's bodies and
+/// answers are in the document's components without a list kept elsewhere.
+pub fn schemas() -> Vec<(String, RefOr<Schema>)> {
+    let mut schemas = Vec::new();
+    for route in table() {
+        (route.schemas)(&mut schemas);
+    }
+    schemas
 }
 
 /// The access rules of the table, for the authentication middleware and `Caller`.
