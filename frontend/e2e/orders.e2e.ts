@@ -126,6 +126,14 @@ describe('the dashboard', () => {
     const [delayed] = await waitForTexts(phone, 2);
     expect(delayed?.body).toContain('needs a little longer');
 
+    // A correction made elsewhere (an order system's PATCH) reaches the card live and the
+    // history names what was corrected.
+    await api(`/orders/${order.id}`, {
+      method: 'PATCH',
+      body: JSON.stringify({ items: [{ name: 'Calzone', quantity: 1 }] }),
+    });
+    await ada.getByText(/Calzone/).waitFor();
+
     // The panel shows the whole history and every text.
     await ada.getByRole('link', { name: /Ada Lovelace/ }).click();
     const panel = page.getByTestId('order-panel');
@@ -136,6 +144,7 @@ describe('the dashboard', () => {
       expect.stringMatching(/Created as Pending by /),
       expect.stringMatching(/Pending → Confirmed by /),
       expect.stringMatching(/Confirmed → Delayed by /),
+      expect.stringMatching(/Corrected the items by /),
     ]);
     await expect.poll(() => panel.getByTestId('texts').locator('li').count()).toBe(2);
     expect(page.url()).toBe(`${baseUrl()}/#/order/${order.id}`);

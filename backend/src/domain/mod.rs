@@ -18,8 +18,9 @@ pub use key::{ApiKey, hash_secret, parse_key_name};
 pub use keyword::Keyword;
 pub use notification::{DeliveryReport, Notification, NotificationState, OptOut, SandboxMessage};
 pub use order::{
-    Actor, CustomerName, ExternalRef, HistoryEntry, IfMatch, NewOrder, Order, OrderFilter,
-    OrderItem, OrderItems, Scope, ValidationError, tag_list_matches, version_tag,
+    Actor, CustomerName, ExternalRef, HistoryEntry, IfMatch, NewOrder, Order, OrderEdit,
+    OrderField, OrderFilter, OrderItem, OrderItems, Scope, ValidationError, tag_list_matches,
+    version_tag,
 };
 pub use phone::{PhoneError, PhoneNumber};
 pub use role::Role;

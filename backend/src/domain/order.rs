@@ -204,13 +204,100 @@ pub struct OrderFilter {
     pub before_seq: Option<i64>,
 }
 
-/// One step of an order's status history: who moved it from where to where, and when.
+/// One step of an order's history: who moved it from where to where, or corrected
+/// which of its details, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryEntry {
     pub from: Option<OrderStatus>,
     pub to: OrderStatus,
     pub actor: String,
     pub at: DateTime<Utc>,
+    /// The details an edit corrected (its `from` and `to` are the status it kept);
+    /// empty for a status change.
+    pub changed: Vec<OrderField>,
+}
+
+/// A detail of an order that can be corrected after it was taken in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderField {
+    CustomerName,
+    Phone,
+    Items,
+}
+
+impl OrderField {
+    pub const ALL: [OrderField; 3] = [
+        OrderField::CustomerName,
+        OrderField::Phone,
+        OrderField::Items,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderField::CustomerName => "customer_name",
+            OrderField::Phone => "phone",
+            OrderField::Items => "items",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<OrderField> {
+        OrderField::ALL.into_iter().find(|f| f.as_str() == raw)
+    }
+}
+
+/// A correction to an order's details: only the fields given change. The status is
+/// not among them; it changes only along its transitions.
+#[derive(Clone, Debug, Default)]
+pub struct OrderEdit {
+    pub customer_name: Option<CustomerName>,
+    pub phone: Option<PhoneNumber>,
+    pub items: Option<OrderItems>,
+}
+
+impl OrderEdit {
+    /// The fields this edit would really change on `order` (giving a field its current
+    /// value changes nothing).
+    pub fn changes(&self, order: &Order) -> Vec<OrderField> {
+        let mut changed = Vec::new();
+        if self
+            .customer_name
+            .as_ref()
+            .is_some_and(|name| name.as_str() != order.customer_name)
+        {
+            changed.push(OrderField::CustomerName);
+        }
+        if self
+            .phone
+            .as_ref()
+            .is_some_and(|phone| *phone != order.phone)
+        {
+            changed.push(OrderField::Phone);
+        }
+        if self
+            .items
+            .as_ref()
+            .is_some_and(|items| *items != order.items)
+        {
+            changed.push(OrderField::Items);
+        }
+        changed
+    }
+
+    /// `order` with this edit applied (the version and times are the store's).
+    pub fn applied_to(&self, order: &Order) -> Order {
+        let mut edited = order.clone();
+        if let Some(name) = &self.customer_name {
+            edited.customer_name = name.as_str().to_owned();
+        }
+        if let Some(phone) = &self.phone {
+            edited.phone = phone.clone();
+        }
+        if let Some(items) = &self.items {
+            edited.items = items.clone();
+        }
+        edited
+    }
 }
 
 impl Order {

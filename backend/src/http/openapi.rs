@@ -46,6 +46,7 @@ impl Modify for Links {
         for (from, status, to, parameter, value) in [
             ("create_order", "201", "get_order", "id", order_id),
             ("create_order", "201", "change_status", "id", order_id),
+            ("create_order", "201", "edit_order", "id", order_id),
             ("create_order", "201", "list_events", "id", order_id),
             ("create_order", "201", "list_for_order", "id", order_id),
             ("create_order", "201", "notify_customer", "id", order_id),

@@ -14,11 +14,12 @@ use super::idempotency::{self, answer};
 use super::problem::ApiError;
 use super::query::{QueryParser, next_cursor};
 use crate::domain::{
-    CustomerName, ExternalRef, IfMatch, NewOrder, Notification, Order, OrderFilter, OrderItem,
-    OrderItems, OrderStatus, PhoneNumber, ValidationError, tag_list_matches,
+    CustomerName, ExternalRef, IfMatch, NewOrder, Notification, Order, OrderEdit, OrderField,
+    OrderFilter, OrderItem, OrderItems, OrderStatus, PhoneNumber, ValidationError,
+    tag_list_matches,
 };
 use crate::http::AppState;
-use crate::service::{Answer, Created, StatusChangeRequest, StatusChanged};
+use crate::service::{Answer, Created, EditRequest, Edited, StatusChangeRequest, StatusChanged};
 
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 200;
@@ -193,6 +194,46 @@ pub struct ChangeStatus {
     pub notify: Option<bool>,
 }
 
+/// Corrections to an order's details: only the fields given change (at least one).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
+pub struct EditOrder {
+    /// One line of text, 1 to 100 characters.
+    #[schema(
+        example = "Ada Lovelace",
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    pub customer_name: Option<String>,
+    /// As for a new order. Texts already queued keep the number they were addressed to.
+    #[schema(
+        example = "+31 6 1234 5678",
+        format = "phone",
+        min_length = 1,
+        max_length = 40
+    )]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    pub phone: Option<String>,
+    /// The whole list, replacing the order's items.
+    #[schema(min_items = 1, max_items = 50)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    pub items: Option<Vec<NewOrderItem>>,
+}
+
+/// A field that may be left out but, when given, is not `null`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename = "StatusChanged")]
 #[schema(as = StatusChanged)]
@@ -210,6 +251,9 @@ pub struct OrderEventView {
     /// The name of the API key that made the change.
     pub actor: String,
     pub at: DateTime<Utc>,
+    /// The details an edit corrected; its `from` and `to` are the status the order kept.
+    /// Empty for a status change.
+    pub changed: Vec<OrderField>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -298,6 +342,46 @@ impl CreateOrder {
             _ => Err(ApiError::Validation(errors)),
         }
     }
+}
+
+impl EditOrder {
+    /// Turns the request into domain types, reporting every bad field at once.
+    fn parse(self, state: &AppState) -> Result<OrderEdit, ApiError> {
+        if self.customer_name.is_none() && self.phone.is_none() && self.items.is_none() {
+            return Err(ApiError::Validation(vec![ValidationError::new(
+                "body",
+                "give at least one of customer_name, phone and items",
+            )]));
+        }
+        let mut errors = Vec::new();
+        let customer_name = self
+            .customer_name
+            .and_then(|raw| CustomerName::parse(&raw).map_err(|e| errors.push(e)).ok());
+        let region = state.services.settings().default_region;
+        let phone = self.phone.and_then(|raw| {
+            PhoneNumber::parse(&raw, region)
+                .map_err(|e| errors.push(ValidationError::new("phone", e.to_string())))
+                .ok()
+        });
+        let items = self.items.and_then(|items| {
+            let raw: Vec<(String, i64)> = items.into_iter().map(|i| (i.name, i.quantity)).collect();
+            OrderItems::parse(&raw).map_err(|e| errors.extend(e)).ok()
+        });
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Ok(OrderEdit {
+            customer_name,
+            phone,
+            items,
+        })
+    }
+}
+
+/// The answer to an edit: 200 with the order as it is now.
+fn edited(edited: &Edited) -> Answer {
+    let view = OrderView::new(edited.order.clone(), edited.last_text.clone());
+    answer(StatusCode::OK, &view)
 }
 
 /// The answer to a new order: 201 with the order and its `Location`.
@@ -482,12 +566,65 @@ pub async fn change_status(
     Ok(idempotency::respond(ran, status_changed))
 }
 
-/// The order's status history, oldest first.
+/// Correct an order's name, phone number or items, whatever its status. Sends no text;
+/// giving a field the value it has changes nothing.
+#[utoipa::path(
+    patch, path = "/orders/{id}", tag = "orders",
+    request_body = EditOrder,
+    params(
+        ("id" = Uuid, Path, description = "The order's id"),
+        ("If-Match" = Option<String>, Header, description = "Apply only if the order still has this ETag"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request safe for 24 hours", pattern = "^[!-~]{1,255}$"),
+    ),
+    responses(
+        (status = 200, description = "The order after the edit", body = OrderView),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
+        (status = 404, response = super::problem::NotFound),
+        (status = 409, response = super::problem::Conflict),
+        (status = 412, response = super::problem::PreconditionFailed),
+        (status = 413, response = super::problem::PayloadTooLarge),
+        (status = 415, response = super::problem::UnsupportedMediaType),
+        (status = 422, response = super::problem::UnprocessableEntity),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn edit_order(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: RawBody,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let key = idempotency::key(&req)?;
+    let request = body.parse::<EditOrder>()?;
+    let fingerprint = fingerprint("PATCH", &format!("/orders/{id}"), &request.canonical);
+    let edit = EditRequest {
+        order: id,
+        edit: request.value.parse(&state)?,
+        // A header that is not text matches no version.
+        if_match: req
+            .headers()
+            .get(header::IF_MATCH)
+            .map(|value| IfMatch::new(value.to_str().unwrap_or(""))),
+    };
+    let once = idempotency::once(key, &caller, fingerprint, edited);
+    let ran = state
+        .services
+        .edit_order(&caller.actor(), caller.scope(), edit, once)
+        .await?;
+    Ok(idempotency::respond(ran, edited))
+}
+
+/// The order's history (status changes and edits), oldest first.
 #[utoipa::path(
     get, path = "/orders/{id}/events", tag = "orders",
     params(("id" = Uuid, Path, description = "The order's id")),
     responses(
-        (status = 200, description = "Status history, oldest first", body = OrderEventList),
+        (status = 200, description = "History, oldest first", body = OrderEventList),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
@@ -513,6 +650,7 @@ pub async fn list_events(
                 to: e.to,
                 actor: e.actor,
                 at: e.at,
+                changed: e.changed,
             })
             .collect(),
     }))

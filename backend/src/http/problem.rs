@@ -9,8 +9,8 @@ use utoipa::{ToResponse, ToSchema};
 
 use crate::domain::{OrderStatus, ValidationError, version_tag};
 use crate::service::{
-    ChangeStatusError, CreateOrderError, LiftOptOutError, NotifyError, ReadError, RepeatRefused,
-    RetryError, RevokeKeyError, StorageError,
+    ChangeStatusError, CreateOrderError, EditOrderError, LiftOptOutError, NotifyError, ReadError,
+    RepeatRefused, RetryError, RevokeKeyError, StorageError,
 };
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -304,6 +304,21 @@ impl From<ChangeStatusError> for ApiError {
             ChangeStatusError::ConcurrentChange => ApiError::ConcurrentChange,
             ChangeStatusError::Repeat(e) => e.into(),
             ChangeStatusError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<EditOrderError> for ApiError {
+    fn from(e: EditOrderError) -> Self {
+        match e {
+            EditOrderError::NotFound(e) => ApiError::NotFound(e.to_string()),
+            EditOrderError::StaleVersion { current } => ApiError::PreconditionFailed(format!(
+                "The order is at version {current} (ETag {}) now; read it again before changing it.",
+                version_tag(current)
+            )),
+            EditOrderError::ConcurrentChange => ApiError::ConcurrentChange,
+            EditOrderError::Repeat(e) => e.into(),
+            EditOrderError::Storage(e) => e.into(),
         }
     }
 }

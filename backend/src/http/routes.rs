@@ -90,6 +90,7 @@ pub fn table() -> &'static [Route] {
             route!(GET "/orders", ALL, orders::list_orders, orders::__path_list_orders),
             route!(POST "/orders", ALL, orders::create_order, orders::__path_create_order),
             route!(GET "/orders/{id}", ALL, orders::get_order, orders::__path_get_order),
+            route!(PATCH "/orders/{id}", ALL, orders::edit_order, orders::__path_edit_order),
             route!(PATCH "/orders/{id}/status", ALL, orders::change_status, orders::__path_change_status),
             route!(GET "/orders/{id}/events", ALL, orders::list_events, orders::__path_list_events),
             route!(GET "/orders/{id}/notifications", ALL, notifications::list_for_order, notifications::__path_list_for_order),

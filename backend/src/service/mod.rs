@@ -42,7 +42,8 @@ pub use inbound::{Reply, ReplyOutcome, Report};
 pub use once::{Answer, Once, Ran, RepeatRefused};
 pub use operations::Readiness;
 pub use orders::{
-    ChangeStatusError, CreateOrderError, Created, OrderPage, StatusChangeRequest, StatusChanged,
+    ChangeStatusError, CreateOrderError, Created, EditOrderError, EditRequest, Edited, OrderPage,
+    StatusChangeRequest, StatusChanged,
 };
 pub use texts::{Notified, NotifyError, RetryError};
 

@@ -9,8 +9,8 @@ use tokio::sync::Notify;
 
 use super::*;
 use crate::domain::{
-    Actor, CustomerName, DeliveryReport, IfMatch, NewOrder, NotificationState, OrderItems,
-    OrderStatus, PhoneNumber, Scope, Template,
+    Actor, CustomerName, DeliveryReport, IfMatch, NewOrder, NotificationState, OrderEdit,
+    OrderField, OrderItems, OrderStatus, PhoneNumber, Scope, Template,
 };
 use crate::metrics::Metrics;
 use crate::store::writer::Writer;
@@ -231,6 +231,98 @@ async fn a_change_to_an_old_version_or_another_keys_order_is_refused() {
     assert!(matches!(ran.await, Err(ChangeStatusError::NotFound(_))));
     let kept = k.services.order(Scope::All, order.id).await.unwrap();
     assert_eq!((kept.status, kept.version), (OrderStatus::Confirmed, 2));
+}
+
+fn edit(order: uuid::Uuid, phone: Option<&str>, items: Option<&[(&str, i64)]>) -> EditRequest {
+    EditRequest {
+        order,
+        edit: OrderEdit {
+            customer_name: None,
+            phone: phone.map(|p| PhoneNumber::parse(p, None).unwrap()),
+            items: items.map(|items| {
+                let raw: Vec<(String, i64)> =
+                    items.iter().map(|(n, q)| ((*n).to_owned(), *q)).collect();
+                OrderItems::parse(&raw).unwrap()
+            }),
+        },
+        if_match: None,
+    }
+}
+
+impl Kitchen {
+    async fn edit(&self, scope: Scope, request: EditRequest) -> Result<Edited, EditOrderError> {
+        let ran = self.services.edit_order(&self.staff, scope, request, None);
+        ran.await.map(done)
+    }
+}
+
+#[tokio::test]
+async fn an_edit_corrects_the_details_keeps_the_status_records_what_changed_and_texts_nobody() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345621").await;
+    k.change(to(order.id, OrderStatus::Confirmed, Some(false)))
+        .await
+        .unwrap();
+
+    let request = edit(order.id, Some("+31 6 1234 5622"), Some(&[("Calzone", 1)]));
+    let edited = k.edit(Scope::All, request).await.unwrap();
+    assert_eq!(edited.changed, [OrderField::Phone, OrderField::Items]);
+    assert_eq!(edited.order.phone.as_str(), "+31612345622");
+    assert_eq!(edited.order.items.as_slice()[0].name, "Calzone");
+    assert_eq!(
+        edited.order.customer_name, "Ada Lovelace",
+        "not given, kept"
+    );
+    assert_eq!(
+        (edited.order.status, edited.order.version),
+        (OrderStatus::Confirmed, 3)
+    );
+
+    let kept = k.services.order(Scope::All, order.id).await.unwrap();
+    assert_eq!(kept, edited.order, "what was answered is what was kept");
+    let history = k.services.history(Scope::All, order.id).await.unwrap();
+    let last = history.last().unwrap();
+    let confirmed = Some(OrderStatus::Confirmed);
+    assert_eq!((last.from, Some(last.to)), (confirmed, confirmed));
+    assert_eq!(last.changed, [OrderField::Phone, OrderField::Items]);
+    assert_eq!(last.actor, "tablet");
+    assert!(
+        history[1].changed.is_empty(),
+        "a status change names no fields"
+    );
+    assert!(k.texts(order.id).await.is_empty(), "an edit texts nobody");
+
+    // The same values again change nothing: no version, no history entry.
+    let request = edit(order.id, Some("+31612345622"), Some(&[("Calzone", 1)]));
+    let again = k.edit(Scope::All, request).await.unwrap();
+    assert!(again.changed.is_empty());
+    assert_eq!(k.kept(order.id).await, (OrderStatus::Confirmed, 3, 3, 0));
+
+    // The next status text goes to the corrected number.
+    let delayed = k.change(to(order.id, OrderStatus::Delayed, None)).await;
+    let text = delayed.unwrap().text.expect("the delayed text");
+    assert_eq!(text.recipient, "+31612345622");
+}
+
+#[tokio::test]
+async fn an_edit_to_an_old_version_or_another_keys_order_is_refused_and_changes_nothing() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345623").await;
+    let mut stale = edit(order.id, Some("+31612345624"), None);
+    stale.if_match = Some(IfMatch::new("\"v7\""));
+    assert!(matches!(
+        k.edit(Scope::All, stale).await,
+        Err(EditOrderError::StaleVersion { current: 1 })
+    ));
+    let elsewhere = Scope::CreatedBy(uuid::Uuid::now_v7());
+    let request = edit(order.id, Some("+31612345624"), None);
+    assert!(matches!(
+        k.edit(elsewhere, request).await,
+        Err(EditOrderError::NotFound(_))
+    ));
+    assert_eq!(k.kept(order.id).await, (OrderStatus::Pending, 1, 1, 0));
+    let kept = k.services.order(Scope::All, order.id).await.unwrap();
+    assert_eq!(kept.phone.as_str(), "+31612345623");
 }
 
 #[tokio::test]

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::entities::{order_events, orders};
 pub use super::port::OrderError;
 use crate::domain::{
-    Actor, ExternalRef, HistoryEntry, NewOrder, Order, OrderFilter, OrderItem, OrderItems,
-    OrderStatus, PhoneNumber, Scope,
+    Actor, ExternalRef, HistoryEntry, NewOrder, Order, OrderEdit, OrderField, OrderFilter,
+    OrderItem, OrderItems, OrderStatus, PhoneNumber, Scope,
 };
 
 fn corrupt(id: Uuid, what: impl std::fmt::Display) -> DbErr {
@@ -54,7 +54,15 @@ async fn append_event(
     to: OrderStatus,
     actor: &Actor,
     at: DateTime<Utc>,
+    changed: &[OrderField],
 ) -> Result<(), DbErr> {
+    let changed = (!changed.is_empty()).then(|| {
+        changed
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
     order_events::ActiveModel {
         order_id: Set(order_id),
         from_status: Set(from.map(|s| s.as_str().to_owned())),
@@ -62,6 +70,7 @@ async fn append_event(
         actor: Set(actor.name.clone()),
         actor_key_id: Set(actor.key_id),
         at: Set(at),
+        changed: Set(changed),
         ..Default::default()
     }
     .insert(txn)
@@ -104,7 +113,7 @@ pub async fn create_order(
         }
         Err(e) => return Err(e.into()),
     };
-    append_event(txn, id, None, OrderStatus::Pending, actor, now).await?;
+    append_event(txn, id, None, OrderStatus::Pending, actor, now, &[]).await?;
     Ok(to_order(model)?)
 }
 
@@ -201,12 +210,51 @@ pub async fn change_status(
     if updated.rows_affected != 1 {
         return Err(OrderError::ConcurrentChange);
     }
-    append_event(txn, order.id, Some(order.status), target, actor, now).await?;
+    append_event(txn, order.id, Some(order.status), target, actor, now, &[]).await?;
     Ok(Order {
         status: target,
         version: order.version + 1,
         updated_at: now,
         ..order.clone()
+    })
+}
+
+/// Corrects `order`'s details as `edit` says, bumps the version and appends a history
+/// entry naming the `changed` fields. Like a status change, it applies only to the
+/// version the caller read.
+pub async fn edit_order(
+    txn: &DatabaseTransaction,
+    order: &Order,
+    edit: &OrderEdit,
+    changed: &[OrderField],
+    actor: &Actor,
+) -> Result<Order, OrderError> {
+    let now = super::now();
+    let edited = edit.applied_to(order);
+    let items =
+        serde_json::to_value(edited.items.as_slice()).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let updated = orders::Entity::update_many()
+        .col_expr(
+            orders::Column::CustomerName,
+            Expr::value(edited.customer_name.clone()),
+        )
+        .col_expr(orders::Column::Phone, Expr::value(edited.phone.as_str()))
+        .col_expr(orders::Column::Items, Expr::value(items))
+        .col_expr(orders::Column::Version, Expr::value(order.version + 1))
+        .col_expr(orders::Column::UpdatedAt, Expr::value(now))
+        .filter(orders::Column::Id.eq(order.id))
+        .filter(orders::Column::Version.eq(order.version))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(OrderError::ConcurrentChange);
+    }
+    let status = order.status;
+    append_event(txn, order.id, Some(status), status, actor, now, changed).await?;
+    Ok(Order {
+        version: order.version + 1,
+        updated_at: now,
+        ..edited
     })
 }
 
@@ -228,6 +276,13 @@ pub async fn history(
                 to: parse(&row.to_status)?,
                 actor: row.actor,
                 at: row.at,
+                changed: match row.changed.as_deref() {
+                    None | Some("") => Vec::new(),
+                    Some(list) => list
+                        .split(',')
+                        .map(|f| OrderField::parse(f).ok_or_else(|| corrupt(order_id, f)))
+                        .collect::<Result<_, _>>()?,
+                },
             })
         })
         .collect()

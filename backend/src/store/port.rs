@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::domain::{
     Actor, ApiKey, DeliveryReport, HistoryEntry, NewOrder, Notification, NotificationState, OptOut,
-    Order, OrderFilter, OrderStatus, Role, SandboxMessage, Scope, SmsText, StatusTemplate,
-    Template,
+    Order, OrderEdit, OrderField, OrderFilter, OrderStatus, Role, SandboxMessage, Scope, SmsText,
+    StatusTemplate, Template,
 };
 pub use crate::fault::FaultKind;
 use crate::metrics::QueueFigures;
@@ -279,6 +279,16 @@ pub trait Writes: Reads {
         &self,
         order: &Order,
         to: OrderStatus,
+        actor: &Actor,
+    ) -> Result<Order, OrderError>;
+    /// Corrects `order` (as read in this transaction) as `edit` says, with a history
+    /// entry naming the `changed` fields; [`OrderError::ConcurrentChange`] if it is no
+    /// longer at that version.
+    async fn edit_order(
+        &self,
+        order: &Order,
+        edit: &OrderEdit,
+        changed: &[OrderField],
         actor: &Actor,
     ) -> Result<Order, OrderError>;
 

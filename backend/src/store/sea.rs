@@ -21,8 +21,8 @@ use super::{
 };
 use crate::domain::{
     Actor, ApiKey, DeliveryReport, HistoryEntry, NewOrder, Notification, NotificationState, OptOut,
-    Order, OrderFilter, OrderStatus, Role, SandboxMessage, Scope, SmsText, StatusTemplate,
-    Template,
+    Order, OrderEdit, OrderField, OrderFilter, OrderStatus, Role, SandboxMessage, Scope, SmsText,
+    StatusTemplate, Template,
 };
 use crate::metrics::QueueFigures;
 
@@ -149,6 +149,16 @@ impl Writes for DatabaseTransaction {
         actor: &Actor,
     ) -> Result<Order, OrderError> {
         orders::change_status(self, order, to, actor).await
+    }
+
+    async fn edit_order(
+        &self,
+        order: &Order,
+        edit: &OrderEdit,
+        changed: &[OrderField],
+        actor: &Actor,
+    ) -> Result<Order, OrderError> {
+        orders::edit_order(self, order, edit, changed, actor).await
     }
 
     async fn queue_text(

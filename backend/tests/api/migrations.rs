@@ -1,10 +1,13 @@
 //! Migrations upgrade a database that already holds data, on both backends.
 
 use crate::helpers::*;
-use order_notify::domain::{CustomerName, OrderItems, OrderStatus, PhoneNumber};
-use order_notify::store::{self, Migrator, orders};
-use sea_orm::TransactionTrait;
+use order_notify::domain::{OrderStatus, Scope};
+use order_notify::store::entities::orders;
+use order_notify::store::{self, Migrator};
+use sea_orm::sea_query::Query;
+use sea_orm::{ConnectionTrait, EntityTrait, Set, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
+use serde_json::json;
 
 async fn upgrade_keeps_orders(kind: DbKind) {
     let Some(db) = TestDb::create(kind).await else {
@@ -13,18 +16,37 @@ async fn upgrade_keeps_orders(kind: DbKind) {
     let conn = store::connect(db.url()).await.unwrap();
     // The schema as the first release left it, with an order in it.
     Migrator::up(&conn, Some(1)).await.unwrap();
+    // Written as the first release wrote it: the order's row and its creation's
+    // history entry, in the columns that release had.
+    let id = uuid::Uuid::now_v7();
+    let at = chrono::Utc::now();
+    let row = orders::Entity::insert(orders::ActiveModel {
+        id: Set(id),
+        external_ref: Set(None),
+        customer_name: Set("Ada".to_owned()),
+        phone: Set("+31612345678".to_owned()),
+        items: Set(json!([{"name": "Soup", "quantity": 1}])),
+        status: Set("pending".to_owned()),
+        version: Set(1),
+        created_by: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+        ..Default::default()
+    });
     let txn = conn.begin().await.unwrap();
-    let actor = order_notify::domain::Actor {
-        key_id: None,
-        name: "before upgrade".into(),
-    };
-    let new = order_notify::domain::NewOrder {
-        customer_name: CustomerName::parse("Ada").unwrap(),
-        phone: PhoneNumber::parse("+31612345678", None).unwrap(),
-        items: OrderItems::parse(&[("Soup".into(), 1)]).unwrap(),
-        external_ref: None,
-    };
-    let order = orders::create_order(&txn, new, &actor).await.unwrap();
+    row.exec(&txn).await.unwrap();
+    let event = Query::insert()
+        .into_table("order_events")
+        .columns(["order_id", "from_status", "to_status", "actor", "at"])
+        .values_panic([
+            id.into(),
+            Option::<String>::None.into(),
+            "pending".into(),
+            "before upgrade".into(),
+            at.into(),
+        ])
+        .to_owned();
+    txn.execute(&event).await.unwrap();
     txn.commit().await.unwrap();
 
     Migrator::up(&conn, None).await.unwrap();
@@ -34,11 +56,26 @@ async fn upgrade_keeps_orders(kind: DbKind) {
             .unwrap()
             .is_empty()
     );
-    let kept = orders::find_order(&conn, order.id, order_notify::domain::Scope::All)
+    let kept = store::orders::find_order(&conn, id, Scope::All)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(kept, order);
+    assert_eq!(
+        (kept.customer_name.as_str(), kept.phone.as_str()),
+        ("Ada", "+31612345678")
+    );
+    assert_eq!((kept.status, kept.version), (OrderStatus::Pending, 1));
+    assert_eq!(kept.items.as_slice()[0].name, "Soup");
+    let history = store::orders::history(&conn, id).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].from, history[0].to),
+        (None, OrderStatus::Pending)
+    );
+    assert!(
+        history[0].changed.is_empty(),
+        "an entry from before edits names no fields"
+    );
     let templates = store::templates::list_templates(&conn).await.unwrap();
     assert_eq!(templates.len(), OrderStatus::ALL.len());
     // Running them again is a no-op.

@@ -352,3 +352,111 @@ async fn writes_that_arrive_together_share_a_commit_and_fail_one_by_one_on_sqlit
         "{batches} transactions for 31 writes"
     );
 }
+
+both_databases! {
+    async fn an_edit_corrects_an_order_records_what_changed_and_texts_nobody(app) {
+        let mut stream = crate::sse::SseClient::open(app.get("/events", &app.admin_key)).await;
+        assert_eq!(stream.next().await.event, "ready");
+        let order = app.create_order("Ada").await;
+        let id = order["id"].as_str().unwrap();
+        assert_eq!(app.change_status(id, "confirmed").await.status(), StatusCode::OK);
+        let text_before = app.wait_for_text(id, &["sent"]).await;
+        for _ in 0..4 {
+            stream.next_change().await; // created, confirmed, its text queued and sent
+        }
+
+        let path = format!("/orders/{id}");
+        let response = app
+            .patch(&path, &app.admin_key, &json!({
+                "customer_name": " Ada King ",
+                "phone": "+31 6 1234 5699",
+                "items": [{"name": "Calzone", "quantity": 1}, {"name": "Tiramisu", "quantity": 2}]
+            }))
+            .header("If-Match", "\"v2\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let edited: Value = response.json().await.unwrap();
+        assert_eq!(edited["customer_name"], "Ada King");
+        assert_eq!(edited["phone"], "+31612345699");
+        assert_eq!(edited["items"], json!([{"name": "Calzone", "quantity": 1}, {"name": "Tiramisu", "quantity": 2}]));
+        assert_eq!((edited["status"].clone(), edited["version"].clone()), (json!("confirmed"), json!(3)));
+        assert_eq!(edited["last_notification"]["id"], text_before["id"]);
+        assert_eq!(app.get_order(id).await, edited, "what was answered is what was kept");
+
+        let history = events(&app, id).await;
+        let last = history.last().unwrap();
+        assert_eq!((last["from"].clone(), last["to"].clone()), (json!("confirmed"), json!("confirmed")));
+        assert_eq!(last["changed"], json!(["customer_name", "phone", "items"]));
+        assert_eq!(last["actor"], "ORDER_NOTIFY_ADMIN_KEY");
+        assert_eq!(history[1]["changed"], json!([]), "a status change names no fields");
+
+        let news = stream.next_change().await;
+        assert_eq!(news.event, "order");
+        assert_eq!((news.json()["order_id"].clone(), news.json()["version"].clone()), (json!(id), json!(3)));
+
+        // No text: the customer hears of statuses, and "Notify customer" uses the new number.
+        let texts = app.get_json(&format!("/orders/{id}/notifications"), &app.admin_key).await;
+        assert_eq!(texts["items"].as_array().unwrap().len(), 1);
+        let notify = app.post(&format!("/orders/{id}/notifications"), &app.admin_key, &json!({})).send().await.unwrap();
+        assert_eq!(notify.status(), StatusCode::ACCEPTED);
+        let notified: Value = notify.json().await.unwrap();
+        assert_eq!(notified["recipient"], "+31612345699");
+        let sent = app.wait_for_text(id, &["sent"]).await;
+        assert_eq!(sent["id"], notified["id"]);
+
+        // Giving a field the value it has changes nothing.
+        let before = app.snapshot().await;
+        let same = app.patch(&path, &app.admin_key, &json!({"phone": "+31612345699"})).send().await.unwrap();
+        assert_eq!(same.status(), StatusCode::OK);
+        assert_eq!(same.json::<Value>().await.unwrap()["version"], 3);
+        assert_eq!(app.snapshot().await, before);
+    }
+
+    async fn a_bad_edit_is_refused_and_changes_nothing(app) {
+        let (_, other) = app.create_key("pos", "integration").await;
+        let order = app.create_order("Grace").await;
+        let id = order["id"].as_str().unwrap();
+        let path = format!("/orders/{id}");
+        let before = app.snapshot().await;
+        for (body, field) in [
+            (json!({}), "body"),
+            (json!({"phone": null}), "phone"),
+            (json!({"phone": "12"}), "phone"),
+            (json!({"customer_name": " "}), "customer_name"),
+            (json!({"items": []}), "items"),
+            (json!({"status": "delivered"}), "status"),
+            (json!({"customer_name": "Grace", "items": [{"name": "Pie", "quantity": 0}]}), "items[0].quantity"),
+        ] {
+            let response = app.patch(&path, &app.admin_key, &body).send().await.unwrap();
+            let problem = assert_problem(response, 422).await;
+            assert_eq!(error_fields(&problem), [field], "{body}: {problem}");
+        }
+        let stale = app.patch(&path, &app.admin_key, &json!({"customer_name": "Grace H"})).header("If-Match", "\"v9\"").send().await.unwrap();
+        let problem = assert_problem(stale, 412).await;
+        assert!(problem["detail"].as_str().unwrap().contains("\"v1\""), "{problem}");
+
+        let hidden = app.patch(&path, &other, &json!({"customer_name": "Mallory"})).send().await.unwrap();
+        assert_problem(hidden, 404).await;
+        let missing = format!("/orders/{}", uuid::Uuid::now_v7());
+        let unknown = app.patch(&missing, &app.admin_key, &json!({"customer_name": "Nobody"})).send().await.unwrap();
+        assert_problem(unknown, 404).await;
+        assert_eq!(app.snapshot().await, before);
+    }
+
+    async fn a_repeated_edit_is_answered_once(app) {
+        let order = app.create_order("Alan").await;
+        let path = format!("/orders/{}", order["id"].as_str().unwrap());
+        let body = json!({"customer_name": "Alan T"});
+        let first = app.patch(&path, &app.admin_key, &body).header("Idempotency-Key", "edit-1").send().await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        let first: Value = first.json().await.unwrap();
+        let again = app.patch(&path, &app.admin_key, &body).header("Idempotency-Key", "edit-1").send().await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.json::<Value>().await.unwrap(), first);
+        let other = app.patch(&path, &app.admin_key, &json!({"customer_name": "Alan M"})).header("Idempotency-Key", "edit-1").send().await.unwrap();
+        assert_problem(other, 422).await;
+        assert_eq!(events(&app, order["id"].as_str().unwrap()).await.len(), 2, "one edit recorded");
+    }
+}

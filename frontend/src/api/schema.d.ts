@@ -216,7 +216,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Correct an order's name, phone number or items, whatever its status. Sends no text;
+         *     giving a field the value it has changes nothing.
+         */
+        patch: operations["edit_order"];
         trace?: never;
     };
     "/orders/{id}/events": {
@@ -226,7 +230,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The order's status history, oldest first. */
+        /** The order's history (status changes and edits), oldest first. */
         get: operations["list_events"];
         put?: never;
         post?: never;
@@ -489,6 +493,22 @@ export interface components {
             name: string;
             role: components["schemas"]["Role"];
         };
+        /** @description Corrections to an order's details: only the fields given change (at least one). */
+        EditOrder: {
+            /**
+             * @description One line of text, 1 to 100 characters.
+             * @example Ada Lovelace
+             */
+            customer_name?: string;
+            /** @description The whole list, replacing the order's items. */
+            items?: components["schemas"]["NewOrderItem"][];
+            /**
+             * Format: phone
+             * @description As for a new order. Texts already queued keep the number they were addressed to.
+             * @example +31 6 1234 5678
+             */
+            phone?: string;
+        };
         /** @enum {string} */
         Encoding: "GSM-7" | "UCS-2";
         Health: {
@@ -655,9 +675,19 @@ export interface components {
             actor: string;
             /** Format: date-time */
             at: string;
+            /**
+             * @description The details an edit corrected; its `from` and `to` are the status the order kept.
+             *     Empty for a status change.
+             */
+            changed: components["schemas"]["OrderField"][];
             from?: components["schemas"]["OrderStatus"] | null;
             to: components["schemas"]["OrderStatus"];
         };
+        /**
+         * @description A detail of an order that can be corrected after it was taken in.
+         * @enum {string}
+         */
+        OrderField: "customer_name" | "phone" | "items";
         /** @description One line of an order: what and how many. */
         OrderItem: {
             /** @example Margherita */
@@ -1369,6 +1399,48 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    edit_order: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Apply only if the order still has this ETag */
+                "If-Match"?: string | null;
+                /** @description Makes a retry of this request safe for 24 hours */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description The order's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EditOrder"];
+            };
+        };
+        responses: {
+            /** @description The order after the edit */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Order"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     list_events: {
         parameters: {
             query?: never;
@@ -1381,7 +1453,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Status history, oldest first */
+            /** @description History, oldest first */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -17,3 +17,4 @@ export type Key = Schemas['Key'];
 export type CreatedKey = Schemas['CreatedKey'];
 export type SandboxMessage = Schemas['SandboxMessage'];
 export type Encoding = Schemas['Encoding'];
+export type OrderField = Schemas['OrderField'];

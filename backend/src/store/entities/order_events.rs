@@ -1,4 +1,4 @@
-//! `order_events`: the status history of each order, appended in the same transaction
+//! `order_events`: the history of each order (status changes and edits), appended in the same transaction
 //! as the change it records.
 
 use sea_orm::entity::prelude::*;
@@ -16,6 +16,8 @@ pub struct Model {
     pub actor: String,
     pub actor_key_id: Option<Uuid>,
     pub at: ChronoDateTimeUtc,
+    /// The fields an edit changed, comma-separated; `None` for a status change.
+    pub changed: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
