@@ -384,6 +384,13 @@ fn edited(edited: &Edited) -> Answer {
     answer(StatusCode::OK, &view)
 }
 
+/// The request's `If-Match`; a header that is not text matches no version.
+fn if_match(req: &HttpRequest) -> Option<IfMatch> {
+    req.headers()
+        .get(header::IF_MATCH)
+        .map(|value| IfMatch::new(value.to_str().unwrap_or("")))
+}
+
 /// The answer to a new order: 201 with the order and its `Location`.
 fn created(created: &Created) -> Answer {
     let view = OrderView::new(created.order.clone(), created.text.clone());
@@ -552,11 +559,7 @@ pub async fn change_status(
         order: id,
         to: request.value.status,
         notify: request.value.notify,
-        // A header that is not text matches no version.
-        if_match: req
-            .headers()
-            .get(header::IF_MATCH)
-            .map(|value| IfMatch::new(value.to_str().unwrap_or(""))),
+        if_match: if_match(&req),
     };
     let once = idempotency::once(key, &caller, fingerprint, status_changed);
     let ran = state
@@ -605,11 +608,7 @@ pub async fn edit_order(
     let edit = EditRequest {
         order: id,
         edit: request.value.parse(&state)?,
-        // A header that is not text matches no version.
-        if_match: req
-            .headers()
-            .get(header::IF_MATCH)
-            .map(|value| IfMatch::new(value.to_str().unwrap_or(""))),
+        if_match: if_match(&req),
     };
     let once = idempotency::once(key, &caller, fingerprint, edited);
     let ran = state

@@ -118,32 +118,42 @@ pub enum EditOrderError {
     Storage(#[from] StorageError),
 }
 
-impl WriteError for EditOrderError {
-    fn storage_fault(&self) -> Option<&StorageError> {
-        match self {
-            EditOrderError::Storage(e) => e.storage_fault(),
-            _ => None,
+/// What every error of a change to an existing order shares: the storage fault it may
+/// carry, that losing a race to a concurrent change is worth another try, and how the
+/// store's refusals map onto it.
+macro_rules! order_change_error {
+    ($error:ident, $what:literal) => {
+        impl WriteError for $error {
+            fn storage_fault(&self) -> Option<&StorageError> {
+                match self {
+                    $error::Storage(e) => e.storage_fault(),
+                    _ => None,
+                }
+            }
         }
-    }
+
+        impl OnceError for $error {
+            fn lost_race(&self) -> bool {
+                matches!(self, $error::ConcurrentChange)
+            }
+        }
+
+        impl From<OrderError> for $error {
+            fn from(e: OrderError) -> Self {
+                match e {
+                    OrderError::ConcurrentChange => $error::ConcurrentChange,
+                    OrderError::DuplicateExternalRef(r) => $error::Storage(StorageError::other(
+                        format!("{} met a duplicate reference {r:?}", $what),
+                    )),
+                    OrderError::Storage(e) => $error::Storage(e),
+                }
+            }
+        }
+    };
 }
 
-impl OnceError for EditOrderError {
-    fn lost_race(&self) -> bool {
-        matches!(self, EditOrderError::ConcurrentChange)
-    }
-}
-
-impl From<OrderError> for EditOrderError {
-    fn from(e: OrderError) -> Self {
-        match e {
-            OrderError::ConcurrentChange => EditOrderError::ConcurrentChange,
-            OrderError::DuplicateExternalRef(r) => EditOrderError::Storage(StorageError::other(
-                format!("an edit met a duplicate reference {r:?}"),
-            )),
-            OrderError::Storage(e) => EditOrderError::Storage(e),
-        }
-    }
-}
+order_change_error!(ChangeStatusError, "a status change");
+order_change_error!(EditOrderError, "an edit");
 
 impl WriteError for CreateOrderError {
     fn storage_fault(&self) -> Option<&StorageError> {
@@ -169,33 +179,6 @@ impl From<OrderError> for CreateOrderError {
                 "a new order met a concurrent change".to_owned(),
             )),
             OrderError::Storage(e) => CreateOrderError::Storage(e),
-        }
-    }
-}
-
-impl WriteError for ChangeStatusError {
-    fn storage_fault(&self) -> Option<&StorageError> {
-        match self {
-            ChangeStatusError::Storage(e) => e.storage_fault(),
-            _ => None,
-        }
-    }
-}
-
-impl OnceError for ChangeStatusError {
-    fn lost_race(&self) -> bool {
-        matches!(self, ChangeStatusError::ConcurrentChange)
-    }
-}
-
-impl From<OrderError> for ChangeStatusError {
-    fn from(e: OrderError) -> Self {
-        match e {
-            OrderError::ConcurrentChange => ChangeStatusError::ConcurrentChange,
-            OrderError::DuplicateExternalRef(r) => ChangeStatusError::Storage(StorageError::other(
-                format!("a status change met a duplicate reference {r:?}"),
-            )),
-            OrderError::Storage(e) => ChangeStatusError::Storage(e),
         }
     }
 }
