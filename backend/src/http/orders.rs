@@ -38,7 +38,7 @@ pub struct OrderView {
     pub phone: String,
     pub items: Vec<OrderItem>,
     pub status: OrderStatus,
-    /// Goes up by one with every status change; the ETag is `"v<version>"`.
+    /// Goes up by one with every change (of status or details); the ETag is `"v<version>"`.
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -653,7 +653,7 @@ export interface components {
             updated_at: string;
             /**
              * Format: int32
-             * @description Goes up by one with every status change; the ETag is `"v<version>"`.
+             * @description Goes up by one with every change (of status or details); the ETag is `"v<version>"`.
              */
             version: number;
         };
