@@ -242,6 +242,7 @@ async fn manage_keys(command: KeysCommand, services: &Services) -> anyhow::Resul
     let by = Actor {
         key_id: None,
         name: "command line".to_owned(),
+        role: crate::domain::Role::Admin,
     };
     match command {
         KeysCommand::Create { name, role } => {

@@ -62,6 +62,7 @@ pub async fn seed(db: &DatabaseConnection, settings: &Settings) -> Result<(), Db
     let actor = Actor {
         key_id: None,
         name: "demo".to_owned(),
+        role: crate::domain::Role::Admin,
     };
     let invalid = |what: String| DbErr::Custom(format!("a demo order is invalid: {what}"));
     let txn = crate::store::begin_write(db).await?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{OrderStatus, PhoneNumber, SmsText, Template, TemplateValues};
+use super::{OrderStatus, PhoneNumber, Role, SmsText, Template, TemplateValues};
 
 /// One reason an input was refused, tied to the field it came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -184,6 +184,8 @@ pub struct NewOrder {
 pub struct Actor {
     pub key_id: Option<Uuid>,
     pub name: String,
+    /// What the actor may do (the command line and the demo act as admins).
+    pub role: Role,
 }
 
 /// Which orders a caller may see.

@@ -26,6 +26,13 @@ impl Role {
             Role::Integration => "integration",
         }
     }
+
+    /// Whether texts in a key's own words may be sent with it. An order system's key
+    /// may send only the kitchen's templates: a leaked one must not be able to text
+    /// customers anything it likes.
+    pub fn may_word_texts(self) -> bool {
+        matches!(self, Role::Admin | Role::Staff)
+    }
 }
 
 impl fmt::Display for Role {

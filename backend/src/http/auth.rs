@@ -53,6 +53,7 @@ impl Caller {
         Actor {
             key_id: Some(self.key_id),
             name: self.name.clone(),
+            role: self.role,
         }
     }
 }

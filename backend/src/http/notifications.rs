@@ -25,6 +25,7 @@ pub struct NotificationList {
 #[serde(deny_unknown_fields)]
 pub struct NotifyCustomer {
     /// A text of your own (placeholders allowed); without it, the current status's text.
+    /// Staff and admin keys only: an integration key gets 403.
     #[serde(default)]
     #[schema(min_length = 1, pattern = "\\S")]
     pub body: Option<String>,
@@ -81,6 +82,7 @@ pub async fn list_for_order(
         (status = 202, description = "Queued", body = Notification),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
+        (status = 403, response = super::problem::Forbidden),
         (status = 429, response = super::problem::TooManyRequests),
         (status = 503, response = super::problem::ServiceUnavailable),
         (status = 404, response = super::problem::NotFound),

@@ -327,6 +327,9 @@ impl From<NotifyError> for ApiError {
     fn from(e: NotifyError) -> Self {
         match e {
             NotifyError::NotFound(e) => ApiError::NotFound(e.to_string()),
+            NotifyError::OwnWordsNotAllowed(role) => ApiError::Forbidden(format!(
+                "A {role} key may send the order's status text only (send {{}}); a text in your own words needs a staff or admin key."
+            )),
             NotifyError::Repeat(e) => e.into(),
             NotifyError::Storage(e) => e.into(),
         }

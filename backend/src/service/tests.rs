@@ -48,6 +48,7 @@ async fn kitchen(settings: &[(&str, &str)]) -> Kitchen {
         staff: Actor {
             key_id: Some(uuid::Uuid::now_v7()),
             name: "tablet".to_owned(),
+            role: crate::domain::Role::Staff,
         },
     }
 }
@@ -432,6 +433,43 @@ async fn notify_customer_queues_the_status_text_even_when_it_is_switched_off() {
         .await;
     assert!(matches!(hidden, Err(NotifyError::NotFound(_))));
     assert_eq!(k.texts(order.id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn only_the_kitchen_sends_texts_in_its_own_words() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345631").await;
+    let shop = Actor {
+        key_id: Some(uuid::Uuid::now_v7()),
+        name: "webshop".to_owned(),
+        role: crate::domain::Role::Integration,
+    };
+    let own = Template::parse("Hi {first_name}, claim your refund").unwrap();
+    let refused = k
+        .services
+        .notify_customer(&shop, Scope::All, order.id, Some(own.clone()), None)
+        .await;
+    assert!(matches!(
+        refused,
+        Err(NotifyError::OwnWordsNotAllowed(
+            crate::domain::Role::Integration
+        ))
+    ));
+    assert!(k.texts(order.id).await.is_empty(), "nothing queued");
+
+    let status_text = k
+        .services
+        .notify_customer(&shop, Scope::All, order.id, None, None)
+        .await;
+    assert!(matches!(done(status_text.unwrap()), Notified::Queued(_)));
+    let worded = k
+        .services
+        .notify_customer(&k.staff, Scope::All, order.id, Some(own), None)
+        .await;
+    match done(worded.unwrap()) {
+        Notified::Queued(text) => assert_eq!(text.body, "Hi Ada, claim your refund"),
+        other => panic!("expected a queued text, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
 use super::{NotFound, ReadError, Services, StorageError, key_label};
-use crate::domain::{Actor, Notification, NotificationState, Order, Scope, Template};
+use crate::domain::{Actor, Notification, NotificationState, Order, Role, Scope, Template};
 use crate::store::Writes;
 use crate::store::port::Requeue;
 use crate::store::writer::WriteError;
@@ -64,6 +64,9 @@ pub enum Notified {
 pub enum NotifyError {
     #[error(transparent)]
     NotFound(#[from] NotFound),
+    /// A text in the key's own words, from a key whose role may not send one.
+    #[error("a {0} key may send the status's text only, not one in its own words")]
+    OwnWordsNotAllowed(Role),
     #[error(transparent)]
     Repeat(#[from] RepeatRefused),
     #[error(transparent)]
@@ -120,6 +123,9 @@ impl Services {
         own_words: Option<Template>,
         once: Option<Once<Notified>>,
     ) -> Result<Ran<Notified>, NotifyError> {
+        if own_words.is_some() && !by.role.may_word_texts() {
+            return Err(NotifyError::OwnWordsNotAllowed(by.role));
+        }
         let this = self.clone();
         let ran = self
             .write_once(once, move |txn| {

@@ -174,6 +174,28 @@ both_databases! {
         assert_eq!(texts(&app).await, 4);
     }
 
+    async fn only_staff_and_admin_keys_send_texts_in_their_own_words(app) {
+        let (_, shop) = app.create_key("shop", "integration").await;
+        let (_, tablet) = app.create_key("tablet", "staff").await;
+        let order = app.create_order_as(&shop, &order_body("Ada")).await;
+        let path = format!("/orders/{}/notifications", order["id"].as_str().unwrap());
+
+        let before = app.snapshot().await;
+        let lure = json!({"body": "Claim your refund at http://evil.example/x"});
+        let refused = app.post(&path, &shop, &lure).header("Idempotency-Key", "lure-1").send().await.unwrap();
+        let problem = assert_problem(refused, 403).await;
+        assert!(problem["detail"].as_str().unwrap().contains("staff or admin"), "{problem}");
+        assert_eq!(app.snapshot().await, before, "nothing queued, nothing kept for a repeat");
+
+        // The kitchen's own template it may still send; the kitchen may word its own.
+        let status_text = app.post(&path, &shop, &json!({})).send().await.unwrap();
+        assert_eq!(status_text.status(), 202);
+        let worded = app.post(&path, &tablet, &json!({"body": "Hi {first_name}, the driver is close"})).send().await.unwrap();
+        assert_eq!(worded.status(), 202);
+        assert_eq!(worded.json::<Value>().await.unwrap()["body"], "Hi Ada, the driver is close");
+        assert_eq!(texts(&app).await, 2);
+    }
+
     async fn an_opted_out_number_gets_a_cancelled_record_and_no_text(app) {
         let order = app.create_order("Barbara Liskov").await;
         let id = order["id"].as_str().unwrap();

@@ -618,7 +618,10 @@ export interface components {
         /** @enum {string} */
         NotificationState: "queued" | "sending" | "sent" | "delivered" | "failed" | "cancelled";
         NotifyCustomer: {
-            /** @description A text of your own (placeholders allowed); without it, the current status's text. */
+            /**
+             * @description A text of your own (placeholders allowed); without it, the current status's text.
+             *     Staff and admin keys only: an integration key gets 403.
+             */
             body?: string | null;
         };
         OptOut: {
@@ -1528,6 +1531,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
