@@ -43,6 +43,33 @@ both_databases! {
     }
 }
 
+both_databases! {
+    async fn made_up_methods_share_one_label_and_cannot_grow_the_figures(app) {
+        let invent = |i: usize| {
+            let name = format!("X{i:04}{}", "M".repeat(4000));
+            reqwest::Method::from_bytes(name.as_bytes()).unwrap()
+        };
+        // One of each kind first, so every series the run will touch exists (the
+        // scrapes count themselves too).
+        for path in ["/orders", "/healthz"] {
+            let first = app.client.request(invent(0), app.url(path)).send().await.unwrap();
+            assert!(first.status().is_client_error(), "{path}: {}", first.status());
+        }
+        scrape(&app.client, &app.address).await;
+        let once = scrape(&app.client, &app.address).await;
+        for i in 1..=500 {
+            let path = if i % 2 == 0 { "/orders" } else { "/healthz" };
+            app.client.request(invent(i), app.url(path)).send().await.unwrap();
+        }
+        let after = scrape(&app.client, &app.address).await;
+        assert!(!after.contains("MMMM"), "a made-up method became a label");
+        assert!(after.contains(r#"method="other""#), "{after}");
+        // Only counts move: the same series, in about the same number of bytes.
+        assert_eq!(after.lines().count(), once.lines().count());
+        assert!(after.len() < once.len() + 4096, "{} bytes after, {} before", after.len(), once.len());
+    }
+}
+
 async fn queued_texts_show_as_depth_and_age(kind: DbKind) {
     let Some(app) = spawn_app_without_worker(kind).await else {
         return;
