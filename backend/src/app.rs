@@ -20,7 +20,7 @@ use crate::config::{Settings, redact_url};
 use crate::demo;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{AppState, auth, metrics, openapi, request_id, routes};
+use crate::http::{AppState, auth, headers, metrics, openapi, request_id, routes};
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::service::Services;
@@ -236,6 +236,7 @@ impl Application {
                 )
                 .wrap(from_fn(metrics::measure))
                 .wrap(from_fn(request_id::assign))
+                .wrap(from_fn(headers::protect))
                 .configure(configure)
                 .configure(|cfg| configure_static(cfg, state.settings.static_dir.clone()))
                 .default_service(fn_service(answer_not_found))
@@ -321,6 +322,7 @@ pub fn operations_server(
         App::new()
             .app_data(services.clone())
             .wrap(from_fn(request_id::assign))
+            .wrap(from_fn(headers::protect))
             .configure(|cfg| routes::register(cfg, routes::operations()))
             .default_service(fn_service(answer_not_found))
     })

@@ -5,6 +5,7 @@ pub mod access;
 pub mod auth;
 pub mod body;
 pub mod events;
+pub mod headers;
 pub mod health;
 pub mod idempotency;
 pub mod keys;

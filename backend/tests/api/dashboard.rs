@@ -144,9 +144,10 @@ async fn dashboard_files_are_compressed_for_browsers_that_accept_it() {
     assert!(plain.headers().get("content-encoding").is_none());
     assert_eq!(plain.text().await.unwrap(), bundle);
 
-    // The API's answers are not touched by the dashboard's headers.
+    // The API's answers are not touched by the dashboard's headers: they have their own.
     let orders = app.get("/orders", &app.admin_key).send().await.unwrap();
-    assert!(orders.headers().get("content-security-policy").is_none());
+    let policy = &orders.headers()["content-security-policy"];
+    assert_eq!(policy, "default-src 'none'; frame-ancestors 'none'");
 
     // The files are counted under one route label, not one per file.
     let metrics = app
@@ -165,4 +166,45 @@ async fn dashboard_files_are_compressed_for_browsers_that_accept_it() {
         "{metrics}"
     );
     assert!(!metrics.contains("app-5678"));
+}
+
+/// The headers that keep an answer out of caches, type sniffing and other sites' frames.
+fn assert_protected(response: &reqwest::Response, what: &str, policy: &str) {
+    let headers = response.headers();
+    assert_eq!(headers["cache-control"], "no-store", "{what}");
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(headers["x-frame-options"], "DENY", "{what}");
+    assert_eq!(headers["content-security-policy"], policy, "{what}");
+}
+
+#[tokio::test]
+async fn api_answers_are_not_stored_sniffed_or_framed() {
+    let app = spawn_app(DbKind::Sqlite).await.unwrap();
+    let api = "default-src 'none'; frame-ancestors 'none'";
+    let created = app
+        .post(
+            "/keys",
+            &app.admin_key,
+            &serde_json::json!({"name": "pos", "role": "integration"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_protected(&created, "a new key's secret", api);
+    let list = app.get("/orders", &app.admin_key).send().await.unwrap();
+    assert_protected(&list, "a list", api);
+    let refused = app.client.get(app.url("/orders")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_protected(&refused, "a refusal", api);
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_protected(&health, "/healthz", api);
+    let swagger = app
+        .client
+        .get(app.url("/swagger-ui/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(swagger.status(), 200);
+    assert_protected(&swagger, "Swagger UI", "frame-ancestors 'none'");
 }
