@@ -48,6 +48,13 @@ impl AccessRules {
         self.keyed_roots.contains(&first_segment(path))
     }
 
+    /// Whether `path` is an open route (health, readiness, the figures).
+    pub fn is_open(&self, path: &str) -> bool {
+        self.routes
+            .iter()
+            .any(|(_, route, access)| *access == Access::Open && *route == path)
+    }
+
     /// The roles the route this request matched admits; none when it matched no keyed
     /// route, so a handler that wants a key refuses.
     pub fn roles_for(&self, req: &HttpRequest) -> &'static [Role] {

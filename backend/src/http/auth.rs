@@ -115,16 +115,25 @@ pub fn loggable_request_line(req: &ServiceRequest) -> String {
 
 /// Takes a token from the client's bucket, or answers 429.
 fn admit(state: &AppState, client: Client) -> Result<(), ApiError> {
-    state
-        .limiter
-        .admit(client)
-        .map_err(|wait| ApiError::TooManyRequests {
-            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-        })
+    state.limiter.admit(client).map_err(too_many)
+}
+
+/// Answers 429 if the client's bucket is empty, taking nothing from it.
+fn check(state: &AppState, client: Client) -> Result<(), ApiError> {
+    state.limiter.check(client).map_err(too_many)
+}
+
+fn too_many(wait: std::time::Duration) -> ApiError {
+    ApiError::TooManyRequests {
+        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+    }
 }
 
 /// Authenticates API paths (401 without a valid key) and applies the rate limit: per
-/// key once the key is known, per client address for everything else.
+/// key once the key is known, per client address for everything else. An address
+/// whose bucket wrong keys have emptied is refused before its next key is looked up.
+/// Health, readiness and the figures are never limited: a load balancer or scraper
+/// must not be told 429 because someone else is guessing keys.
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -146,6 +155,9 @@ pub async fn authenticate(
                 "Send either an API key (Authorization: Bearer) or a stream token (?token=), not both.",
             )
             .into());
+        }
+        if let Some(address) = address {
+            check(&state, Client::Address(address))?;
         }
         let key = match (bearer_token(&req), &stream_token) {
             (Some(token), _) => state.services.key_for_secret(token).await,
@@ -171,6 +183,7 @@ pub async fn authenticate(
         req.extensions_mut().insert(Caller::from(key.key));
     } else if let Some(address) = address
         && !super::access::is_webhook(req.path())
+        && !rules(req.request())?.is_open(req.path())
     {
         // Providers' callbacks are not limited: a refused status report is only sent
         // again, and they are checked by signature instead.

@@ -49,7 +49,17 @@ impl RateLimiter {
         self.admit_at(client, Instant::now())
     }
 
+    /// Whether the client's bucket holds a token, without taking it (or how long until
+    /// it will).
+    pub fn check(&self, client: Client) -> Result<(), Duration> {
+        self.take_at(client, Instant::now(), false)
+    }
+
     fn admit_at(&self, client: Client, now: Instant) -> Result<(), Duration> {
+        self.take_at(client, now, true)
+    }
+
+    fn take_at(&self, client: Client, now: Instant, take: bool) -> Result<(), Duration> {
         if self.per_second <= 0.0 {
             return Ok(());
         }
@@ -70,7 +80,9 @@ impl RateLimiter {
         bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
         bucket.refilled_at = now;
         if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+            if take {
+                bucket.tokens -= 1.0;
+            }
             Ok(())
         } else {
             Err(Duration::from_secs_f64(
@@ -118,6 +130,18 @@ mod tests {
                 .admit_at(Client::Address([127, 0, 0, 1].into()), now)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_check_takes_nothing() {
+        let limiter = RateLimiter::new(1, 2);
+        let (client, now) = (Client::Address([10, 0, 0, 1].into()), Instant::now());
+        for _ in 0..5 {
+            assert!(limiter.take_at(client, now, false).is_ok());
+        }
+        assert!(limiter.admit_at(client, now).is_ok());
+        assert!(limiter.admit_at(client, now).is_ok());
+        assert!(limiter.take_at(client, now, false).is_err(), "empty now");
     }
 
     #[test]

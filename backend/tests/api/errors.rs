@@ -142,6 +142,26 @@ both_databases! {
         assert_eq!(app.snapshot().await, before);
     }
 
+    async fn guessed_keys_cannot_reach_the_key_lookup_or_the_health_checks(app) {
+        let kind = app.kind;
+        drop(app);
+        let app = spawn_app_with(kind, &[("ORDER_NOTIFY_RATE_LIMIT", "1"), ("ORDER_NOTIFY_RATE_LIMIT_BURST", "3")]).await.unwrap();
+        let (_, tablet) = app.create_key("tablet", "staff").await;
+        for i in 0..3 {
+            let guess = app.get("/orders", &format!("onk_guess{i}")).send().await.unwrap();
+            assert_problem(guess, 401).await;
+        }
+        // The address's bucket is empty: the next request with a key is refused before
+        // its key is looked up, whether the key is wrong or right.
+        assert_problem(app.get("/orders", "onk_guess3").send().await.unwrap(), 429).await;
+        assert_problem(app.get("/orders", &tablet).send().await.unwrap(), 429).await;
+        for path in ["/healthz", "/readyz", "/metrics"] {
+            assert_eq!(app.client.get(app.url(path)).send().await.unwrap().status(), 200, "{path}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(app.get("/orders", &tablet).send().await.unwrap().status(), 200);
+    }
+
     async fn too_many_requests_is_429_with_retry_after(app) {
         let kind = app.kind;
         drop(app);
@@ -158,10 +178,16 @@ both_databases! {
 
         // Requests without a key are limited per client address, apart from the key's bucket.
         for _ in 0..3 {
-            assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+            assert_eq!(app.client.get(app.url("/openapi.json")).send().await.unwrap().status(), 200);
         }
-        assert_problem(app.client.get(app.url("/healthz")).send().await.unwrap(), 429).await;
+        assert_problem(app.client.get(app.url("/openapi.json")).send().await.unwrap(), 429).await;
         assert_problem(app.get("/orders", "onk_guess").send().await.unwrap(), 429).await;
+        // Health, readiness and the figures are never limited.
+        for path in ["/healthz", "/readyz", "/metrics"] {
+            for _ in 0..5 {
+                assert_eq!(app.client.get(app.url(path)).send().await.unwrap().status(), 200, "{path}");
+            }
+        }
 
         // The bucket refills at the configured rate.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
