@@ -11,6 +11,7 @@ use std::time::Duration;
 use phonenumber::country;
 
 pub use crate::domain::Secret;
+use crate::domain::{AllowedCountries, PhonePolicy};
 pub use crate::setting::ConfigError;
 use crate::setting::{Source, parse_http_url};
 pub use crate::sms::Providers;
@@ -59,6 +60,9 @@ pub struct Settings {
     pub sms: Providers,
     pub sms_originator: Originator,
     pub default_region: Option<country::Id>,
+    /// The countries whose numbers may be texted (`*`: any); premium-rate, shared-cost
+    /// and non-geographic numbers never are.
+    pub allowed_countries: AllowedCountries,
     pub auto_notify: bool,
     pub retry_max_attempts: u32,
     pub retry_base: Duration,
@@ -122,6 +126,7 @@ const FILE_KEYS: &[&str] = &[
     "sms_provider",
     "sms_originator",
     "default_region",
+    "allowed_countries",
     "auto_notify",
     "retry_max_attempts",
     "retry_base_ms",
@@ -170,6 +175,31 @@ impl Source for Sources<'_> {
     fn variable(&self, key: &str) -> String {
         format!("{PREFIX}{}", key.to_uppercase())
     }
+}
+
+/// `*`, or ISO country codes separated by commas (`NL, BE`).
+fn parse_countries(raw: &str) -> Result<AllowedCountries, String> {
+    if raw == "*" {
+        return Ok(AllowedCountries::Any);
+    }
+    let mut ids = Vec::new();
+    for code in raw.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let id = code
+            .to_ascii_uppercase()
+            .parse::<country::Id>()
+            .map_err(|_| {
+                format!("expected * or two-letter ISO country codes such as NL,BE, got {code:?}")
+            })?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() {
+        return Err(format!(
+            "expected * or two-letter ISO country codes such as NL,BE, got {raw:?}"
+        ));
+    }
+    Ok(AllowedCountries::Only(ids))
 }
 
 fn parse_bool(raw: &str) -> Result<bool, String> {
@@ -313,6 +343,12 @@ impl Settings {
                     format!("expected a two-letter ISO country code such as NL, got {raw:?}")
                 })
         })?;
+        let allowed_default = match default_region {
+            Some(region) => AllowedCountries::Only(vec![region]),
+            None => AllowedCountries::Any,
+        };
+        let allowed_countries =
+            sources.parsed("allowed_countries", allowed_default, parse_countries)?;
         let auto_notify = sources.parsed("auto_notify", true, parse_bool)?;
         let retry_max_attempts = sources.parsed("retry_max_attempts", 8, |raw| {
             parse_range(raw, 1, 100, "attempts")
@@ -392,6 +428,7 @@ impl Settings {
             sms,
             sms_originator,
             default_region,
+            allowed_countries,
             auto_notify,
             retry_max_attempts,
             retry_base,
@@ -405,6 +442,14 @@ impl Settings {
             rate_limit_burst,
             log_filter,
         })
+    }
+
+    /// How customers' numbers are read, and which of them may be texted.
+    pub fn phone_policy(&self) -> PhonePolicy {
+        PhonePolicy {
+            default_region: self.default_region,
+            allowed: self.allowed_countries.clone(),
+        }
     }
 
     /// The address people and providers should use to reach this server.
@@ -450,6 +495,7 @@ mod tests {
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.database_url, "sqlite://order-notify.db?mode=rwc");
         assert!(s.admin_key.is_none() && s.public_url.is_none() && s.default_region.is_none());
+        assert_eq!(s.allowed_countries, AllowedCountries::Any);
         assert_eq!(s.sms.chosen(), "sandbox");
         assert_eq!(s.sms_originator.as_str(), "NomNom");
         assert!(s.auto_notify);
@@ -480,6 +526,7 @@ mod tests {
                 ("ORDER_NOTIFY_SMS_PROVIDER", "twilio"),
                 ("ORDER_NOTIFY_SMS_ORIGINATOR", "+31612345678"),
                 ("ORDER_NOTIFY_DEFAULT_REGION", "nl"),
+                ("ORDER_NOTIFY_ALLOWED_COUNTRIES", "nl, be,NL"),
                 ("ORDER_NOTIFY_AUTO_NOTIFY", "false"),
                 ("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", "3"),
                 ("ORDER_NOTIFY_RETRY_BASE_MS", "250"),
@@ -517,6 +564,10 @@ mod tests {
         assert_eq!(s.sms.chosen(), "twilio");
         assert_eq!(s.sms_originator.as_str(), "+31612345678");
         assert_eq!(s.default_region, Some(country::Id::NL));
+        assert_eq!(
+            s.allowed_countries,
+            AllowedCountries::Only(vec![country::Id::NL, country::Id::BE])
+        );
         assert!(!s.auto_notify);
         assert_eq!((s.retry_max_attempts, s.send_concurrency), (3, 4));
         assert_eq!(s.send_rate_limit, Some(50));
@@ -546,6 +597,25 @@ mod tests {
     }
 
     #[test]
+    fn texts_go_to_the_default_region_unless_countries_are_given() {
+        let only_nl = Settings::load(&env(&[("ORDER_NOTIFY_DEFAULT_REGION", "NL")]), None).unwrap();
+        assert_eq!(
+            only_nl.allowed_countries,
+            AllowedCountries::Only(vec![country::Id::NL])
+        );
+        let any = Settings::load(
+            &env(&[
+                ("ORDER_NOTIFY_DEFAULT_REGION", "NL"),
+                ("ORDER_NOTIFY_ALLOWED_COUNTRIES", "*"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(any.phone_policy().allowed, AllowedCountries::Any);
+        assert_eq!(any.phone_policy().default_region, Some(country::Id::NL));
+    }
+
+    #[test]
     fn database_url_falls_back_to_the_generic_variable() {
         let s = Settings::load(&env(&[("DATABASE_URL", "postgres://db/x")]), None).unwrap();
         assert_eq!(s.database_url, "postgres://db/x");
@@ -571,6 +641,8 @@ mod tests {
             ("ORDER_NOTIFY_SMS_PROVIDER", "pigeon"),
             ("ORDER_NOTIFY_SMS_ORIGINATOR", "Birdie NomNom Foods"),
             ("ORDER_NOTIFY_DEFAULT_REGION", "Netherlands"),
+            ("ORDER_NOTIFY_ALLOWED_COUNTRIES", "NL,Mars"),
+            ("ORDER_NOTIFY_ALLOWED_COUNTRIES", ","),
             ("ORDER_NOTIFY_AUTO_NOTIFY", "sometimes"),
             ("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", "0"),
             ("ORDER_NOTIFY_RETRY_BASE_MS", "-5"),

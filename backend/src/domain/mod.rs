@@ -22,7 +22,7 @@ pub use order::{
     OrderField, OrderFilter, OrderItem, OrderItems, Scope, ValidationError, tag_list_matches,
     version_tag,
 };
-pub use phone::{PhoneError, PhoneNumber};
+pub use phone::{AllowedCountries, PhoneError, PhoneNumber, PhonePolicy};
 pub use role::Role;
 pub use secret::Secret;
 pub use sms::{Encoding, SmsText};

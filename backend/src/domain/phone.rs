@@ -18,6 +18,38 @@ pub enum PhoneError {
     Unparseable(String),
     #[error("{0:?} is not a valid phone number for its country")]
     Invalid(String),
+    /// Premium-rate, shared-cost and non-geographic numbers: a text to one can cost the
+    /// sender far more than a text, or reach no person at all.
+    #[error(
+        "{0} is a {1} number; texts are not sent to premium-rate, shared-cost or non-geographic numbers"
+    )]
+    CostlyRange(String, &'static str),
+    #[error("texts to {0} numbers are not enabled (ORDER_NOTIFY_ALLOWED_COUNTRIES)")]
+    CountryNotEnabled(String),
+}
+
+/// The countries whose numbers texts may go to (`ORDER_NOTIFY_ALLOWED_COUNTRIES`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AllowedCountries {
+    Any,
+    Only(Vec<country::Id>),
+}
+
+impl AllowedCountries {
+    fn admits(&self, id: country::Id) -> bool {
+        match self {
+            AllowedCountries::Any => true,
+            AllowedCountries::Only(ids) => ids.contains(&id),
+        }
+    }
+}
+
+/// How the numbers people type are read and which of them texts may go to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhonePolicy {
+    /// The country of numbers written without `+` (`ORDER_NOTIFY_DEFAULT_REGION`).
+    pub default_region: Option<country::Id>,
+    pub allowed: AllowedCountries,
 }
 
 impl PhoneNumber {
@@ -57,6 +89,32 @@ impl PhoneNumber {
         Ok(PhoneNumber(e164))
     }
 
+    /// Parses a customer's number as [`PhoneNumber::parse`] does, then refuses one that
+    /// texts must not go to: premium-rate, shared-cost and non-geographic numbers
+    /// whatever the policy, and numbers of countries it does not allow.
+    pub fn accept(raw: &str, policy: &PhonePolicy) -> Result<Self, PhoneError> {
+        let phone = PhoneNumber::parse(raw, policy.default_region)?;
+        let number = phonenumber::parse(None, &phone.0)
+            .map_err(|_| PhoneError::Unparseable(shorten(raw.trim())))?;
+        let costly = match number.number_type(&phonenumber::metadata::DATABASE) {
+            phonenumber::Type::PremiumRate => Some("premium-rate"),
+            phonenumber::Type::SharedCost => Some("shared-cost"),
+            _ => None,
+        };
+        if let Some(kind) = costly {
+            return Err(PhoneError::CostlyRange(phone.0, kind));
+        }
+        // International networks (+800, +808, +870, +881, +882, +883, +888, +979) belong
+        // to no country.
+        let Some(country) = number.country().id() else {
+            return Err(PhoneError::CostlyRange(phone.0, "non-geographic"));
+        };
+        if !policy.allowed.admits(country) {
+            return Err(PhoneError::CountryNotEnabled(country.as_ref().to_owned()));
+        }
+        Ok(phone)
+    }
+
     /// Rebuilds a number that was validated before it was stored.
     pub fn from_trusted(e164: String) -> Self {
         PhoneNumber(e164)
@@ -84,6 +142,54 @@ impl fmt::Display for PhoneNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn policy(allowed: AllowedCountries) -> PhonePolicy {
+        PhonePolicy {
+            default_region: None,
+            allowed,
+        }
+    }
+
+    #[test]
+    fn costly_and_non_geographic_numbers_are_refused_whatever_the_policy() {
+        let any = policy(AllowedCountries::Any);
+        for (raw, kind) in [
+            ("+44 909 879 0000", "premium-rate"),
+            ("+1 900 555 0123", "premium-rate"),
+            ("+31 906 1234567", "premium-rate"),
+            ("+44 845 464 0000", "premium-rate"),
+            ("+33 810 12 34 56", "shared-cost"),
+            ("+49 180 1234567", "shared-cost"),
+            ("+979 123456789", "premium-rate"),
+            ("+881 612345678", "non-geographic"),
+            ("+870 773111632", "non-geographic"),
+            ("+800 12345678", "non-geographic"),
+        ] {
+            match PhoneNumber::accept(raw, &any) {
+                Err(PhoneError::CostlyRange(_, found)) => assert_eq!(found, kind, "{raw}"),
+                other => panic!("{raw}: expected a {kind} refusal, got {other:?}"),
+            }
+        }
+        for raw in ["+31612345678", "+44 7911 123456", "+1 415 555 2671"] {
+            assert!(PhoneNumber::accept(raw, &any).is_ok(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn only_allowed_countries_are_texted() {
+        let nl_be = policy(AllowedCountries::Only(vec![
+            country::Id::NL,
+            country::Id::BE,
+        ]));
+        assert!(PhoneNumber::accept("+31612345678", &nl_be).is_ok());
+        assert!(PhoneNumber::accept("+32 470 12 34 56", &nl_be).is_ok());
+        let refused = PhoneNumber::accept("+1 415 555 2671", &nl_be).unwrap_err();
+        assert_eq!(refused, PhoneError::CountryNotEnabled("US".to_owned()));
+        assert_eq!(
+            refused.to_string(),
+            "texts to US numbers are not enabled (ORDER_NOTIFY_ALLOWED_COUNTRIES)"
+        );
+    }
 
     fn nl() -> Option<country::Id> {
         Some("NL".parse().unwrap())

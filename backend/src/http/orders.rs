@@ -310,7 +310,7 @@ impl CreateOrder {
         let customer_name = CustomerName::parse(&self.customer_name)
             .map_err(|e| errors.push(e))
             .ok();
-        let phone = PhoneNumber::parse(&self.phone, state.services.settings().default_region)
+        let phone = PhoneNumber::accept(&self.phone, &state.services.settings().phone_policy())
             .map_err(|e| errors.push(ValidationError::new("phone", e.to_string())))
             .ok();
         let raw_items: Vec<(String, i64)> = self
@@ -357,9 +357,9 @@ impl EditOrder {
         let customer_name = self
             .customer_name
             .and_then(|raw| CustomerName::parse(&raw).map_err(|e| errors.push(e)).ok());
-        let region = state.services.settings().default_region;
+        let policy = state.services.settings().phone_policy();
         let phone = self.phone.and_then(|raw| {
-            PhoneNumber::parse(&raw, region)
+            PhoneNumber::accept(&raw, &policy)
                 .map_err(|e| errors.push(ValidationError::new("phone", e.to_string())))
                 .ok()
         });

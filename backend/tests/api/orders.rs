@@ -460,3 +460,35 @@ both_databases! {
         assert_eq!(events(&app, order["id"].as_str().unwrap()).await.len(), 2, "one edit recorded");
     }
 }
+
+both_databases! {
+    async fn costly_numbers_and_other_countries_are_refused_on_phone(app) {
+        let before = app.snapshot().await;
+        for phone in ["+44 909 879 0000", "+1 900 555 0123", "+979 123456789", "+881 612345678", "+870 773111632", "+800 12345678", "+33 810 12 34 56"] {
+            let mut body = order_body("Mallory");
+            body["phone"] = json!(phone);
+            let refused = app.post("/orders", &app.admin_key, &body).send().await.unwrap();
+            let problem = assert_problem(refused, 422).await;
+            assert_eq!(error_fields(&problem), ["phone"], "{phone}: {problem}");
+            assert!(problem.to_string().contains("not sent to premium-rate, shared-cost or non-geographic"), "{phone}: {problem}");
+        }
+        let order = app.create_order("Ada").await;
+        let id = order["id"].as_str().unwrap();
+        let edit = app.patch(&format!("/orders/{id}"), &app.admin_key, &json!({"phone": "+44 909 879 0000"})).send().await.unwrap();
+        assert_eq!(error_fields(&assert_problem(edit, 422).await), ["phone"]);
+        assert_eq!(app.get_order(id).await["phone"], order["phone"]);
+        assert_eq!(app.snapshot().await["order_rows"], before["order_rows"].as_u64().unwrap() + 1);
+
+        let kind = app.kind;
+        drop(app);
+        let app = spawn_app_with(kind, &[("ORDER_NOTIFY_DEFAULT_REGION", "NL")]).await.unwrap();
+        let mut us = order_body("Grace");
+        us["phone"] = json!("+1 415 555 2671");
+        let problem = assert_problem(app.post("/orders", &app.admin_key, &us).send().await.unwrap(), 422).await;
+        assert_eq!(error_fields(&problem), ["phone"]);
+        assert!(problem.to_string().contains("texts to US numbers are not enabled"), "{problem}");
+        let mut dutch = order_body("Grace");
+        dutch["phone"] = json!("06 1234 5678");
+        assert_eq!(app.create_order_as(&app.admin_key, &dutch).await["phone"], "+31612345678");
+    }
+}
