@@ -25,7 +25,7 @@ pub use order::{
 pub use phone::{AllowedCountries, PhoneError, PhoneNumber, PhonePolicy};
 pub use role::Role;
 pub use secret::Secret;
-pub use sms::{Encoding, SmsText};
+pub use sms::{Encoding, MAX_SEGMENTS, SmsText};
 pub use status::{OrderStatus, StatusChange};
 pub use template::{
     Placeholder, StatusTemplate, Template, TemplateError, TemplateValues, short_ref,

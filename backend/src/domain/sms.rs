@@ -68,6 +68,11 @@ fn gsm_units(c: char) -> Option<usize> {
     }
 }
 
+/// The most SMS one text may take. A longer one costs more than any order update is
+/// worth, and usually means a template or an order went wrong (an item list pasted
+/// 140 times).
+pub const MAX_SEGMENTS: usize = 10;
+
 /// A rendered text with the facts the provider will bill by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmsText {
@@ -114,6 +119,16 @@ impl SmsText {
 
     pub fn segments(&self) -> usize {
         self.segments
+    }
+
+    /// Why this text is not sent, when it takes more than [`MAX_SEGMENTS`] SMS.
+    pub fn too_long(&self) -> Option<String> {
+        (self.segments > MAX_SEGMENTS).then(|| {
+            format!(
+                "The text would take {} SMS; at most {MAX_SEGMENTS} are sent.",
+                self.segments
+            )
+        })
     }
 
     /// The characters that keep this text out of GSM-7, each once, in order.

@@ -128,6 +128,20 @@ impl Template {
         &self.body
     }
 
+    /// The template's own words, without its placeholders: what every text it gives
+    /// takes at least.
+    pub fn fixed_text(&self) -> SmsText {
+        let text: String = self
+            .parts
+            .iter()
+            .filter_map(|part| match part {
+                Part::Text(text) => Some(text.as_str()),
+                Part::Field(_) => None,
+            })
+            .collect();
+        SmsText::new(text)
+    }
+
     pub fn render(&self, values: &TemplateValues) -> SmsText {
         let mut out = String::with_capacity(self.body.len() + 64);
         for part in &self.parts {

@@ -32,13 +32,27 @@ pub struct NotifyCustomer {
 }
 
 /// The answer to "Notify customer": 202 with the queued text, or 409 for a number
-/// that texted STOP (its `cancelled` record is kept, so a repeat answers 409 too).
+/// that texted STOP or a text a limit held back (its `cancelled` record is kept, so a
+/// repeat answers 409 too).
 fn notified(notified: &Notified) -> Answer {
     match notified {
         Notified::Queued(text) => answer(StatusCode::ACCEPTED, text),
         Notified::OptedOut(text) => answer(
             StatusCode::CONFLICT,
             &ApiError::opted_out(&text.recipient).to_problem(),
+        ),
+        Notified::Held(text) => answer(
+            StatusCode::CONFLICT,
+            &ApiError::Conflict {
+                title: "Text held back",
+                detail: format!(
+                    "{} It is recorded as cancelled; shorten the status's template to send it.",
+                    text.last_error
+                        .as_deref()
+                        .unwrap_or("A sending limit stopped it.")
+                ),
+            }
+            .to_problem(),
         ),
     }
 }
@@ -70,7 +84,9 @@ pub async fn list_for_order(
 }
 
 /// "Notify customer": queue the current status's text (even when its template is
-/// disabled), or a custom one. Answers at once; a worker sends it.
+/// disabled), or a custom one. Answers at once; a worker sends it. A text may take at
+/// most 10 SMS: a custom one that would take more is 422 on `body`; the status's text
+/// is recorded `cancelled` with the reason, and answered 409.
 #[utoipa::path(
     post, path = "/orders/{id}/notifications", tag = "notifications",
     request_body(content = NotifyCustomer, description = "`{}` (or no body) for the current status's text"),

@@ -10,7 +10,7 @@ use utoipa::{ToResponse, ToSchema};
 use crate::domain::{OrderStatus, ValidationError, version_tag};
 use crate::service::{
     ChangeStatusError, CreateOrderError, EditOrderError, LiftOptOutError, NotifyError, ReadError,
-    RepeatRefused, RetryError, RevokeKeyError, StorageError,
+    RepeatRefused, RetryError, RevokeKeyError, SaveTemplateError, StorageError,
 };
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -323,10 +323,20 @@ impl From<EditOrderError> for ApiError {
     }
 }
 
+impl From<SaveTemplateError> for ApiError {
+    fn from(e: SaveTemplateError) -> Self {
+        match e {
+            SaveTemplateError::TooLong(reason) => ApiError::field("body", reason),
+            SaveTemplateError::Storage(e) => e.into(),
+        }
+    }
+}
+
 impl From<NotifyError> for ApiError {
     fn from(e: NotifyError) -> Self {
         match e {
             NotifyError::NotFound(e) => ApiError::NotFound(e.to_string()),
+            NotifyError::TooLong(reason) => ApiError::field("body", reason),
             NotifyError::OwnWordsNotAllowed(role) => ApiError::Forbidden(format!(
                 "A {role} key may send the order's status text only (send {{}}); a text in your own words needs a staff or admin key."
             )),

@@ -115,7 +115,9 @@ pub async fn list_templates(
     }))
 }
 
-/// Replace the text for a status.
+/// Replace the text for a status. A text may take at most 10 SMS: a template whose own
+/// words alone take more is refused (422); a text it renders longer for some order is
+/// recorded `cancelled` with the reason.
 #[utoipa::path(
     put, path = "/templates/{status}", tag = "templates",
     request_body = SaveTemplate,

@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use super::{ReadError, Services, StorageError, key_label};
 use crate::domain::{
-    Actor, ApiKey, OptOut, OrderStatus, PhoneNumber, Role, SandboxMessage, Scope, SmsText,
-    StatusTemplate, Template, TemplateValues,
+    Actor, ApiKey, MAX_SEGMENTS, OptOut, OrderStatus, PhoneNumber, Role, SandboxMessage, Scope,
+    SmsText, StatusTemplate, Template, TemplateValues,
 };
 use crate::store::port::Revocation;
 
@@ -29,6 +29,15 @@ pub enum RevokeKeyError {
 }
 
 /// A number that had not opted out (or is no number at all).
+#[derive(Debug, thiserror::Error)]
+pub enum SaveTemplateError {
+    /// Its own words alone take more SMS than a text may.
+    #[error("{0}")]
+    TooLong(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LiftOptOutError {
     #[error("{0} has not opted out.")]
@@ -93,14 +102,22 @@ impl Services {
         self.reads.templates().await
     }
 
-    /// Replaces the text for `status`; this process uses it from the next change on.
+    /// Replaces the text for `status`; this process uses it from the next change on. A
+    /// template whose own words alone take more than [`MAX_SEGMENTS`] SMS is refused:
+    /// no order could be texted with it.
     pub async fn save_template(
         &self,
         by: &Actor,
         status: OrderStatus,
         template: Template,
         enabled: bool,
-    ) -> Result<StatusTemplate, StorageError> {
+    ) -> Result<StatusTemplate, SaveTemplateError> {
+        let fixed = template.fixed_text().segments();
+        if fixed > MAX_SEGMENTS {
+            return Err(SaveTemplateError::TooLong(format!(
+                "The template's own words take {fixed} SMS before any order's details are in it; at most {MAX_SEGMENTS} are sent."
+            )));
+        }
         let author = by.name.clone();
         let saved = self
             .writer

@@ -36,7 +36,7 @@ use key_cache::KeyCache;
 use template_cache::TemplateCache;
 
 pub use access::{Known, STREAM_TOKEN_TTL};
-pub use admin::{KeySource, LiftOptOutError, RevokeKeyError};
+pub use admin::{KeySource, LiftOptOutError, RevokeKeyError, SaveTemplateError};
 pub use delivery::Outcome;
 pub use inbound::{Reply, ReplyOutcome, Report};
 pub use once::{Answer, Once, Ran, RepeatRefused};

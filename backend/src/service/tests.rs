@@ -327,6 +327,59 @@ async fn an_edit_to_an_old_version_or_another_keys_order_is_refused_and_changes_
 }
 
 #[tokio::test]
+async fn a_text_longer_than_ten_sms_is_never_sent() {
+    let k = kitchen(&[]).await;
+    let order = k.order("+31612345641").await;
+    // 142 item lists: no fixed words, so the template saves, but every text is long.
+    let flood = Template::parse(&"{items}".repeat(142)).unwrap();
+    assert!(flood.fixed_text().body().is_empty());
+    let saved = k
+        .services
+        .save_template(&k.staff, OrderStatus::Confirmed, flood.clone(), true)
+        .await;
+    assert!(saved.is_ok(), "{saved:?}");
+
+    // The status still changes; its text is recorded cancelled with the reason.
+    let changed = k.change(to(order.id, OrderStatus::Confirmed, None)).await;
+    let changed = changed.unwrap();
+    assert_eq!(changed.order.status, OrderStatus::Confirmed);
+    let text = changed.text.expect("a record of the held text");
+    assert_eq!(text.state, NotificationState::Cancelled);
+    let reason = text.last_error.clone().unwrap();
+    assert!(reason.contains("at most 10 are sent"), "{reason}");
+    // Asked for again: held the same way, and said so.
+    let asked = k
+        .services
+        .notify_customer(&k.staff, Scope::All, order.id, None, None)
+        .await;
+    assert!(matches!(done(asked.unwrap()), Notified::Held(_)));
+    // Own words that render that long are refused outright, and nothing is kept.
+    let own = k
+        .services
+        .notify_customer(&k.staff, Scope::All, order.id, Some(flood), None)
+        .await;
+    assert!(matches!(own, Err(NotifyError::TooLong(_))));
+    assert_eq!(k.texts(order.id).await.len(), 2);
+    assert!(
+        k.texts(order.id)
+            .await
+            .iter()
+            .all(|t| t.state == NotificationState::Cancelled)
+    );
+
+    // A template whose own words alone are too long is not saved.
+    let essay = Template::parse(&"ж".repeat(700)).unwrap();
+    let refused = k
+        .services
+        .save_template(&k.staff, OrderStatus::Delayed, essay, true)
+        .await;
+    assert!(
+        matches!(refused, Err(SaveTemplateError::TooLong(_))),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_switched_off_template_stops_the_automatic_text_but_not_an_asked_for_one() {
     let k = kitchen(&[]).await;
     let words = Template::parse("{first_name}, we have your order {order_ref}.").unwrap();
@@ -404,7 +457,7 @@ async fn a_number_that_texted_stop_gets_a_cancelled_record_and_no_text() {
             assert_eq!(text.state, NotificationState::Cancelled);
             assert_eq!(text.body, "Hi Ada");
         }
-        Notified::Queued(text) => panic!("queued to an opted-out number: {text:?}"),
+        other => panic!("expected an opted-out record, got {other:?}"),
     }
     assert_eq!(k.texts(order.id).await.len(), 2);
 }
@@ -424,7 +477,7 @@ async fn notify_customer_queues_the_status_text_even_when_it_is_switched_off() {
         .unwrap();
     match done(ran) {
         Notified::Queued(text) => assert_eq!(text.body, "Ada: got it"),
-        Notified::OptedOut(_) => panic!("nobody opted out"),
+        other => panic!("expected a queued text, got {other:?}"),
     }
     let stranger = Scope::CreatedBy(uuid::Uuid::now_v7());
     let hidden = k

@@ -27,13 +27,25 @@ pub(crate) enum Wording {
 
 impl Services {
     /// Queues the text `wording` gives for `order` in `txn`, or nothing when its status
-    /// template is switched off and the text was not asked for.
+    /// template is switched off and the text was not asked for. A text longer than
+    /// [`crate::domain::MAX_SEGMENTS`] SMS is recorded `cancelled` with the reason instead.
     pub(crate) async fn queue_text(
         &self,
         txn: &dyn Writes,
         order: &Order,
         wording: Wording,
     ) -> Result<Option<Notification>, StorageError> {
+        let queued = self.queue_text_held(txn, order, wording).await?;
+        Ok(queued.map(|(text, _)| text))
+    }
+
+    /// [`Services::queue_text`], saying also whether a limit held the text back.
+    async fn queue_text_held(
+        &self,
+        txn: &dyn Writes,
+        order: &Order,
+        wording: Wording,
+    ) -> Result<Option<(Notification, bool)>, StorageError> {
         let template = match wording {
             Wording::Own(template) => template,
             Wording::StatusTemplate { asked } => {
@@ -45,8 +57,12 @@ impl Services {
             }
         };
         let text = order.render(&template);
+        let held = text.too_long();
         let provider = self.settings.sms.chosen();
-        txn.queue_text(order, text, provider).await.map(Some)
+        let queued = txn
+            .queue_text(order, text, provider, held.as_deref())
+            .await?;
+        Ok(Some((queued, held.is_some())))
     }
 }
 
@@ -58,12 +74,18 @@ pub enum Notified {
     /// The customer texted STOP: the refusal is recorded (`cancelled`, so the order's
     /// history shows it) and nothing is sent.
     OptedOut(Notification),
+    /// A limit held the text back (its status template renders too long for this
+    /// order): recorded `cancelled` with the reason in `last_error`, nothing is sent.
+    Held(Notification),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     #[error(transparent)]
     NotFound(#[from] NotFound),
+    /// Words of the caller's own that render longer than [`crate::domain::MAX_SEGMENTS`] SMS.
+    #[error("{0}")]
+    TooLong(String),
     /// A text in the key's own words, from a key whose role may not send one.
     #[error("a {0} key may send the status's text only, not one in its own words")]
     OwnWordsNotAllowed(Role),
@@ -133,19 +155,25 @@ impl Services {
                 Box::pin(async move {
                     let order = txn.find_order(order, scope).await?.ok_or(NotFound(order))?;
                     let wording = match own_words {
-                        Some(template) => Wording::Own(template),
+                        Some(template) => {
+                            // The caller can shorten their own words: refuse, keep nothing.
+                            if let Some(reason) = order.render(&template).too_long() {
+                                return Err(NotifyError::TooLong(reason));
+                            }
+                            Wording::Own(template)
+                        }
                         None => Wording::StatusTemplate { asked: true },
                     };
-                    let text = this
-                        .queue_text(txn, &order, wording)
+                    let (text, held) = this
+                        .queue_text_held(txn, &order, wording)
                         .await?
                         .ok_or_else(|| {
                             StorageError::other("an asked-for text was not queued".to_owned())
                         })?;
-                    Ok::<_, NotifyError>(if text.state == NotificationState::Cancelled {
-                        Notified::OptedOut(text)
-                    } else {
-                        Notified::Queued(text)
+                    Ok::<_, NotifyError>(match text.state {
+                        NotificationState::Cancelled if held => Notified::Held(text),
+                        NotificationState::Cancelled => Notified::OptedOut(text),
+                        _ => Notified::Queued(text),
                     })
                 })
             })

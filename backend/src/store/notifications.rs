@@ -59,6 +59,7 @@ pub async fn queue_notification(
     order: &Order,
     text: SmsText,
     provider: &str,
+    held: Option<&str>,
 ) -> Result<Notification, DbErr> {
     use notifications::Column as C;
     use sea_orm::sea_query::Query;
@@ -73,6 +74,22 @@ pub async fn queue_notification(
                 .to_owned(),
         )
     };
+    // Held by a limit: cancelled with its reason. Otherwise cancelled only if the
+    // number opted out, decided in the insert itself.
+    let (state, last_error): (Expr, Expr) = match held {
+        Some(reason) => (
+            Expr::val(NotificationState::Cancelled.as_str()),
+            Expr::val(reason),
+        ),
+        None => (
+            Expr::case(opted_out(), NotificationState::Cancelled.as_str())
+                .finally(NotificationState::Queued.as_str())
+                .into(),
+            Expr::case(opted_out(), OPTED_OUT)
+                .finally(Expr::val(Option::<String>::None))
+                .into(),
+        ),
+    };
     let values = Query::select()
         .expr(Expr::val(Uuid::now_v7()))
         .expr(Expr::val(order.id))
@@ -83,11 +100,8 @@ pub async fn queue_notification(
             i32::try_from(text.segments()).unwrap_or(i32::MAX),
         ))
         .expr(Expr::val(text.into_body()))
-        .expr(
-            Expr::case(opted_out(), NotificationState::Cancelled.as_str())
-                .finally(NotificationState::Queued.as_str()),
-        )
-        .expr(Expr::case(opted_out(), OPTED_OUT).finally(Expr::val(Option::<String>::None)))
+        .expr(state)
+        .expr(last_error)
         .expr(Expr::val(0))
         .expr(Expr::val(provider))
         .expr(Expr::val(now))

@@ -292,12 +292,14 @@ pub trait Writes: Reads {
         actor: &Actor,
     ) -> Result<Order, OrderError>;
 
-    /// Queues a text about `order`, or records it `cancelled` if the number opted out.
+    /// Queues a text about `order`, or records it `cancelled`: with `held` as its
+    /// reason when given (a limit stopped it), else if the number opted out.
     async fn queue_text(
         &self,
         order: &Order,
         text: SmsText,
         provider: &str,
+        held: Option<&str>,
     ) -> Result<Notification, StorageError>;
     /// Puts a failed text back in the queue with a fresh set of attempts.
     async fn requeue_failed(&self, id: Uuid) -> Result<Requeue, StorageError>;

@@ -166,8 +166,9 @@ impl Writes for DatabaseTransaction {
         order: &Order,
         text: SmsText,
         provider: &str,
+        held: Option<&str>,
     ) -> Result<Notification, StorageError> {
-        Ok(notifications::queue_notification(self, order, text, provider).await?)
+        Ok(notifications::queue_notification(self, order, text, provider, held).await?)
     }
 
     async fn requeue_failed(&self, id: Uuid) -> Result<Requeue, StorageError> {

@@ -196,6 +196,41 @@ both_databases! {
         assert_eq!(texts(&app).await, 2);
     }
 
+    async fn texts_longer_than_ten_sms_are_refused_or_held_back(app) {
+        let order = app.create_order("Ada").await;
+        let id = order["id"].as_str().unwrap();
+        let path = format!("/orders/{id}/notifications");
+        let flood = "{items}".repeat(142);
+
+        let before = app.snapshot().await;
+        let own = app.post(&path, &app.admin_key, &json!({"body": flood})).send().await.unwrap();
+        let problem = assert_problem(own, 422).await;
+        assert_eq!(error_fields(&problem), ["body"]);
+        assert!(problem.to_string().contains("at most 10 are sent"), "{problem}");
+        let essay = app.client.put(app.url("/templates/delayed")).bearer_auth(&app.admin_key)
+            .json(&json!({"body": "ж".repeat(700)})).send().await.unwrap();
+        assert_eq!(error_fields(&assert_problem(essay, 422).await), ["body"]);
+        assert_eq!(app.snapshot().await, before);
+
+        // A template of placeholders only saves, but no text it gives is sent.
+        let saved = app.client.put(app.url("/templates/confirmed")).bearer_auth(&app.admin_key)
+            .json(&json!({"body": flood})).send().await.unwrap();
+        assert_eq!(saved.status(), 200);
+        let changed = app.change_status(id, "confirmed").await;
+        assert_eq!(changed.status(), 200, "the kitchen's change goes through");
+        let changed: Value = changed.json().await.unwrap();
+        assert_eq!(changed["order"]["status"], "confirmed");
+        assert_eq!(changed["notification"]["state"], "cancelled");
+        assert!(changed["notification"]["last_error"].as_str().unwrap().contains("at most 10 are sent"));
+        let asked = app.post(&path, &app.admin_key, &json!({})).send().await.unwrap();
+        let problem = assert_problem(asked, 409).await;
+        assert_eq!(problem["title"], "Text held back");
+        let kept = app.get_json(&path, &app.admin_key).await;
+        let states: Vec<_> = kept["items"].as_array().unwrap().iter().map(|t| t["state"].clone()).collect();
+        assert_eq!(states, [json!("cancelled"), json!("cancelled")]);
+        assert_eq!(texts(&app).await, 2);
+    }
+
     async fn an_opted_out_number_gets_a_cancelled_record_and_no_text(app) {
         let order = app.create_order("Barbara Liskov").await;
         let id = order["id"].as_str().unwrap();

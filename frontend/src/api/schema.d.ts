@@ -252,7 +252,9 @@ export interface paths {
         put?: never;
         /**
          * "Notify customer": queue the current status's text (even when its template is
-         *     disabled), or a custom one. Answers at once; a worker sends it.
+         *     disabled), or a custom one. Answers at once; a worker sends it. A text may take at
+         *     most 10 SMS: a custom one that would take more is 422 on `body`; the status's text
+         *     is recorded `cancelled` with the reason, and answered 409.
          */
         post: operations["notify_customer"];
         delete?: never;
@@ -360,7 +362,11 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Replace the text for a status. */
+        /**
+         * Replace the text for a status. A text may take at most 10 SMS: a template whose own
+         *     words alone take more is refused (422); a text it renders longer for some order is
+         *     recorded `cancelled` with the reason.
+         */
         put: operations["save_template"];
         post?: never;
         delete?: never;
