@@ -95,6 +95,8 @@ class Server:
             "ORDER_NOTIFY_DATABASE_URL": database.url,
             "ORDER_NOTIFY_ADMIN_KEY": ADMIN,
             "ORDER_NOTIFY_RATE_LIMIT": "0",
+            # The load goes to a few numbers; a kitchen's texts go to many.
+            "ORDER_NOTIFY_TEXTS_PER_RECIPIENT_PER_HOUR": "0",
             "RUST_LOG": "warn",
             **database.env,
             **(extra or {}),

@@ -64,6 +64,8 @@ pub struct Settings {
     /// and non-geographic numbers never are.
     pub allowed_countries: AllowedCountries,
     pub auto_notify: bool,
+    /// Texts one number may get in any rolling hour; 0 turns the limit off.
+    pub texts_per_recipient_per_hour: u32,
     pub retry_max_attempts: u32,
     pub retry_base: Duration,
     pub send_concurrency: usize,
@@ -128,6 +130,7 @@ const FILE_KEYS: &[&str] = &[
     "default_region",
     "allowed_countries",
     "auto_notify",
+    "texts_per_recipient_per_hour",
     "retry_max_attempts",
     "retry_base_ms",
     "send_concurrency",
@@ -350,6 +353,10 @@ impl Settings {
         let allowed_countries =
             sources.parsed("allowed_countries", allowed_default, parse_countries)?;
         let auto_notify = sources.parsed("auto_notify", true, parse_bool)?;
+        let texts_per_recipient_per_hour =
+            sources.parsed("texts_per_recipient_per_hour", 10, |raw| {
+                parse_range(raw, 0, 10_000, "texts")
+            })? as u32;
         let retry_max_attempts = sources.parsed("retry_max_attempts", 8, |raw| {
             parse_range(raw, 1, 100, "attempts")
         })? as u32;
@@ -430,6 +437,7 @@ impl Settings {
             default_region,
             allowed_countries,
             auto_notify,
+            texts_per_recipient_per_hour,
             retry_max_attempts,
             retry_base,
             send_concurrency,
@@ -499,6 +507,7 @@ mod tests {
         assert_eq!(s.sms.chosen(), "sandbox");
         assert_eq!(s.sms_originator.as_str(), "NomNom");
         assert!(s.auto_notify);
+        assert_eq!(s.texts_per_recipient_per_hour, 10);
         assert_eq!(s.retry_max_attempts, 8);
         assert_eq!(s.retry_base, Duration::from_millis(2000));
         assert_eq!(s.send_concurrency, 32);
@@ -528,6 +537,7 @@ mod tests {
                 ("ORDER_NOTIFY_DEFAULT_REGION", "nl"),
                 ("ORDER_NOTIFY_ALLOWED_COUNTRIES", "nl, be,NL"),
                 ("ORDER_NOTIFY_AUTO_NOTIFY", "false"),
+                ("ORDER_NOTIFY_TEXTS_PER_RECIPIENT_PER_HOUR", "0"),
                 ("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", "3"),
                 ("ORDER_NOTIFY_RETRY_BASE_MS", "250"),
                 ("ORDER_NOTIFY_SEND_CONCURRENCY", "4"),
@@ -569,6 +579,7 @@ mod tests {
             AllowedCountries::Only(vec![country::Id::NL, country::Id::BE])
         );
         assert!(!s.auto_notify);
+        assert_eq!(s.texts_per_recipient_per_hour, 0, "off");
         assert_eq!((s.retry_max_attempts, s.send_concurrency), (3, 4));
         assert_eq!(s.send_rate_limit, Some(50));
         assert_eq!(s.retry_base, Duration::from_millis(250));
@@ -644,6 +655,7 @@ mod tests {
             ("ORDER_NOTIFY_ALLOWED_COUNTRIES", "NL,Mars"),
             ("ORDER_NOTIFY_ALLOWED_COUNTRIES", ","),
             ("ORDER_NOTIFY_AUTO_NOTIFY", "sometimes"),
+            ("ORDER_NOTIFY_TEXTS_PER_RECIPIENT_PER_HOUR", "many"),
             ("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", "0"),
             ("ORDER_NOTIFY_RETRY_BASE_MS", "-5"),
             ("ORDER_NOTIFY_SEND_CONCURRENCY", "lots"),

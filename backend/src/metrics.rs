@@ -92,7 +92,13 @@ pub struct Metrics {
     last_storage_error: Mutex<Option<(std::time::Instant, FaultKind)>>,
     /// Times the SQLite writer replaced its connection after a failed transaction.
     writer_reconnects: AtomicU64,
+    /// Texts a sending limit stopped, by kind (see [`SEND_LIMITS`]).
+    send_refusals: [AtomicU64; SEND_LIMITS.len()],
 }
+
+/// The sending limits `/metrics` counts refusals of: `recipient` (texts to one number
+/// per hour), `length` (more than 10 SMS).
+pub const SEND_LIMITS: [&str; 2] = ["recipient", "length"];
 
 /// The in-process worker as `/readyz` sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +197,13 @@ impl Metrics {
             .last_storage_error
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A sending limit stopped a text (`kind` is one of [`SEND_LIMITS`]).
+    pub fn record_send_refusal(&self, kind: &str) {
+        if let Some(i) = SEND_LIMITS.iter().position(|k| *k == kind) {
+            self.send_refusals[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The SQLite writer opened a new connection after a failed transaction.
@@ -338,6 +351,17 @@ impl Metrics {
              order_notify_writer_reconnects_total {}\n",
             self.writer_reconnects.load(Ordering::Relaxed)
         );
+        out.push_str(
+            "# HELP order_notify_send_limit_refusals_total Texts a sending limit stopped (this process), by limit.\n\
+             # TYPE order_notify_send_limit_refusals_total counter\n",
+        );
+        for (kind, count) in SEND_LIMITS.iter().zip(&self.send_refusals) {
+            let _ = writeln!(
+                out,
+                "order_notify_send_limit_refusals_total{{kind=\"{kind}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }

@@ -79,6 +79,14 @@ pub enum ApiError {
     Unprocessable { title: &'static str, detail: String },
     #[error("Too many requests; try again in {retry_after_secs} s.")]
     TooManyRequests { retry_after_secs: u64 },
+    /// A sending limit stopped a text (`/problems/<slug>`, with `Retry-After`).
+    #[error("{detail}")]
+    SendLimit {
+        slug: &'static str,
+        title: &'static str,
+        detail: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Unavailable(String),
     /// The storage failed under a write (`StorageError::fault`): nothing of it was kept.
@@ -114,6 +122,7 @@ impl ApiError {
             ApiError::Validation(_) => ("validation", "Invalid request"),
             ApiError::Unprocessable { title, .. } => ("unprocessable", title),
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
+            ApiError::SendLimit { slug, title, .. } => (slug, title),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::StorageUnavailable(_) => ("storage-unavailable", "Cannot save changes now"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
@@ -194,7 +203,9 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::Unprocessable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::SendLimit { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) | ApiError::StorageUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -218,7 +229,11 @@ impl ResponseError for ApiError {
         if let ApiError::MethodNotAllowed { allow, .. } = self {
             response.insert_header((header::ALLOW, *allow));
         }
-        if let ApiError::TooManyRequests { retry_after_secs } = self {
+        if let ApiError::TooManyRequests { retry_after_secs }
+        | ApiError::SendLimit {
+            retry_after_secs, ..
+        } = self
+        {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         if let ApiError::StorageUnavailable(_) = self {
@@ -337,6 +352,15 @@ impl From<NotifyError> for ApiError {
         match e {
             NotifyError::NotFound(e) => ApiError::NotFound(e.to_string()),
             NotifyError::TooLong(reason) => ApiError::field("body", reason),
+            NotifyError::RecipientLimit {
+                reason,
+                retry_after,
+            } => ApiError::SendLimit {
+                slug: "recipient-limit",
+                title: "Too many texts to this number",
+                detail: reason,
+                retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            },
             NotifyError::OwnWordsNotAllowed(role) => ApiError::Forbidden(format!(
                 "A {role} key may send the order's status text only (send {{}}); a text in your own words needs a staff or admin key."
             )),

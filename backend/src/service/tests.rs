@@ -380,6 +380,54 @@ async fn a_text_longer_than_ten_sms_is_never_sent() {
 }
 
 #[tokio::test]
+async fn one_number_gets_at_most_its_hourly_texts() {
+    let k = kitchen(&[("TEXTS_PER_RECIPIENT_PER_HOUR", "3")]).await;
+    let order = k.order("+31612345651").await;
+    let notify = || {
+        k.services
+            .notify_customer(&k.staff, Scope::All, order.id, None, None)
+    };
+    for _ in 0..3 {
+        assert!(matches!(done(notify().await.unwrap()), Notified::Queued(_)));
+    }
+    match notify().await {
+        Err(NotifyError::RecipientLimit {
+            reason,
+            retry_after,
+        }) => {
+            assert!(reason.contains("at most 3 are sent"), "{reason}");
+            let hour = std::time::Duration::from_secs(3600);
+            assert!(
+                retry_after <= hour && retry_after > hour / 2,
+                "{retry_after:?}"
+            );
+        }
+        other => panic!("expected the limit, got {:?}", other.err()),
+    }
+    assert_eq!(
+        k.texts(order.id).await.len(),
+        3,
+        "the refused one is not kept"
+    );
+
+    // The automatic text of a status change is held back; the change goes through.
+    let changed = k.change(to(order.id, OrderStatus::Confirmed, None)).await;
+    let changed = changed.unwrap();
+    assert_eq!(changed.order.status, OrderStatus::Confirmed);
+    let held = changed.text.expect("a record of the held text");
+    assert_eq!(held.state, NotificationState::Cancelled);
+    assert!(held.last_error.unwrap().contains("in the last hour"));
+
+    // Another number is not affected.
+    let other = k.order("+31612345652").await;
+    let ran = k
+        .services
+        .notify_customer(&k.staff, Scope::All, other.id, None, None)
+        .await;
+    assert!(matches!(done(ran.unwrap()), Notified::Queued(_)));
+}
+
+#[tokio::test]
 async fn a_switched_off_template_stops_the_automatic_text_but_not_an_asked_for_one() {
     let k = kitchen(&[]).await;
     let words = Template::parse("{first_name}, we have your order {order_ref}.").unwrap();

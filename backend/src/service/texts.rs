@@ -57,12 +57,64 @@ impl Services {
             }
         };
         let text = order.render(&template);
-        let held = text.too_long();
+        let held = match text.too_long() {
+            Some(reason) => {
+                self.metrics.record_send_refusal("length");
+                Some(reason)
+            }
+            None => self.recipient_limit(txn, order).await?.map(|limited| {
+                self.metrics.record_send_refusal("recipient");
+                limited.reason
+            }),
+        };
         let provider = self.settings.sms.chosen();
         let queued = txn
             .queue_text(order, text, provider, held.as_deref())
             .await?;
         Ok(Some((queued, held.is_some())))
+    }
+}
+
+/// A sending limit that stops a text now, and when it will let one through again.
+#[derive(Clone, Debug)]
+pub(crate) struct Limited {
+    pub reason: String,
+    pub retry_after: std::time::Duration,
+}
+
+impl Services {
+    /// Whether `order`'s number has had its texts for the rolling hour
+    /// (`ORDER_NOTIFY_TEXTS_PER_RECIPIENT_PER_HOUR`), counted in `txn` so the text about
+    /// to be queued is weighed against every one committed before it.
+    pub(crate) async fn recipient_limit(
+        &self,
+        txn: &dyn Writes,
+        order: &Order,
+    ) -> Result<Option<Limited>, StorageError> {
+        let per_hour = self.settings.texts_per_recipient_per_hour;
+        if per_hour == 0 {
+            return Ok(None);
+        }
+        let now = self.now();
+        let hour = chrono::Duration::hours(1);
+        let recent = txn
+            .recent_texts_to(order.phone.as_str(), now - hour)
+            .await?;
+        if recent.count < u64::from(per_hour) {
+            return Ok(None);
+        }
+        let frees_at = recent.oldest.map_or(now, |oldest| oldest + hour);
+        let retry_after = (frees_at - now)
+            .to_std()
+            .unwrap_or_default()
+            .max(std::time::Duration::from_secs(1));
+        Ok(Some(Limited {
+            reason: format!(
+                "{} has had {} texts in the last hour; at most {per_hour} are sent to one number per hour.",
+                order.phone, recent.count
+            ),
+            retry_after,
+        }))
     }
 }
 
@@ -83,6 +135,12 @@ pub enum Notified {
 pub enum NotifyError {
     #[error(transparent)]
     NotFound(#[from] NotFound),
+    /// The number has had its texts for the hour; nothing was queued.
+    #[error("{reason}")]
+    RecipientLimit {
+        reason: String,
+        retry_after: std::time::Duration,
+    },
     /// Words of the caller's own that render longer than [`crate::domain::MAX_SEGMENTS`] SMS.
     #[error("{0}")]
     TooLong(String),
@@ -158,12 +216,21 @@ impl Services {
                         Some(template) => {
                             // The caller can shorten their own words: refuse, keep nothing.
                             if let Some(reason) = order.render(&template).too_long() {
+                                this.metrics.record_send_refusal("length");
                                 return Err(NotifyError::TooLong(reason));
                             }
                             Wording::Own(template)
                         }
                         None => Wording::StatusTemplate { asked: true },
                     };
+                    // Asked for by hand: refused, with when to try again, and nothing kept.
+                    if let Some(limited) = this.recipient_limit(txn, &order).await? {
+                        this.metrics.record_send_refusal("recipient");
+                        return Err(NotifyError::RecipientLimit {
+                            reason: limited.reason,
+                            retry_after: limited.retry_after,
+                        });
+                    }
                     let (text, held) = this
                         .queue_text_held(txn, &order, wording)
                         .await?

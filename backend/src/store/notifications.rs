@@ -5,16 +5,51 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
 use super::entities::{notifications, opt_outs};
-pub use super::port::Requeue;
+pub use super::port::{RecentTexts, Requeue};
 use crate::domain::{DeliveryReport, Notification, NotificationState, Order, SmsText};
+
+/// The texts to `recipient` queued since `since` that were not cancelled, and when
+/// the oldest of them was queued. On PostgreSQL it first locks the number until the
+/// transaction ends, so two instances cannot both count the same free place.
+pub async fn recent_to(
+    txn: &DatabaseTransaction,
+    recipient: &str,
+    since: DateTime<Utc>,
+) -> Result<RecentTexts, DbErr> {
+    use notifications::Column as C;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let lock = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtext($1))::text",
+            [format!("texts to {recipient}").into()],
+        );
+        txn.execute_raw(lock).await?;
+    }
+    let (count, oldest): (i64, Option<DateTime<Utc>>) = notifications::Entity::find()
+        .select_only()
+        .column_as(C::Id.count(), "count")
+        .column_as(C::CreatedAt.min(), "oldest")
+        .filter(C::Recipient.eq(recipient))
+        .filter(C::CreatedAt.gte(since))
+        .filter(C::State.ne(NotificationState::Cancelled.as_str()))
+        .into_tuple()
+        .one(txn)
+        .await?
+        .unwrap_or((0, None));
+    Ok(RecentTexts {
+        count: u64::try_from(count).unwrap_or(0),
+        oldest,
+    })
+}
 
 /// Why a text was recorded as `cancelled` for a number that opted out.
 pub const OPTED_OUT: &str = "The customer opted out of texts (replied STOP); nothing was sent.";

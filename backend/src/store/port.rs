@@ -185,6 +185,14 @@ pub enum Revocation {
     FromConfiguration,
 }
 
+/// A number's recent texts, as a sending limit counts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecentTexts {
+    pub count: u64,
+    /// When the oldest of them was queued.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
 /// What queueing a failed text again did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Requeue {
@@ -301,6 +309,13 @@ pub trait Writes: Reads {
         provider: &str,
         held: Option<&str>,
     ) -> Result<Notification, StorageError>;
+    /// The texts to `recipient` queued since `since` and not cancelled (what a sending
+    /// limit counts). Until the transaction ends, no other writer counts that number.
+    async fn recent_texts_to(
+        &self,
+        recipient: &str,
+        since: DateTime<Utc>,
+    ) -> Result<RecentTexts, StorageError>;
     /// Puts a failed text back in the queue with a fresh set of attempts.
     async fn requeue_failed(&self, id: Uuid) -> Result<Requeue, StorageError>;
     /// Applies a provider's report to the text it names; whether it named one.

@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use super::port::{
-    Change, Claim, Cursor, KeySource, OrderError, Outcome, Reads, Requeue, Revocation,
+    Change, Claim, Cursor, KeySource, OrderError, Outcome, Reads, RecentTexts, Requeue, Revocation,
     StorageError, StoredResponse, Writes,
 };
 use super::{
@@ -169,6 +169,14 @@ impl Writes for DatabaseTransaction {
         held: Option<&str>,
     ) -> Result<Notification, StorageError> {
         Ok(notifications::queue_notification(self, order, text, provider, held).await?)
+    }
+
+    async fn recent_texts_to(
+        &self,
+        recipient: &str,
+        since: DateTime<Utc>,
+    ) -> Result<RecentTexts, StorageError> {
+        Ok(notifications::recent_to(self, recipient, since).await?)
     }
 
     async fn requeue_failed(&self, id: Uuid) -> Result<Requeue, StorageError> {

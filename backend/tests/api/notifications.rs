@@ -231,6 +231,41 @@ both_databases! {
         assert_eq!(texts(&app).await, 2);
     }
 
+    async fn one_number_gets_at_most_ten_texts_an_hour(app) {
+        let kind = app.kind;
+        drop(app);
+        // The default limit (the tests turn it off elsewhere).
+        let app = spawn_app_with(kind, &[(PER_NUMBER.0, "")]).await.unwrap();
+        let order = app.create_order("Ada").await;
+        let id = order["id"].as_str().unwrap();
+        let path = format!("/orders/{id}/notifications");
+        let mut answers = Vec::new();
+        for _ in 0..15 {
+            let response = app.post(&path, &app.admin_key, &json!({})).send().await.unwrap();
+            if response.status() == 429 {
+                let after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                assert!((1800..=3600).contains(&after), "{after}");
+                let problem = assert_problem(response, 429).await;
+                assert_eq!(problem["type"], "/problems/recipient-limit");
+                answers.push(429);
+            } else {
+                answers.push(response.status().as_u16());
+            }
+        }
+        assert_eq!(answers, [[202; 10].as_slice(), [429; 5].as_slice()].concat());
+        assert_eq!(texts(&app).await, 10, "the refused ones are not kept");
+
+        // The kitchen's status change still goes through; its text is held back.
+        let changed: Value = app.change_status(id, "confirmed").await.json().await.unwrap();
+        assert_eq!(changed["order"]["status"], "confirmed");
+        assert_eq!(changed["notification"]["state"], "cancelled");
+        assert!(changed["notification"]["last_error"].as_str().unwrap().contains("at most 10 are sent to one number per hour"));
+
+        let figures = scrape(&app.client, &app.address).await;
+        assert_eq!(metric(&figures, r#"order_notify_send_limit_refusals_total{kind="recipient"}"#), 6.0);
+        assert_eq!(metric(&figures, r#"order_notify_send_limit_refusals_total{kind="length"}"#), 0.0);
+    }
+
     async fn an_opted_out_number_gets_a_cancelled_record_and_no_text(app) {
         let order = app.create_order("Barbara Liskov").await;
         let id = order["id"].as_str().unwrap();

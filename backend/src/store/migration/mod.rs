@@ -8,6 +8,7 @@ mod m20261125_000002_notifications;
 mod m20261125_000003_changes;
 mod m20261129_000004_heartbeat;
 mod m20261130_000005_order_edits;
+mod m20261130_000006_sending_limits;
 
 pub use m20261125_000003_changes::CHANGES_CHANNEL;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_changes::Migration),
             Box::new(m20261129_000004_heartbeat::Migration),
             Box::new(m20261130_000005_order_edits::Migration),
+            Box::new(m20261130_000006_sending_limits::Migration),
         ]
     }
 }
