@@ -97,8 +97,9 @@ pub struct Metrics {
 }
 
 /// The sending limits `/metrics` counts refusals of: `recipient` (texts to one number
-/// per hour), `length` (more than 10 SMS).
-pub const SEND_LIMITS: [&str; 2] = ["recipient", "length"];
+/// per hour), `key` (texts one integration key causes per day), `length` (more than
+/// 10 SMS).
+pub const SEND_LIMITS: [&str; 3] = ["recipient", "key", "length"];
 
 /// The in-process worker as `/readyz` sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -352,12 +352,21 @@ impl From<NotifyError> for ApiError {
         match e {
             NotifyError::NotFound(e) => ApiError::NotFound(e.to_string()),
             NotifyError::TooLong(reason) => ApiError::field("body", reason),
-            NotifyError::RecipientLimit {
+            NotifyError::Limit {
+                kind,
                 reason,
                 retry_after,
             } => ApiError::SendLimit {
-                slug: "recipient-limit",
-                title: "Too many texts to this number",
+                slug: if kind == "key" {
+                    "key-limit"
+                } else {
+                    "recipient-limit"
+                },
+                title: if kind == "key" {
+                    "Too many texts for this key today"
+                } else {
+                    "Too many texts to this number"
+                },
                 detail: reason,
                 retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
             },

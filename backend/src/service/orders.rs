@@ -201,7 +201,7 @@ impl Services {
                     let order = txn.insert_order(new, &actor).await?;
                     let text = if notify {
                         let asked = Wording::StatusTemplate { asked: true };
-                        this.queue_text(txn, &order, asked).await?
+                        this.queue_text(txn, &order, asked, &actor).await?
                     } else {
                         None
                     };
@@ -308,7 +308,7 @@ impl Services {
                             let from = order.status;
                             let order = txn.change_status(&order, request.to, &actor).await?;
                             let text = if wants_text {
-                                this.queue_text(txn, &order, wording).await?
+                                this.queue_text(txn, &order, wording, &actor).await?
                             } else {
                                 None
                             };

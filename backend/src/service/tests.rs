@@ -391,7 +391,8 @@ async fn one_number_gets_at_most_its_hourly_texts() {
         assert!(matches!(done(notify().await.unwrap()), Notified::Queued(_)));
     }
     match notify().await {
-        Err(NotifyError::RecipientLimit {
+        Err(NotifyError::Limit {
+            kind: "recipient",
             reason,
             retry_after,
         }) => {
@@ -425,6 +426,53 @@ async fn one_number_gets_at_most_its_hourly_texts() {
         .notify_customer(&k.staff, Scope::All, other.id, None, None)
         .await;
     assert!(matches!(done(ran.unwrap()), Notified::Queued(_)));
+}
+
+#[tokio::test]
+async fn an_integration_key_causes_at_most_its_daily_texts() {
+    let k = kitchen(&[("TEXTS_PER_KEY_PER_DAY", "2")]).await;
+    let shop = Actor {
+        key_id: Some(uuid::Uuid::now_v7()),
+        name: "webshop".to_owned(),
+        role: crate::domain::Role::Integration,
+    };
+    let mut orders = Vec::new();
+    for phone in ["+31612345661", "+31612345662", "+31612345663"] {
+        let created = k.services.create_order(&shop, new_order(phone), true, None);
+        orders.push(done(created.await.unwrap()));
+    }
+    let states: Vec<_> = orders
+        .iter()
+        .map(|o| o.text.as_ref().unwrap().state)
+        .collect();
+    use NotificationState::{Cancelled, Queued};
+    assert_eq!(
+        states,
+        [Queued, Queued, Cancelled],
+        "the third is held back"
+    );
+    let reason = orders[2].text.as_ref().unwrap().last_error.clone().unwrap();
+    assert!(reason.contains("at most 2 a day"), "{reason}");
+
+    let asked = k
+        .services
+        .notify_customer(&shop, Scope::All, orders[0].order.id, None, None)
+        .await;
+    match asked {
+        Err(NotifyError::Limit {
+            kind, retry_after, ..
+        }) => {
+            assert_eq!(kind, "key");
+            assert!(retry_after <= std::time::Duration::from_secs(86_400));
+        }
+        other => panic!("expected the key's limit, got {:?}", other.err()),
+    }
+    // The kitchen's own keys have no daily limit.
+    let staff = k
+        .services
+        .notify_customer(&k.staff, Scope::All, orders[0].order.id, None, None)
+        .await;
+    assert!(matches!(done(staff.unwrap()), Notified::Queued(_)));
 }
 
 #[tokio::test]

@@ -34,8 +34,9 @@ impl Services {
         txn: &dyn Writes,
         order: &Order,
         wording: Wording,
+        by: &Actor,
     ) -> Result<Option<Notification>, StorageError> {
-        let queued = self.queue_text_held(txn, order, wording).await?;
+        let queued = self.queue_text_held(txn, order, wording, by).await?;
         Ok(queued.map(|(text, _)| text))
     }
 
@@ -45,6 +46,7 @@ impl Services {
         txn: &dyn Writes,
         order: &Order,
         wording: Wording,
+        by: &Actor,
     ) -> Result<Option<(Notification, bool)>, StorageError> {
         let template = match wording {
             Wording::Own(template) => template,
@@ -62,14 +64,15 @@ impl Services {
                 self.metrics.record_send_refusal("length");
                 Some(reason)
             }
-            None => self.recipient_limit(txn, order).await?.map(|limited| {
-                self.metrics.record_send_refusal("recipient");
-                limited.reason
-            }),
+            None => self
+                .limit(txn, order, by)
+                .await?
+                .map(|limited| limited.reason),
         };
         let provider = self.settings.sms.chosen();
+        let caused_by = by.key_id.filter(|_| by.role == Role::Integration);
         let queued = txn
-            .queue_text(order, text, provider, held.as_deref())
+            .queue_text(order, text, provider, held.as_deref(), caused_by)
             .await?;
         Ok(Some((queued, held.is_some())))
     }
@@ -78,15 +81,74 @@ impl Services {
 /// A sending limit that stops a text now, and when it will let one through again.
 #[derive(Clone, Debug)]
 pub(crate) struct Limited {
+    /// Which limit (`recipient`, `key`), as `/metrics` counts it.
+    pub kind: &'static str,
     pub reason: String,
     pub retry_after: std::time::Duration,
 }
 
 impl Services {
+    /// The first sending limit that stops a text to `order` caused by `by` now, if any
+    /// (counted in `/metrics`): the number's for the hour, then the key's for the day.
+    pub(crate) async fn limit(
+        &self,
+        txn: &dyn Writes,
+        order: &Order,
+        by: &Actor,
+    ) -> Result<Option<Limited>, StorageError> {
+        if let Some(limited) = self.recipient_limit(txn, order).await? {
+            self.metrics.record_send_refusal(limited.kind);
+            return Ok(Some(limited));
+        }
+        let limited = self.key_limit(txn, by).await?;
+        if let Some(limited) = &limited {
+            self.metrics.record_send_refusal(limited.kind);
+        }
+        Ok(limited)
+    }
+
+    /// Whether the integration key `by` has caused its texts for the UTC day
+    /// (`ORDER_NOTIFY_TEXTS_PER_KEY_PER_DAY`); the kitchen's own keys have no such limit.
+    async fn key_limit(
+        &self,
+        txn: &dyn Writes,
+        by: &Actor,
+    ) -> Result<Option<Limited>, StorageError> {
+        let per_day = self.settings.texts_per_key_per_day;
+        let Some(key) = by.key_id.filter(|_| by.role == Role::Integration) else {
+            return Ok(None);
+        };
+        if per_day == 0 {
+            return Ok(None);
+        }
+        let now = self.now();
+        let midnight = now
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc();
+        let recent = txn.recent_texts_by(key, midnight).await?;
+        if recent.count < u64::from(per_day) {
+            return Ok(None);
+        }
+        let retry_after = (midnight + chrono::Duration::days(1) - now)
+            .to_std()
+            .unwrap_or_default()
+            .max(std::time::Duration::from_secs(1));
+        Ok(Some(Limited {
+            kind: "key",
+            reason: format!(
+                "The key {:?} has caused {} texts today (UTC); at most {per_day} a day are sent for one integration key.",
+                by.name, recent.count
+            ),
+            retry_after,
+        }))
+    }
+
     /// Whether `order`'s number has had its texts for the rolling hour
     /// (`ORDER_NOTIFY_TEXTS_PER_RECIPIENT_PER_HOUR`), counted in `txn` so the text about
     /// to be queued is weighed against every one committed before it.
-    pub(crate) async fn recipient_limit(
+    async fn recipient_limit(
         &self,
         txn: &dyn Writes,
         order: &Order,
@@ -109,6 +171,7 @@ impl Services {
             .unwrap_or_default()
             .max(std::time::Duration::from_secs(1));
         Ok(Some(Limited {
+            kind: "recipient",
             reason: format!(
                 "{} has had {} texts in the last hour; at most {per_hour} are sent to one number per hour.",
                 order.phone, recent.count
@@ -135,9 +198,11 @@ pub enum Notified {
 pub enum NotifyError {
     #[error(transparent)]
     NotFound(#[from] NotFound),
-    /// The number has had its texts for the hour; nothing was queued.
+    /// A sending limit (`recipient`: the number's texts for the hour; `key`: the
+    /// integration key's for the day) stops the text; nothing was queued.
     #[error("{reason}")]
-    RecipientLimit {
+    Limit {
+        kind: &'static str,
         reason: String,
         retry_after: std::time::Duration,
     },
@@ -206,10 +271,10 @@ impl Services {
         if own_words.is_some() && !by.role.may_word_texts() {
             return Err(NotifyError::OwnWordsNotAllowed(by.role));
         }
-        let this = self.clone();
+        let (this, actor) = (self.clone(), by.clone());
         let ran = self
             .write_once(once, move |txn| {
-                let (this, own_words) = (this.clone(), own_words.clone());
+                let (this, own_words, actor) = (this.clone(), own_words.clone(), actor.clone());
                 Box::pin(async move {
                     let order = txn.find_order(order, scope).await?.ok_or(NotFound(order))?;
                     let wording = match own_words {
@@ -224,15 +289,15 @@ impl Services {
                         None => Wording::StatusTemplate { asked: true },
                     };
                     // Asked for by hand: refused, with when to try again, and nothing kept.
-                    if let Some(limited) = this.recipient_limit(txn, &order).await? {
-                        this.metrics.record_send_refusal("recipient");
-                        return Err(NotifyError::RecipientLimit {
+                    if let Some(limited) = this.limit(txn, &order, &actor).await? {
+                        return Err(NotifyError::Limit {
+                            kind: limited.kind,
                             reason: limited.reason,
                             retry_after: limited.retry_after,
                         });
                     }
                     let (text, held) = this
-                        .queue_text_held(txn, &order, wording)
+                        .queue_text_held(txn, &order, wording, &actor)
                         .await?
                         .ok_or_else(|| {
                             StorageError::other("an asked-for text was not queued".to_owned())

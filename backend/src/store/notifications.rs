@@ -26,11 +26,38 @@ pub async fn recent_to(
     since: DateTime<Utc>,
 ) -> Result<RecentTexts, DbErr> {
     use notifications::Column as C;
+    recent(
+        txn,
+        &format!("texts to {recipient}"),
+        C::Recipient.eq(recipient),
+        since,
+    )
+    .await
+}
+
+/// The texts `key` caused since `since` that were not cancelled, locked on PostgreSQL
+/// as [`recent_to`] is.
+pub async fn recent_by(
+    txn: &DatabaseTransaction,
+    key: Uuid,
+    since: DateTime<Utc>,
+) -> Result<RecentTexts, DbErr> {
+    use notifications::Column as C;
+    recent(txn, &format!("texts by {key}"), C::CausedBy.eq(key), since).await
+}
+
+async fn recent(
+    txn: &DatabaseTransaction,
+    lock_name: &str,
+    whose: sea_orm::sea_query::SimpleExpr,
+    since: DateTime<Utc>,
+) -> Result<RecentTexts, DbErr> {
+    use notifications::Column as C;
     if txn.get_database_backend() == DbBackend::Postgres {
         let lock = Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_advisory_xact_lock(hashtext($1))::text",
-            [format!("texts to {recipient}").into()],
+            [lock_name.into()],
         );
         txn.execute_raw(lock).await?;
     }
@@ -38,7 +65,7 @@ pub async fn recent_to(
         .select_only()
         .column_as(C::Id.count(), "count")
         .column_as(C::CreatedAt.min(), "oldest")
-        .filter(C::Recipient.eq(recipient))
+        .filter(whose)
         .filter(C::CreatedAt.gte(since))
         .filter(C::State.ne(NotificationState::Cancelled.as_str()))
         .into_tuple()
@@ -95,6 +122,7 @@ pub async fn queue_notification(
     text: SmsText,
     provider: &str,
     held: Option<&str>,
+    caused_by: Option<Uuid>,
 ) -> Result<Notification, DbErr> {
     use notifications::Column as C;
     use sea_orm::sea_query::Query;
@@ -142,6 +170,7 @@ pub async fn queue_notification(
         .expr(Expr::val(now))
         .expr(Expr::val(now))
         .expr(Expr::val(now))
+        .expr(Expr::val(caused_by))
         .to_owned();
     let insert = Query::insert()
         .into_table(notifications::Entity)
@@ -160,6 +189,7 @@ pub async fn queue_notification(
             C::DueAt,
             C::CreatedAt,
             C::UpdatedAt,
+            C::CausedBy,
         ])
         .select_from(values)
         .map_err(|e| DbErr::Custom(format!("building the insert of a text: {e}")))?

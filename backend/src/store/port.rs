@@ -302,18 +302,27 @@ pub trait Writes: Reads {
 
     /// Queues a text about `order`, or records it `cancelled`: with `held` as its
     /// reason when given (a limit stopped it), else if the number opted out.
+    /// `caused_by` is the integration key whose request caused it.
     async fn queue_text(
         &self,
         order: &Order,
         text: SmsText,
         provider: &str,
         held: Option<&str>,
+        caused_by: Option<Uuid>,
     ) -> Result<Notification, StorageError>;
     /// The texts to `recipient` queued since `since` and not cancelled (what a sending
     /// limit counts). Until the transaction ends, no other writer counts that number.
     async fn recent_texts_to(
         &self,
         recipient: &str,
+        since: DateTime<Utc>,
+    ) -> Result<RecentTexts, StorageError>;
+    /// The texts `key` caused since `since` and not cancelled, counted as
+    /// [`Writes::recent_texts_to`] counts a number's.
+    async fn recent_texts_by(
+        &self,
+        key: Uuid,
         since: DateTime<Utc>,
     ) -> Result<RecentTexts, StorageError>;
     /// Puts a failed text back in the queue with a fresh set of attempts.

@@ -167,8 +167,9 @@ impl Writes for DatabaseTransaction {
         text: SmsText,
         provider: &str,
         held: Option<&str>,
+        caused_by: Option<Uuid>,
     ) -> Result<Notification, StorageError> {
-        Ok(notifications::queue_notification(self, order, text, provider, held).await?)
+        Ok(notifications::queue_notification(self, order, text, provider, held, caused_by).await?)
     }
 
     async fn recent_texts_to(
@@ -177,6 +178,14 @@ impl Writes for DatabaseTransaction {
         since: DateTime<Utc>,
     ) -> Result<RecentTexts, StorageError> {
         Ok(notifications::recent_to(self, recipient, since).await?)
+    }
+
+    async fn recent_texts_by(
+        &self,
+        key: Uuid,
+        since: DateTime<Utc>,
+    ) -> Result<RecentTexts, StorageError> {
+        Ok(notifications::recent_by(self, key, since).await?)
     }
 
     async fn requeue_failed(&self, id: Uuid) -> Result<Requeue, StorageError> {

@@ -266,6 +266,44 @@ both_databases! {
         assert_eq!(metric(&figures, r#"order_notify_send_limit_refusals_total{kind="length"}"#), 0.0);
     }
 
+    async fn an_integration_key_causes_at_most_its_daily_texts(app) {
+        let kind = app.kind;
+        drop(app);
+        let app = spawn_app_with(kind, &[("ORDER_NOTIFY_TEXTS_PER_KEY_PER_DAY", "3")]).await.unwrap();
+        let (_, shop) = app.create_key("shop", "integration").await;
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let mut body = order_body("Ada");
+            body["phone"] = json!(format!("+3161234567{i}"));
+            body["notify"] = json!(true);
+            let order = app.create_order_as(&shop, &body).await;
+            assert_eq!(order["last_notification"]["state"], "queued");
+            ids.push(order["id"].as_str().unwrap().to_owned());
+        }
+        let before = app.snapshot().await;
+        let path = format!("/orders/{}/notifications", ids[0]);
+        let refused = app.post(&path, &shop, &json!({})).send().await.unwrap();
+        let after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=86_400).contains(&after), "{after}");
+        let problem = assert_problem(refused, 429).await;
+        assert_eq!(problem["type"], "/problems/key-limit");
+        let mut now = app.snapshot().await;
+        now["orders"] = before["orders"].clone(); // the worker sends the queued texts meanwhile
+        assert_eq!(now, before, "nothing queued");
+
+        // Its status changes still go through; their texts are held back.
+        let confirm = app.patch(&format!("/orders/{}/status", ids[1]), &shop, &json!({"status": "confirmed"}));
+        let changed: Value = confirm.send().await.unwrap().json().await.unwrap();
+        assert_eq!(changed["order"]["status"], "confirmed");
+        assert_eq!(changed["notification"]["state"], "cancelled");
+        assert!(changed["notification"]["last_error"].as_str().unwrap().contains("at most 3 a day"));
+        // The kitchen's keys are not limited by it.
+        let staff = app.post(&path, &app.admin_key, &json!({})).send().await.unwrap();
+        assert_eq!(staff.status(), 202);
+        let figures = scrape(&app.client, &app.address).await;
+        assert_eq!(metric(&figures, r#"order_notify_send_limit_refusals_total{kind="key"}"#), 2.0);
+    }
+
     async fn an_opted_out_number_gets_a_cancelled_record_and_no_text(app) {
         let order = app.create_order("Barbara Liskov").await;
         let id = order["id"].as_str().unwrap();

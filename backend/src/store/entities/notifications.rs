@@ -28,6 +28,8 @@ pub struct Model {
     pub updated_at: ChronoDateTimeUtc,
     pub sent_at: Option<ChronoDateTimeUtc>,
     pub delivered_at: Option<ChronoDateTimeUtc>,
+    /// The integration key whose request caused the text (sending limits count them).
+    pub caused_by: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
