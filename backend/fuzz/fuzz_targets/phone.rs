@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use order_notify::domain::{PhoneError, PhoneNumber};
+use order_notify::domain::{AllowedCountries, PhoneError, PhoneNumber, PhonePolicy};
 
 /// Default regions to read national numbers with; `None` as when none is configured.
 const REGIONS: [Option<&str>; 12] = [
@@ -43,6 +43,9 @@ fuzz_target!(|input: (u8, &str)| {
             assert!(!trimmed.is_empty());
             return;
         }
+        Err(e @ (PhoneError::CostlyRange(..) | PhoneError::CountryNotEnabled(_))) => {
+            panic!("parse reads numbers; only accept applies the sending policy: {e}")
+        }
     };
     assert!(!trimmed.is_empty() && trimmed.len() <= 40);
     assert!(
@@ -77,4 +80,16 @@ fuzz_target!(|input: (u8, &str)| {
         "{raw:?}"
     );
     assert_eq!(phone.to_string(), e164);
+
+    // With every country allowed, accepting it refuses only costly ranges, and keeps
+    // the number as parsed.
+    let any = PhonePolicy {
+        default_region: region,
+        allowed: AllowedCountries::Any,
+    };
+    match PhoneNumber::accept(raw, &any) {
+        Ok(accepted) => assert_eq!(accepted, phone, "{raw:?}"),
+        Err(PhoneError::CostlyRange(number, _)) => assert_eq!(number, e164, "{raw:?}"),
+        Err(other) => panic!("{raw:?}: {other}"),
+    }
 });
