@@ -18,6 +18,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Settings, redact_url};
 use crate::demo;
+use crate::http::events::StreamSlots;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{AppState, auth, headers, metrics, openapi, request_id, routes};
@@ -217,12 +218,14 @@ impl Application {
         let for_worker = services.clone();
         let services_data = web::Data::new(services.clone());
         let access_rules = web::Data::new(routes::access_rules());
+        let settings_streams = settings.streams_per_key;
         let state = web::Data::new(AppState {
             services,
             settings,
             limiter,
             metrics: metrics.clone(),
             events: events.clone(),
+            streams: Arc::new(StreamSlots::new(settings_streams)),
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -68,6 +68,8 @@ pub struct Settings {
     pub texts_per_recipient_per_hour: u32,
     /// Texts one integration key may cause per UTC day; 0 turns the limit off.
     pub texts_per_key_per_day: u32,
+    /// `GET /events` streams one key may hold open on one process.
+    pub streams_per_key: usize,
     pub retry_max_attempts: u32,
     pub retry_base: Duration,
     pub send_concurrency: usize,
@@ -134,6 +136,7 @@ const FILE_KEYS: &[&str] = &[
     "auto_notify",
     "texts_per_recipient_per_hour",
     "texts_per_key_per_day",
+    "streams_per_key",
     "retry_max_attempts",
     "retry_base_ms",
     "send_concurrency",
@@ -363,6 +366,9 @@ impl Settings {
         let texts_per_key_per_day = sources.parsed("texts_per_key_per_day", 5000, |raw| {
             parse_range(raw, 0, 10_000_000, "texts")
         })? as u32;
+        let streams_per_key = sources.parsed("streams_per_key", 20, |raw| {
+            parse_range(raw, 1, 10_000, "streams")
+        })? as usize;
         let retry_max_attempts = sources.parsed("retry_max_attempts", 8, |raw| {
             parse_range(raw, 1, 100, "attempts")
         })? as u32;
@@ -445,6 +451,7 @@ impl Settings {
             auto_notify,
             texts_per_recipient_per_hour,
             texts_per_key_per_day,
+            streams_per_key,
             retry_max_attempts,
             retry_base,
             send_concurrency,
@@ -516,6 +523,7 @@ mod tests {
         assert!(s.auto_notify);
         assert_eq!(s.texts_per_recipient_per_hour, 10);
         assert_eq!(s.texts_per_key_per_day, 5000);
+        assert_eq!(s.streams_per_key, 20);
         assert_eq!(s.retry_max_attempts, 8);
         assert_eq!(s.retry_base, Duration::from_millis(2000));
         assert_eq!(s.send_concurrency, 32);
@@ -547,6 +555,7 @@ mod tests {
                 ("ORDER_NOTIFY_AUTO_NOTIFY", "false"),
                 ("ORDER_NOTIFY_TEXTS_PER_RECIPIENT_PER_HOUR", "0"),
                 ("ORDER_NOTIFY_TEXTS_PER_KEY_PER_DAY", "200"),
+                ("ORDER_NOTIFY_STREAMS_PER_KEY", "3"),
                 ("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", "3"),
                 ("ORDER_NOTIFY_RETRY_BASE_MS", "250"),
                 ("ORDER_NOTIFY_SEND_CONCURRENCY", "4"),
@@ -590,6 +599,7 @@ mod tests {
         assert!(!s.auto_notify);
         assert_eq!(s.texts_per_recipient_per_hour, 0, "off");
         assert_eq!(s.texts_per_key_per_day, 200);
+        assert_eq!(s.streams_per_key, 3);
         assert_eq!((s.retry_max_attempts, s.send_concurrency), (3, 4));
         assert_eq!(s.send_rate_limit, Some(50));
         assert_eq!(s.retry_base, Duration::from_millis(250));
@@ -667,6 +677,7 @@ mod tests {
             ("ORDER_NOTIFY_AUTO_NOTIFY", "sometimes"),
             ("ORDER_NOTIFY_TEXTS_PER_RECIPIENT_PER_HOUR", "many"),
             ("ORDER_NOTIFY_TEXTS_PER_KEY_PER_DAY", "-1"),
+            ("ORDER_NOTIFY_STREAMS_PER_KEY", "0"),
             ("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", "0"),
             ("ORDER_NOTIFY_RETRY_BASE_MS", "-5"),
             ("ORDER_NOTIFY_SEND_CONCURRENCY", "lots"),

@@ -181,6 +181,17 @@ pub async fn stream(
             },
             (None, None) => Resume::Now,
         };
+    let Some(slot) = state.streams.take(caller.key_id) else {
+        return Err(ApiError::Limit {
+            slug: "stream-limit",
+            title: "Too many open streams",
+            detail: format!(
+                "This key has {} event streams open here already; close one and try again.",
+                state.streams.per_key
+            ),
+            retry_after_secs: 5,
+        });
+    };
     // Subscribe before reading the log, so nothing falls between the two.
     let live = state
         .events
@@ -204,7 +215,7 @@ pub async fn stream(
     };
     let guard = state.metrics.event_stream_opened();
     tokio::spawn(async move {
-        let _counted = guard;
+        let _counted = (guard, slot);
         stream.run(live, reset).await;
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -222,6 +233,55 @@ pub async fn stream(
 
 async fn shutting_down(closing: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = closing.wait_for(|closing| *closing).await.map(|_| ());
+}
+
+/// The event streams each key has open on this process, at most `per_key` each, so a
+/// leaked key (or a page that reopens its stream in a loop) cannot hold the server's
+/// connections and tasks.
+pub struct StreamSlots {
+    pub per_key: usize,
+    open: std::sync::Mutex<std::collections::HashMap<Uuid, usize>>,
+}
+
+/// One open stream's place, given back when the stream ends.
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    key: Uuid,
+}
+
+impl StreamSlots {
+    pub fn new(per_key: usize) -> Self {
+        StreamSlots {
+            per_key,
+            open: Default::default(),
+        }
+    }
+
+    /// A place for one more stream of `key`, unless it has all of its places.
+    pub fn take(self: &Arc<Self>, key: Uuid) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(key).or_default();
+        if *count >= self.per_key {
+            return None;
+        }
+        *count += 1;
+        Some(StreamSlot {
+            slots: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// Where a new stream starts.
@@ -390,6 +450,21 @@ fn event_text(change: &Change) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_has_its_own_places_and_an_ended_stream_gives_its_back() {
+        let slots = Arc::new(StreamSlots::new(2));
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let first = slots.take(a).expect("a first place");
+        let _second = slots.take(a).expect("a second place");
+        assert!(slots.take(a).is_none(), "only two");
+        assert!(slots.take(b).is_some(), "another key has its own");
+        drop(first);
+        assert!(
+            slots.take(a).is_some(),
+            "the ended stream's place is free again"
+        );
+    }
 
     #[test]
     fn a_change_is_one_event_with_its_position_as_id() {

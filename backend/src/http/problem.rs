@@ -79,9 +79,10 @@ pub enum ApiError {
     Unprocessable { title: &'static str, detail: String },
     #[error("Too many requests; try again in {retry_after_secs} s.")]
     TooManyRequests { retry_after_secs: u64 },
-    /// A sending limit stopped a text (`/problems/<slug>`, with `Retry-After`).
+    /// A limit of its own stopped the request (a sending limit, the open streams of a
+    /// key): `/problems/<slug>`, with `Retry-After`.
     #[error("{detail}")]
-    SendLimit {
+    Limit {
         slug: &'static str,
         title: &'static str,
         detail: String,
@@ -122,7 +123,7 @@ impl ApiError {
             ApiError::Validation(_) => ("validation", "Invalid request"),
             ApiError::Unprocessable { title, .. } => ("unprocessable", title),
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
-            ApiError::SendLimit { slug, title, .. } => (slug, title),
+            ApiError::Limit { slug, title, .. } => (slug, title),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::StorageUnavailable(_) => ("storage-unavailable", "Cannot save changes now"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
@@ -203,7 +204,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::Unprocessable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::TooManyRequests { .. } | ApiError::SendLimit { .. } => {
+            ApiError::TooManyRequests { .. } | ApiError::Limit { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::Unavailable(_) | ApiError::StorageUnavailable(_) => {
@@ -230,7 +231,7 @@ impl ResponseError for ApiError {
             response.insert_header((header::ALLOW, *allow));
         }
         if let ApiError::TooManyRequests { retry_after_secs }
-        | ApiError::SendLimit {
+        | ApiError::Limit {
             retry_after_secs, ..
         } = self
         {
@@ -356,7 +357,7 @@ impl From<NotifyError> for ApiError {
                 kind,
                 reason,
                 retry_after,
-            } => ApiError::SendLimit {
+            } => ApiError::Limit {
                 slug: if kind == "key" {
                     "key-limit"
                 } else {

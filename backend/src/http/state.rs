@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::events::StreamSlots;
 use super::rate_limit::RateLimiter;
 use crate::config::Settings;
 use crate::live::LiveHub;
@@ -19,4 +20,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The live changes `GET /events` streams.
     pub events: Arc<LiveHub>,
+    /// The streams each key has open here (`ORDER_NOTIFY_STREAMS_PER_KEY`).
+    pub streams: Arc<StreamSlots>,
 }

@@ -296,3 +296,20 @@ both_databases! {
         assert_problem(app.get("/events", "onk_wrong").send().await.unwrap(), 401).await;
     }
 }
+
+both_databases! {
+    async fn one_key_holds_a_bounded_number_of_streams(app) {
+        let kind = app.kind;
+        drop(app);
+        let app = spawn_app_with(kind, &[("ORDER_NOTIFY_STREAMS_PER_KEY", "2")]).await.unwrap();
+        let _first = open(&app, &app.admin_key).await;
+        let _second = open(&app, &app.admin_key).await;
+        let third = app.get("/events", &app.admin_key).send().await.unwrap();
+        assert!(third.headers().contains_key("retry-after"));
+        let problem = assert_problem(third, 429).await;
+        assert_eq!(problem["type"], "/problems/stream-limit");
+        // Another key has places of its own.
+        let (_, tablet) = app.create_key("tablet", "staff").await;
+        let _theirs = open(&app, &tablet).await;
+    }
+}
