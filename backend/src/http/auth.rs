@@ -95,7 +95,8 @@ fn stream_token(req: &ServiceRequest) -> Option<String> {
         .find_map(|(name, value)| (name == "token").then_some(value))
 }
 
-/// The request line for the access log, with a stream token's value left out.
+/// The request line for the access log, with a stream token's value left out however
+/// its name is spelt (`?%74oken=` is read as `token` too).
 pub fn loggable_request_line(req: &ServiceRequest) -> String {
     let query = req.query_string();
     let query = if query.is_empty() {
@@ -103,9 +104,16 @@ pub fn loggable_request_line(req: &ServiceRequest) -> String {
     } else {
         let redacted: Vec<String> = query
             .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some(("token", _)) => "token=[redacted]".to_owned(),
-                _ => pair.to_owned(),
+            .map(|pair| {
+                let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+                let decoded: String = url::form_urlencoded::parse(name.as_bytes())
+                    .map(|(name, _)| name.into_owned())
+                    .collect();
+                if decoded == "token" {
+                    format!("{name}=[redacted]")
+                } else {
+                    pair.to_owned()
+                }
             })
             .collect();
         format!("?{}", redacted.join("&"))
@@ -227,6 +235,13 @@ mod tests {
         assert_eq!(
             line,
             "GET /events?last_event_id=0-4&token=[redacted]&token=[redacted] HTTP/1.1"
+        );
+        let spelt = actix_web::test::TestRequest::get()
+            .uri("/events?%74oken=ons_secret&t%6Fken=ons_two&tok%65n&tokens=kept")
+            .to_srv_request();
+        assert_eq!(
+            loggable_request_line(&spelt),
+            "GET /events?%74oken=[redacted]&t%6Fken=[redacted]&tok%65n=[redacted]&tokens=kept HTTP/1.1"
         );
         let plain = actix_web::test::TestRequest::get()
             .uri("/orders")
