@@ -13,7 +13,7 @@ pub enum Access {
     /// Anyone: health, readiness and the figures, for load balancers and scrapers.
     Open,
     /// A provider's callback: no key (its signature is checked when a signing key is
-    /// configured) and no per-address rate limit.
+    /// configured), rate-limited per client address like every request without one.
     Webhook,
     /// An API key (or, for `GET /events`, a stream token) with one of these roles.
     Key(&'static [Role]),
@@ -69,11 +69,6 @@ impl AccessRules {
                 Access::Open | Access::Webhook => &[],
             })
     }
-}
-
-/// Whether `path` is a provider's callback.
-pub fn is_webhook(path: &str) -> bool {
-    path.starts_with("/webhooks/")
 }
 
 fn first_segment(path: &str) -> &str {

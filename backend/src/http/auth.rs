@@ -190,11 +190,10 @@ pub async fn authenticate(
         state.services.record_key_use(&key).await;
         req.extensions_mut().insert(Caller::from(key.key));
     } else if let Some(address) = address
-        && !super::access::is_webhook(req.path())
         && !rules(req.request())?.is_open(req.path())
     {
-        // Providers' callbacks are not limited: a refused status report is only sent
-        // again, and they are checked by signature instead.
+        // Providers' callbacks too: a forger (or a provider gone wild) sending
+        // thousands of STOPs is held to the same pace as any client without a key.
         admit(&state, Client::Address(address))?;
     }
     next.call(req).await

@@ -162,6 +162,20 @@ both_databases! {
         assert_eq!(app.get("/orders", &tablet).send().await.unwrap().status(), 200);
     }
 
+    async fn provider_callbacks_are_limited_per_address_too(app) {
+        let kind = app.kind;
+        drop(app);
+        let app = spawn_app_with(kind, &[("ORDER_NOTIFY_RATE_LIMIT", "1"), ("ORDER_NOTIFY_RATE_LIMIT_BURST", "3")]).await.unwrap();
+        let stop = |_| app.client.post(app.url("/webhooks/messagebird/inbound"))
+            .form(&[("originator", "+31612345678"), ("body", "STOP")]).send();
+        for i in 0..3 {
+            assert_eq!(stop(i).await.unwrap().status(), 200);
+        }
+        let limited = stop(3).await.unwrap();
+        assert!(limited.headers().contains_key("retry-after"));
+        assert_problem(limited, 429).await;
+    }
+
     async fn too_many_requests_is_429_with_retry_after(app) {
         let kind = app.kind;
         drop(app);

@@ -79,6 +79,7 @@ pub struct StatusReportFields {
         (status = 200, description = "Received (also for texts we do not know)"),
         (status = 400, response = crate::http::problem::BadRequest),
         (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 429, response = crate::http::problem::TooManyRequests),
         (status = 503, response = crate::http::problem::ServiceUnavailable),
     )
 )]
@@ -106,6 +107,7 @@ pub async fn status_report(
         (status = 200, description = "Received"),
         (status = 400, response = crate::http::problem::BadRequest),
         (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 429, response = crate::http::problem::TooManyRequests),
         (status = 503, response = crate::http::problem::ServiceUnavailable),
     )
 )]
