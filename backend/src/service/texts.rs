@@ -40,14 +40,14 @@ impl Services {
         Ok(queued.map(|(text, _)| text))
     }
 
-    /// [`Services::queue_text`], saying also whether a limit held the text back.
+    /// [`Services::queue_text`], saying also why the text was held back, if it was.
     async fn queue_text_held(
         &self,
         txn: &dyn Writes,
         order: &Order,
         wording: Wording,
         by: &Actor,
-    ) -> Result<Option<(Notification, bool)>, StorageError> {
+    ) -> Result<Option<(Notification, Option<Held>)>, StorageError> {
         let template = match wording {
             Wording::Own(template) => template,
             Wording::StatusTemplate { asked } => {
@@ -62,35 +62,44 @@ impl Services {
         let held = match text.too_long() {
             Some(reason) => {
                 self.metrics.record_send_refusal("length");
-                Some(reason)
+                Some(Held::TooLong(reason))
             }
-            None => self
-                .limit(txn, order, by)
-                .await?
-                .map(|limited| limited.reason),
+            None => self.limit(txn, order, by).await?.map(Held::Limit),
         };
+        let reason = held.as_ref().map(|held| match held {
+            Held::TooLong(reason) => reason.as_str(),
+            Held::Limit(limited) => limited.reason.as_str(),
+        });
         let provider = self.settings.sms.chosen();
         let caused_by = by.key_id.filter(|_| by.role == Role::Integration);
         let queued = txn
-            .queue_text(order, text, provider, held.as_deref(), caused_by)
+            .queue_text(order, text, provider, reason, caused_by)
             .await?;
-        Ok(Some((queued, held.is_some())))
+        Ok(Some((queued, held)))
     }
+}
+
+/// Why a text was held back (recorded `cancelled`) instead of queued.
+#[derive(Clone, Debug)]
+enum Held {
+    /// It would take more than [`crate::domain::MAX_SEGMENTS`] SMS.
+    TooLong(String),
+    Limit(Limited),
 }
 
 /// A sending limit that stops a text now, and when it will let one through again.
 #[derive(Clone, Debug)]
-pub(crate) struct Limited {
+struct Limited {
     /// Which limit (`recipient`, `key`), as `/metrics` counts it.
-    pub kind: &'static str,
-    pub reason: String,
-    pub retry_after: std::time::Duration,
+    kind: &'static str,
+    reason: String,
+    retry_after: std::time::Duration,
 }
 
 impl Services {
     /// The first sending limit that stops a text to `order` caused by `by` now, if any
     /// (counted in `/metrics`): the number's for the hour, then the key's for the day.
-    pub(crate) async fn limit(
+    async fn limit(
         &self,
         txn: &dyn Writes,
         order: &Order,
@@ -277,35 +286,36 @@ impl Services {
                 let (this, own_words, actor) = (this.clone(), own_words.clone(), actor.clone());
                 Box::pin(async move {
                     let order = txn.find_order(order, scope).await?.ok_or(NotFound(order))?;
+                    let own = own_words.is_some();
                     let wording = match own_words {
-                        Some(template) => {
-                            // The caller can shorten their own words: refuse, keep nothing.
-                            if let Some(reason) = order.render(&template).too_long() {
-                                this.metrics.record_send_refusal("length");
-                                return Err(NotifyError::TooLong(reason));
-                            }
-                            Wording::Own(template)
-                        }
+                        Some(template) => Wording::Own(template),
                         None => Wording::StatusTemplate { asked: true },
                     };
-                    // Asked for by hand: refused, with when to try again, and nothing kept.
-                    if let Some(limited) = this.limit(txn, &order, &actor).await? {
-                        return Err(NotifyError::Limit {
-                            kind: limited.kind,
-                            reason: limited.reason,
-                            retry_after: limited.retry_after,
-                        });
-                    }
                     let (text, held) = this
                         .queue_text_held(txn, &order, wording, &actor)
                         .await?
                         .ok_or_else(|| {
                             StorageError::other("an asked-for text was not queued".to_owned())
                         })?;
-                    Ok::<_, NotifyError>(match text.state {
-                        NotificationState::Cancelled if held => Notified::Held(text),
-                        NotificationState::Cancelled => Notified::OptedOut(text),
-                        _ => Notified::Queued(text),
+                    // An error here gives up the whole write, the held text's record too.
+                    Ok::<_, NotifyError>(match held {
+                        // Asked for by hand: refused, with when to try again.
+                        Some(Held::Limit(limited)) => {
+                            return Err(NotifyError::Limit {
+                                kind: limited.kind,
+                                reason: limited.reason,
+                                retry_after: limited.retry_after,
+                            });
+                        }
+                        // The caller can shorten their own words: refused.
+                        Some(Held::TooLong(reason)) if own => {
+                            return Err(NotifyError::TooLong(reason));
+                        }
+                        Some(Held::TooLong(_)) => Notified::Held(text),
+                        None if text.state == NotificationState::Cancelled => {
+                            Notified::OptedOut(text)
+                        }
+                        None => Notified::Queued(text),
                     })
                 })
             })
