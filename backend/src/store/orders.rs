@@ -188,19 +188,20 @@ pub async fn list_orders(
     Ok((orders, more))
 }
 
-/// Moves an order to `target`: writes the status, bumps the version and appends the
-/// event. The update only applies to the version the caller read, so a concurrent change
-/// (another instance, another request) makes this fail with `ConcurrentChange` instead of
-/// silently overwriting it.
-pub async fn change_status(
+/// Applies `update` to `order` only if it is still at the version the caller read,
+/// bumping the version, and appends the history entry (`to`, naming `changed`). A
+/// concurrent change (another instance, another request) makes this fail with
+/// `ConcurrentChange` instead of silently overwriting it. Returns when it happened.
+async fn change_at_version(
     txn: &DatabaseTransaction,
     order: &Order,
-    target: OrderStatus,
+    update: sea_orm::UpdateMany<orders::Entity>,
+    to: OrderStatus,
+    changed: &[OrderField],
     actor: &Actor,
-) -> Result<Order, OrderError> {
+) -> Result<DateTime<Utc>, OrderError> {
     let now = super::now();
-    let updated = orders::Entity::update_many()
-        .col_expr(orders::Column::Status, Expr::value(target.as_str()))
+    let updated = update
         .col_expr(orders::Column::Version, Expr::value(order.version + 1))
         .col_expr(orders::Column::UpdatedAt, Expr::value(now))
         .filter(orders::Column::Id.eq(order.id))
@@ -210,7 +211,21 @@ pub async fn change_status(
     if updated.rows_affected != 1 {
         return Err(OrderError::ConcurrentChange);
     }
-    append_event(txn, order.id, Some(order.status), target, actor, now, &[]).await?;
+    append_event(txn, order.id, Some(order.status), to, actor, now, changed).await?;
+    Ok(now)
+}
+
+/// Moves an order to `target`: writes the status, bumps the version and appends the
+/// event, at the version the caller read.
+pub async fn change_status(
+    txn: &DatabaseTransaction,
+    order: &Order,
+    target: OrderStatus,
+    actor: &Actor,
+) -> Result<Order, OrderError> {
+    let update = orders::Entity::update_many()
+        .col_expr(orders::Column::Status, Expr::value(target.as_str()));
+    let now = change_at_version(txn, order, update, target, &[], actor).await?;
     Ok(Order {
         status: target,
         version: order.version + 1,
@@ -220,8 +235,7 @@ pub async fn change_status(
 }
 
 /// Corrects `order`'s details as `edit` says, bumps the version and appends a history
-/// entry naming the `changed` fields. Like a status change, it applies only to the
-/// version the caller read.
+/// entry naming the `changed` fields (the status stays), at the version the caller read.
 pub async fn edit_order(
     txn: &DatabaseTransaction,
     order: &Order,
@@ -229,28 +243,17 @@ pub async fn edit_order(
     changed: &[OrderField],
     actor: &Actor,
 ) -> Result<Order, OrderError> {
-    let now = super::now();
     let edited = edit.applied_to(order);
     let items =
         serde_json::to_value(edited.items.as_slice()).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let updated = orders::Entity::update_many()
+    let update = orders::Entity::update_many()
         .col_expr(
             orders::Column::CustomerName,
             Expr::value(edited.customer_name.clone()),
         )
         .col_expr(orders::Column::Phone, Expr::value(edited.phone.as_str()))
-        .col_expr(orders::Column::Items, Expr::value(items))
-        .col_expr(orders::Column::Version, Expr::value(order.version + 1))
-        .col_expr(orders::Column::UpdatedAt, Expr::value(now))
-        .filter(orders::Column::Id.eq(order.id))
-        .filter(orders::Column::Version.eq(order.version))
-        .exec(txn)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(OrderError::ConcurrentChange);
-    }
-    let status = order.status;
-    append_event(txn, order.id, Some(status), status, actor, now, changed).await?;
+        .col_expr(orders::Column::Items, Expr::value(items));
+    let now = change_at_version(txn, order, update, order.status, changed, actor).await?;
     Ok(Order {
         version: order.version + 1,
         updated_at: now,
