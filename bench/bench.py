@@ -292,7 +292,7 @@ def dispatch(workdir, options):
     concurrency = options.send_concurrency
     extra = {"ORDER_NOTIFY_SMS_PROVIDER": "messagebird", "ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY": "bench",
              "ORDER_NOTIFY_MESSAGEBIRD_BASE_URL": f"http://127.0.0.1:{port}",
-             "ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY": "bench", "ORDER_NOTIFY_SEND_CONCURRENCY": str(concurrency)}
+             "ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY": "bench", "ORDER_NOTIFY_PUBLIC_URL": "https://bench.example", "ORDER_NOTIFY_SEND_CONCURRENCY": str(concurrency)}
     database = Database("sqlite-full", workdir)
     try:
         time.sleep(0.3)

@@ -5,11 +5,12 @@ Idempotency-Key: generated keys repeat ("0", "00" ...), and the server rightly a
 real clients use a fresh key per request. A well-formed generated key is therefore made
 unique; malformed ones are sent as generated, so their rejection is still tested.
 
-Twilio callbacks: a call that carries an X-Twilio-Signature header gets the signature
-Twilio would compute for it (with ORDER_NOTIFY_ST_TWILIO_TOKEN, the server's auth
-token), so the generated bodies are tested past the signature check; a call without
-the header, or with a body that is not a form of strings, is sent as generated and must
-be refused.
+Provider callbacks: a call that carries the provider's signature header gets the
+signature the provider would compute for it, so the generated calls are tested past the
+signature check: X-Twilio-Signature with ORDER_NOTIFY_ST_TWILIO_TOKEN (the server's auth
+token), MessageBird-Signature-JWT with ORDER_NOTIFY_ST_MESSAGEBIRD_KEY (its signing key),
+each over ORDER_NOTIFY_ST_BASE (the server's public URL). A call without the header, or
+with fields that are not all strings, is sent as generated and must be refused.
 
 Inbound texts: random text is almost never STOP or START, so the text of generated
 inbound calls is drawn from the keywords half the time; that way the stateful phase
@@ -19,9 +20,13 @@ also creates opt-outs for DELETE /opt-outs/{phone} to remove.
 import base64
 import hashlib
 import hmac
+import json
 import os
 import re
+import time
 import uuid
+
+import requests
 
 import schemathesis
 from hypothesis import strategies as st
@@ -38,6 +43,53 @@ def twilio_signature(token, url, fields):
     return base64.b64encode(digest).decode()
 
 
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def messagebird_signature(key, url, body):
+    """A MessageBird-Signature-JWT (HS256) for a call to `url` with `body` (bytes)."""
+    now = int(time.time())
+    claims = {
+        "iss": "MessageBird",
+        "nbf": now,
+        "exp": now + 60,
+        "jti": str(uuid.uuid4()),
+        "url_hash": hashlib.sha256(url.encode()).hexdigest(),
+    }
+    if body:
+        claims["payload_hash"] = hashlib.sha256(body).hexdigest()
+    signed = b64url(b'{"alg":"HS256","typ":"JWT"}') + "." + b64url(json.dumps(claims).encode())
+    mac = hmac.new(key.encode(), signed.encode(), hashlib.sha256).digest()
+    return signed + "." + b64url(mac)
+
+
+def all_strings(fields):
+    return fields is None or (
+        isinstance(fields, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
+    )
+
+
+def sign_messagebird(case, headers, name):
+    key = os.environ.get("ORDER_NOTIFY_ST_MESSAGEBIRD_KEY")
+    if not key or not all_strings(case.query):
+        return
+    if isinstance(case.body, str):
+        body = case.body.encode()
+    elif isinstance(case.body, bytes):
+        body = case.body
+    elif isinstance(case.body, (dict, list, int, float)):
+        return
+    else:  # no body
+        body = b""
+    # The URL exactly as it will be sent: the query encoded as the client encodes it.
+    url = requests.Request(
+        "GET", os.environ["ORDER_NOTIFY_ST_BASE"] + case.formatted_path, params=case.query
+    ).prepare().url
+    headers[name] = messagebird_signature(key, url, body)
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     headers = case.headers or {}
@@ -45,15 +97,19 @@ def before_call(ctx, case, **kwargs):
         if name.lower() == "idempotency-key" and isinstance(headers[name], str):
             if WELL_FORMED.match(headers[name]):
                 headers[name] = f"st-{uuid.uuid4()}"
+        if name.lower() == "messagebird-signature-jwt" and case.path.startswith(
+            "/webhooks/messagebird"
+        ):
+            sign_messagebird(case, headers, name)
         if name.lower() == "x-twilio-signature" and case.path.startswith("/webhooks/twilio/"):
             body = case.body
             if isinstance(body, dict) and all(
                 isinstance(k, str) and isinstance(v, str) for k, v in body.items()
             ):
                 url = os.environ["ORDER_NOTIFY_ST_BASE"] + case.formatted_path
-                headers[name] = twilio_signature(
-                    os.environ["ORDER_NOTIFY_ST_TWILIO_TOKEN"], url, body
-                )
+                token = os.environ.get("ORDER_NOTIFY_ST_TWILIO_TOKEN")
+                if token:
+                    headers[name] = twilio_signature(token, url, body)
 
 
 def keyword_or_as_drawn(ctx, path, fields, name):

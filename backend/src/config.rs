@@ -412,6 +412,15 @@ impl Settings {
         };
 
         let sms = Providers::load(sources)?;
+        if let (None, Some(secret)) = (&public_url, sms.callback_secrets().next()) {
+            return Err(ConfigError::new(
+                sources.variable("public_url"),
+                format!(
+                    "is required when {} is set: a provider signs the URL it calls, and that URL is built from this one alone",
+                    sources.variable(secret)
+                ),
+            ));
+        }
 
         let static_dir = match sources.optional("static_dir") {
             Some((name, raw)) => {
@@ -730,6 +739,39 @@ mod tests {
             None,
         );
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn a_callback_secret_needs_the_public_url() {
+        let twilio = [
+            ("ORDER_NOTIFY_SMS_PROVIDER", "twilio"),
+            (
+                "ORDER_NOTIFY_TWILIO_ACCOUNT_SID",
+                "AC0123456789abcdef0123456789abcdef",
+            ),
+            ("ORDER_NOTIFY_TWILIO_AUTH_TOKEN", "token"),
+        ];
+        let error = error_for(&twilio);
+        assert_eq!(error.name, "ORDER_NOTIFY_PUBLIC_URL");
+        assert!(
+            error.message.contains("ORDER_NOTIFY_TWILIO_AUTH_TOKEN"),
+            "{}",
+            error.message
+        );
+        // A MessageBird signing key needs it too, whichever provider sends.
+        let error = error_for(&[("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY", "k")]);
+        assert_eq!(error.name, "ORDER_NOTIFY_PUBLIC_URL");
+        assert!(
+            error
+                .message
+                .contains("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY")
+        );
+        let with_url = [
+            &twilio[..],
+            &[("ORDER_NOTIFY_PUBLIC_URL", "https://orders.example.com")],
+        ]
+        .concat();
+        assert!(Settings::load(&env(&with_url), None).is_ok());
     }
 
     #[test]

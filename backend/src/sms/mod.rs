@@ -164,6 +164,13 @@ pub trait Section: Any + Debug + Send + Sync {
     fn warnings(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// The setting (its key, e.g. `twilio_auth_token`) that verifies this provider's
+    /// callbacks, when it is set. A signature covers the URL the provider called, so
+    /// such a setting needs `ORDER_NOTIFY_PUBLIC_URL` beside it.
+    fn callback_secret(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Every registered provider's settings and which one sends the texts.
@@ -207,6 +214,19 @@ impl Providers {
         self.sections
             .iter()
             .find_map(|(_, section)| (section.as_ref() as &dyn Any).downcast_ref::<T>())
+    }
+
+    /// The section of type `T` when its provider is the one that sends: only that
+    /// provider's callbacks are answered (another's are 404, whatever is set for it).
+    pub fn answering<T: Section>(&self) -> Option<&T> {
+        (self.chosen_section() as &dyn Any).downcast_ref::<T>()
+    }
+
+    /// The keys of the settings that verify callbacks and are set, for any provider.
+    pub fn callback_secrets(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.sections
+            .iter()
+            .filter_map(|(_, section)| section.callback_secret())
     }
 
     fn chosen_section(&self) -> &dyn Section {

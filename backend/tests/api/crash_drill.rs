@@ -38,6 +38,7 @@ fn start(dir: &std::path::Path, bind: &str, provider: &str) -> KillOnDrop {
             .env("ORDER_NOTIFY_SMS_PROVIDER", "messagebird")
             .env("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "drill")
             .env("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY", "drill")
+            .env("ORDER_NOTIFY_PUBLIC_URL", format!("http://{bind}"))
             .env("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", provider)
             .env(
                 "ORDER_NOTIFY_SEND_CONCURRENCY",

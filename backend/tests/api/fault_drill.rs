@@ -174,6 +174,7 @@ async fn every_text_ends_sent_or_failed_within_its_budget_and_retry_after_is_hon
             .env("ORDER_NOTIFY_SMS_PROVIDER", "messagebird")
             .env("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "drill")
             .env("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY", "drill")
+            .env("ORDER_NOTIFY_PUBLIC_URL", &base)
             .env("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", &provider)
             .env("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", MAX_ATTEMPTS.to_string())
             .env("ORDER_NOTIFY_RETRY_BASE_MS", "200")

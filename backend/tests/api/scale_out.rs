@@ -52,6 +52,7 @@ impl Cluster {
             .env("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "test-access-key")
             .env("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", &self.provider)
             .env("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY", "test-signing-key")
+            .env("ORDER_NOTIFY_PUBLIC_URL", "https://orders.example.com")
             .env("ORDER_NOTIFY_RATE_LIMIT", "0")
             .env("ORDER_NOTIFY_SEND_CONCURRENCY", "4")
             .env("ORDER_NOTIFY_DB_POOL_SIZE", "6")

@@ -1,14 +1,14 @@
 //! MessageBird's callbacks at the edge: status reports (`GET|POST /webhooks/messagebird`)
-//! and inbound texts (`POST /webhooks/messagebird/inbound`, STOP and START). With
-//! ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY set, each call must carry a valid
-//! `MessageBird-Signature-JWT`. How a call is verified and read is the provider's
+//! and inbound texts (`POST /webhooks/messagebird/inbound`, STOP and START). Each call
+//! must carry a valid `MessageBird-Signature-JWT`; unless MessageBird sends the texts
+//! and ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY is set, they answer 404. How a call is verified and read is the provider's
 //! (`sms::messagebird::webhook`); this gathers the call and answers it.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{apply_report, called_url, field, parameters};
+use super::{apply_report, called_url, field, parameters, signed_by};
 use crate::http::AppState;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
@@ -17,18 +17,21 @@ use crate::sms::messagebird::webhook::{
     self, INBOUND_SENDER, INBOUND_TEXT, SIGNATURE_HEADER, SignatureError, verify_signature,
 };
 
-/// Verifies the call when a signing key is configured; 401 otherwise.
+/// Verifies the call's signature: 404 unless MessageBird sends the texts and its
+/// signing key is set, 401 for a missing or wrong signature.
 fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(), ApiError> {
-    let section = state.settings.sms.section::<MessageBirdSettings>();
-    let Some(key) = section.and_then(|s| s.signing_key.as_ref()) else {
-        return Ok(());
-    };
+    let section = state.settings.sms.answering::<MessageBirdSettings>();
+    let (public_url, key) = signed_by(
+        state.settings.public_url.as_deref(),
+        section.and_then(|s| s.signing_key.as_ref()),
+        "MessageBird's callbacks are not answered here: MessageBird is not the SMS provider, or ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY is not set.",
+    )?;
     let token = req
         .headers()
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or(SignatureError::Missing);
-    let url = called_url(req, state.settings.public_url.as_deref());
+    let url = called_url(req, public_url);
     token
         .and_then(|token| {
             verify_signature(
@@ -73,12 +76,13 @@ pub struct StatusReportFields {
     post, path = "/webhooks/messagebird", tag = "webhooks", operation_id = "messagebird_status_report",
     params(
         StatusReportFields,
-        ("MessageBird-Signature-JWT" = Option<String>, Header, description = "Required when a signing key is configured"),
+        ("MessageBird-Signature-JWT" = String, Header, description = "MessageBird's signature of the call (a JWT signed with the signing key)"),
     ),
     responses(
         (status = 200, description = "Received (also for texts we do not know)"),
         (status = 400, response = crate::http::problem::BadRequest),
         (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 404, response = crate::http::problem::NotFound),
         (status = 429, response = crate::http::problem::TooManyRequests),
         (status = 503, response = crate::http::problem::ServiceUnavailable),
     )
@@ -101,12 +105,13 @@ pub async fn status_report(
     params(
         ("originator" = String, Query, format = "phone", description = "The sender's number (each field may come in a form or JSON body instead)"),
         ("body" = Option<String>, Query, description = "The text they sent"),
-        ("MessageBird-Signature-JWT" = Option<String>, Header, description = "Required when a signing key is configured"),
+        ("MessageBird-Signature-JWT" = String, Header, description = "MessageBird's signature of the call (a JWT signed with the signing key)"),
     ),
     responses(
         (status = 200, description = "Received"),
         (status = 400, response = crate::http::problem::BadRequest),
         (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 404, response = crate::http::problem::NotFound),
         (status = 429, response = crate::http::problem::TooManyRequests),
         (status = 503, response = crate::http::problem::ServiceUnavailable),
     )

@@ -1,5 +1,6 @@
-//! Provider callbacks: status reports and inbound texts. They carry no API key; when a
-//! signing key is configured each call must carry the provider's signature instead.
+//! Provider callbacks: status reports and inbound texts. They carry no API key; each
+//! must carry the provider's signature instead, so they are answered only for the
+//! provider that sends the texts and only when its secret is set (404 otherwise).
 //! Unknown references are answered 200 (and logged), so a provider never retries them.
 
 pub mod messagebird;
@@ -11,7 +12,7 @@ use actix_web::HttpRequest;
 
 use super::body::RawBody;
 use super::problem::ApiError;
-use crate::domain::{Reply, Report};
+use crate::domain::{Reply, Report, Secret};
 use crate::service::Services;
 
 /// The call's parameters: the query string, then a form or JSON body over it.
@@ -76,19 +77,27 @@ pub async fn apply_report(
     Ok(())
 }
 
-/// The URL the provider called, as it saw it: behind a proxy that is the public URL.
-pub fn called_url(req: &HttpRequest, public_url: Option<&str>) -> String {
+/// The URL the provider called, as it saw it: the public URL and the path and query
+/// called. Never `Host` or `X-Forwarded-*`, which the caller chooses.
+pub fn called_url(req: &HttpRequest, public_url: &str) -> String {
     let path_and_query = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    match public_url {
-        Some(base) => format!("{base}{path_and_query}"),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}{}", info.scheme(), info.host(), path_and_query)
-        }
+    format!("{public_url}{path_and_query}")
+}
+
+/// The public URL signed calls are checked against, and the provider's secret: both
+/// or a 404 naming what is missing (start-up refuses a secret without a public URL).
+pub fn signed_by<'a>(
+    public_url: Option<&'a str>,
+    secret: Option<&'a Secret>,
+    missing: &str,
+) -> Result<(&'a str, &'a Secret), ApiError> {
+    match (public_url, secret) {
+        (Some(url), Some(secret)) => Ok((url, secret)),
+        _ => Err(ApiError::NotFound(missing.to_owned())),
     }
 }
 

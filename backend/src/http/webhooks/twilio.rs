@@ -1,6 +1,6 @@
 //! Twilio's callbacks at the edge: status callbacks (`POST /webhooks/twilio/status`)
 //! and inbound texts (`POST /webhooks/twilio/inbound`, STOP and START). Each must carry
-//! a valid `X-Twilio-Signature`; without an auth token configured they answer 404. How
+//! a valid `X-Twilio-Signature`; unless Twilio sends the texts they answer 404. How
 //! a call is verified and read is the provider's (`sms::twilio::webhook`); this gathers
 //! the call and answers it.
 
@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{apply_report, called_url, field, parameters, reply};
+use super::{apply_report, called_url, field, parameters, reply, signed_by};
 use crate::http::AppState;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
@@ -46,15 +46,15 @@ pub struct InboundForm {
     pub body: String,
 }
 
+/// Verifies the call's signature: 404 unless Twilio sends the texts (its auth token
+/// is then set), 401 for a missing or wrong signature.
 fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(), ApiError> {
-    // Without an auth token nothing can be verified, and no Twilio account would be
-    // calling: refuse rather than let anyone opt numbers out.
-    let section = state.settings.sms.section::<TwilioSettings>();
-    let Some(token) = section.and_then(|s| s.auth_token.as_ref()) else {
-        return Err(ApiError::NotFound(
-            "Twilio is not configured here (ORDER_NOTIFY_TWILIO_AUTH_TOKEN is not set).".to_owned(),
-        ));
-    };
+    let section = state.settings.sms.answering::<TwilioSettings>();
+    let (public_url, token) = signed_by(
+        state.settings.public_url.as_deref(),
+        section.and_then(|s| s.auth_token.as_ref()),
+        "Twilio's callbacks are not answered here: Twilio is not the SMS provider.",
+    )?;
     let refuse = |why: &str| {
         log::warn!("refused a Twilio callback to {}: {why}", req.path());
         ApiError::Unauthorized("The Twilio signature is missing or invalid.")
@@ -64,7 +64,7 @@ fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| refuse("no signature"))?;
-    let url = called_url(req, state.settings.public_url.as_deref());
+    let url = called_url(req, public_url);
     webhook::verify(token.expose(), given, &url, body.bytes()).map_err(refuse)
 }
 

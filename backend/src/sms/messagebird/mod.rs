@@ -66,9 +66,13 @@ impl Section for Settings {
         match self.signing_key {
             Some(_) => Vec::new(),
             None => vec![
-                "MessageBird webhooks accept unsigned calls: set ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY so nobody else can report deliveries or opt numbers out".to_owned(),
+                "MessageBird's callbacks (delivery reports, STOP and START) are answered 404 until ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY is set: without it nobody could tell MessageBird from a stranger".to_owned(),
             ],
         }
+    }
+
+    fn callback_secret(&self) -> Option<&'static str> {
+        self.signing_key.as_ref().map(|_| "messagebird_signing_key")
     }
 }
 

@@ -1,5 +1,5 @@
 //! MessageBird's callbacks, as this provider reads them: the signature every call
-//! carries when a signing key is set (`MessageBird-Signature-JWT`: HS256 over the
+//! carries when a signing key is set (`MessageBird-Signature-JWT`: HS256, HS384 or HS512 over the
 //! signing key, with the called URL's and the body's SHA-256 as claims and a validity
 //! window), a status report's fields as a [`Report`], and where an inbound text keeps
 //! its sender and words. The HTTP edge (`http::webhooks::messagebird`) only gathers the
@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha384, Sha512};
 use uuid::Uuid;
 
 use crate::domain::{DeliveryReport, Report};
@@ -56,6 +56,25 @@ fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
+/// Whether `signature` is the HMAC that `alg` (HS256, HS384 or HS512, as MessageBird's
+/// own request validators accept) names, of `signed` under `key`, compared in constant
+/// time; `None` for any other algorithm.
+fn hmac_matches(alg: &str, key: &str, signed: &[u8], signature: &[u8]) -> Option<bool> {
+    macro_rules! check {
+        ($digest:ty) => {{
+            let mut mac = Hmac::<$digest>::new_from_slice(key.as_bytes()).ok()?;
+            mac.update(signed);
+            Some(mac.verify_slice(signature).is_ok())
+        }};
+    }
+    match alg {
+        "HS256" => check!(Sha256),
+        "HS384" => check!(Sha384),
+        "HS512" => check!(Sha512),
+        _ => None,
+    }
+}
+
 /// Checks a `MessageBird-Signature-JWT` for a call to `url` with `body` at `now`.
 pub fn verify_signature(
     token: &str,
@@ -77,17 +96,14 @@ pub fn verify_signature(
     };
     let header: Header =
         serde_json::from_slice(&decode(header)?).map_err(|_| SignatureError::Malformed)?;
-    if header.alg != "HS256" {
-        return Err(SignatureError::Malformed);
-    }
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(key.as_bytes()).map_err(|_| SignatureError::Mismatch)?;
     let token = token.trim();
-    let signed_len = token.rfind('.').unwrap_or(0);
-    mac.update(&token.as_bytes()[..signed_len]);
-    // verify_slice compares in constant time.
-    mac.verify_slice(&decode(signature)?)
-        .map_err(|_| SignatureError::Mismatch)?;
+    let signed = &token.as_bytes()[..token.rfind('.').unwrap_or(0)];
+    let signature = decode(signature)?;
+    match hmac_matches(&header.alg, key, signed, &signature) {
+        None => return Err(SignatureError::Malformed),
+        Some(false) => return Err(SignatureError::Mismatch),
+        Some(true) => {}
+    }
     let claims: Claims =
         serde_json::from_slice(&decode(claims)?).map_err(|_| SignatureError::Malformed)?;
     if claims.iss.as_deref() != Some("MessageBird") {
@@ -156,12 +172,27 @@ pub mod tests {
 
     /// Signs claims the way MessageBird does (for tests here and in the API tests).
     pub fn sign(key: &str, claims: &serde_json::Value) -> String {
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        sign_with("HS256", key, claims)
+    }
+
+    /// Signs claims with the HMAC `alg` names (HS256, HS384 or HS512).
+    pub fn sign_with(alg: &str, key: &str, claims: &serde_json::Value) -> String {
+        let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
         let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
-        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
-        mac.update(format!("{header}.{claims}").as_bytes());
-        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        format!("{header}.{claims}.{signature}")
+        let signed = format!("{header}.{claims}");
+        macro_rules! mac_of {
+            ($digest:ty) => {{
+                let mut mac = Hmac::<$digest>::new_from_slice(key.as_bytes()).unwrap();
+                mac.update(signed.as_bytes());
+                mac.finalize().into_bytes().to_vec()
+            }};
+        }
+        let signature = match alg {
+            "HS384" => mac_of!(Sha384),
+            "HS512" => mac_of!(Sha512),
+            _ => mac_of!(Sha256),
+        };
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 
     const URL: &str = "https://orders.example.com/webhooks/messagebird?id=1&status=delivered";
@@ -195,6 +226,44 @@ pub mod tests {
             ),
             Ok(())
         );
+    }
+
+    #[test]
+    fn hs384_and_hs512_are_accepted_and_other_algorithms_are_not() {
+        let now = 1_800_000_000;
+        for alg in ["HS384", "HS512"] {
+            let token = sign_with(alg, "secret", &claims(now, None));
+            assert_eq!(
+                verify_signature(&token, "secret", URL, b"", now),
+                Ok(()),
+                "{alg}"
+            );
+            assert_eq!(
+                verify_signature(&token, "other", URL, b"", now),
+                Err(SignatureError::Mismatch),
+                "{alg}"
+            );
+        }
+        // A token that says HS512 but carries an HS256 signature does not match.
+        let hs256 = sign("secret", &claims(now, None));
+        let (_, rest) = hs256.split_once('.').unwrap();
+        let relabelled = format!(
+            "{}.{rest}",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#)
+        );
+        assert_eq!(
+            verify_signature(&relabelled, "secret", URL, b"", now),
+            Err(SignatureError::Mismatch)
+        );
+        for alg in ["none", "RS256", "HS1"] {
+            // Signed (with SHA-256) but labelled with an algorithm we do not take.
+            let token = sign_with(alg, "secret", &claims(now, None));
+            assert_eq!(
+                verify_signature(&token, "secret", URL, b"", now),
+                Err(SignatureError::Malformed),
+                "{alg}"
+            );
+        }
     }
 
     #[test]

@@ -71,6 +71,10 @@ impl Section for Settings {
             .map_err(|e| ProviderError(format!("cannot build the HTTP client: {e}")))?;
         Ok(Arc::new(provider))
     }
+
+    fn callback_secret(&self) -> Option<&'static str> {
+        self.auth_token.as_ref().map(|_| "twilio_auth_token")
+    }
 }
 
 pub struct Twilio {
