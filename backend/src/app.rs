@@ -25,8 +25,8 @@ use crate::http::{AppState, auth, headers, metrics, openapi, request_id, routes}
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::service::Services;
+use crate::store;
 use crate::store::writer::Writer;
-use crate::store::{self, keys::KeySource};
 
 /// Starts a worker in this process that sends what `outbox` announces (and polls for
 /// the rest), with a writer of its own (a process that serves no API).
@@ -152,14 +152,9 @@ pub async fn prepare(
         .map_err(StartError::Keys)?
         == 0
     {
-        let (_, secret) = store::keys::create_key(
-            db,
-            "first-start admin",
-            crate::domain::Role::Admin,
-            KeySource::FirstStart,
-        )
-        .await
-        .map_err(StartError::Keys)?;
+        let (_, secret) = store::keys::create_first_key(db)
+            .await
+            .map_err(StartError::Keys)?;
         let sign_in_link = format!("{}/#key={secret}", settings.base_url());
         first = Some(FirstStartKey {
             secret,

@@ -1,6 +1,7 @@
 //! The pure middle of the service: types that cannot hold a bad value and the rules
 //! between them. Nothing here touches HTTP, the database or the clock.
 
+mod audit;
 mod inbound;
 mod key;
 mod keyword;
@@ -13,6 +14,7 @@ mod sms;
 mod status;
 mod template;
 
+pub use audit::{AuditAction, AuditEntry, NewAuditEntry};
 pub use inbound::{Reply, Report};
 pub use key::{ApiKey, hash_secret, parse_key_name};
 pub use keyword::Keyword;

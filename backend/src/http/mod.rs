@@ -2,6 +2,7 @@
 //! idempotency and problem+json errors.
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod events;

@@ -200,6 +200,7 @@ fn operation_mut<'a>(
         (name = "events", description = "Live order and text changes (Server-Sent Events)"),
         (name = "templates", description = "The text sent for each status"),
         (name = "opt-outs", description = "Customers who texted STOP (admin only)"),
+        (name = "audit", description = "Who changed keys, texts and opt-outs, and when (admin only)"),
         (name = "keys", description = "API keys (admin only)"),
         (name = "sandbox", description = "The sandbox provider's outbox"),
         (name = "webhooks", description = "Provider callbacks, checked by the provider's signature when a signing key is set"),

@@ -15,7 +15,9 @@ use utoipa::openapi::schema::Schema;
 use super::access::{Access, AccessRules};
 use super::problem::ApiError;
 use super::webhooks::{messagebird, twilio};
-use super::{events, health, keys, metrics, notifications, opt_outs, orders, sandbox, templates};
+use super::{
+    audit, events, health, keys, metrics, notifications, opt_outs, orders, sandbox, templates,
+};
 use crate::domain::Role;
 
 /// Every role: what an order system's integration key may do, too.
@@ -104,6 +106,7 @@ pub fn table() -> &'static [Route] {
             route!(DELETE "/keys/{id}", ADMIN, keys::revoke_key, keys::__path_revoke_key),
             route!(GET "/opt-outs", ADMIN, opt_outs::list_opt_outs, opt_outs::__path_list_opt_outs),
             route!(DELETE "/opt-outs/{phone}", ADMIN, opt_outs::remove_opt_out, opt_outs::__path_remove_opt_out),
+            route!(GET "/audit", ADMIN, audit::list_audit, audit::__path_list_audit),
             route!(GET "/templates", KITCHEN, templates::list_templates, templates::__path_list_templates),
             route!(POST "/templates/preview", KITCHEN, templates::preview, templates::__path_preview),
             route!(PUT "/templates/{status}", ADMIN, templates::save_template, templates::__path_save_template),
@@ -219,6 +222,7 @@ mod tests {
             "/templates",
             "/notifications",
             "/opt-outs/x",
+            "/audit",
             "/sandbox/messages",
             "/events",
         ] {

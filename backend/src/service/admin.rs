@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use super::{ReadError, Services, StorageError, key_label};
 use crate::domain::{
-    Actor, ApiKey, MAX_SEGMENTS, OptOut, OrderStatus, PhoneNumber, Role, SandboxMessage, Scope,
-    SmsText, StatusTemplate, Template, TemplateValues,
+    Actor, ApiKey, AuditAction, AuditEntry, MAX_SEGMENTS, NewAuditEntry, OptOut, OrderStatus,
+    PhoneNumber, Role, SandboxMessage, Scope, SmsText, StatusTemplate, Template, TemplateValues,
 };
 use crate::store::port::Revocation;
 
@@ -62,9 +62,23 @@ impl Services {
         role: Role,
         source: KeySource,
     ) -> Result<(ApiKey, String), StorageError> {
+        let actor = by.clone();
         let (key, secret) = self
             .writer
-            .run(move |txn| Box::pin(async move { txn.create_key(&name, role, source).await }))
+            .run(move |txn| {
+                Box::pin(async move {
+                    let (key, secret) = txn.create_key(&name, role, source).await?;
+                    let detail = format!("{:?}, role {}", key.name, key.role);
+                    txn.record_audit(&NewAuditEntry::by(
+                        &actor,
+                        AuditAction::KeyCreated,
+                        key.id.to_string(),
+                        Some(detail),
+                    ))
+                    .await?;
+                    Ok::<_, StorageError>((key, secret))
+                })
+            })
             .await?;
         log::info!(
             "key {} ({:?}, {}) created by key {:?} ({})",
@@ -80,9 +94,24 @@ impl Services {
     /// Revokes a key: requests with it fail from then on. The last admin key and the
     /// one from ORDER_NOTIFY_ADMIN_KEY stay.
     pub async fn revoke_key(&self, by: &Actor, id: Uuid) -> Result<(), RevokeKeyError> {
+        let actor = by.clone();
         let revocation = self
             .writer
-            .run(move |txn| Box::pin(async move { txn.revoke_key(id).await }))
+            .run(move |txn| {
+                Box::pin(async move {
+                    let revocation = txn.revoke_key(id).await?;
+                    if revocation == Revocation::Revoked {
+                        txn.record_audit(&NewAuditEntry::by(
+                            &actor,
+                            AuditAction::KeyRevoked,
+                            id.to_string(),
+                            None,
+                        ))
+                        .await?;
+                    }
+                    Ok::<_, StorageError>(revocation)
+                })
+            })
             .await?;
         match revocation {
             Revocation::Revoked => {
@@ -118,13 +147,28 @@ impl Services {
                 "The template's own words take {fixed} SMS before any order's details are in it; at most {MAX_SEGMENTS} are sent."
             )));
         }
-        let author = by.name.clone();
+        let actor = by.clone();
         let saved = self
             .writer
             .run(move |txn| {
-                Box::pin(
-                    async move { txn.save_template(status, &template, enabled, &author).await },
-                )
+                Box::pin(async move {
+                    let saved = txn
+                        .save_template(status, &template, enabled, &actor.name)
+                        .await?;
+                    let detail = format!(
+                        "{} {:?}",
+                        if enabled { "enabled" } else { "disabled" },
+                        template.body()
+                    );
+                    txn.record_audit(&NewAuditEntry::by(
+                        &actor,
+                        AuditAction::TemplateSaved,
+                        status.as_str(),
+                        Some(detail),
+                    ))
+                    .await?;
+                    Ok::<_, StorageError>(saved)
+                })
             })
             .await?;
         self.templates.forget();
@@ -164,9 +208,25 @@ impl Services {
         let phone =
             PhoneNumber::parse(raw, self.settings.default_region).map_err(|_| not_opted_out())?;
         let number = phone.as_str().to_owned();
+        let actor = by.clone();
         let removed = self
             .writer
-            .run(move |txn| Box::pin(async move { txn.remove_opt_out(&number).await }))
+            .run(move |txn| {
+                Box::pin(async move {
+                    let removed = txn.remove_opt_out(&number).await?;
+                    if removed {
+                        let detail = "lifted by an admin (DELETE /opt-outs)".to_owned();
+                        txn.record_audit(&NewAuditEntry::by(
+                            &actor,
+                            AuditAction::OptOutLifted,
+                            number,
+                            Some(detail),
+                        ))
+                        .await?;
+                    }
+                    Ok::<_, StorageError>(removed)
+                })
+            })
             .await?;
         if !removed {
             return Err(not_opted_out());
@@ -177,6 +237,19 @@ impl Services {
             key_label(by)
         );
         Ok(phone)
+    }
+
+    /// A page of the audit trail, newest first (only `actions`, all when empty), and
+    /// where the next page starts when there is one.
+    pub async fn audit_trail(
+        &self,
+        actions: &[AuditAction],
+        limit: u64,
+        before: Option<i64>,
+    ) -> Result<(Vec<AuditEntry>, Option<i64>), StorageError> {
+        let (entries, more) = self.reads.audit_trail(actions, limit, before).await?;
+        let next = more.then(|| entries.last().map(|e| e.seq)).flatten();
+        Ok((entries, next))
     }
 
     /// The `limit` texts the sandbox provider "sent" last, newest first.

@@ -3,7 +3,7 @@
 //! webhooks verify and parse each provider's call; the rules are here, once.
 
 use super::{Services, StorageError};
-use crate::domain::{Keyword, PhoneNumber};
+use crate::domain::{Keyword, NewAuditEntry, PhoneNumber};
 pub use crate::domain::{Reply, Report};
 
 /// What a reply did.
@@ -64,8 +64,19 @@ impl Services {
                 Ok(ReplyOutcome::OptedOut(phone))
             }
             Keyword::Start => {
+                // Replies come only through a provider's signed callback (the webhooks
+                // answer nothing else), so this is the customer speaking; who lifted the
+                // opt-out stays in the audit trail.
                 self.writer
-                    .run(move |txn| Box::pin(async move { txn.remove_opt_out(&number).await }))
+                    .run(move |txn| {
+                        Box::pin(async move {
+                            if txn.remove_opt_out(&number).await? {
+                                txn.record_audit(&NewAuditEntry::start_from_customer(&number, via))
+                                    .await?;
+                            }
+                            Ok::<_, StorageError>(())
+                        })
+                    })
                     .await?;
                 log::info!("{phone} opted in to texts again (START via {via})");
                 Ok(ReplyOutcome::OptedIn(phone))

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::entities::{api_keys, stream_tokens};
 pub use super::port::{KeySource, Revocation};
-use crate::domain::{ApiKey, Role, hash_secret};
+use crate::domain::{ApiKey, AuditAction, NewAuditEntry, Role, hash_secret};
 
 /// Every generated secret starts with this, so a leaked key is easy to recognise
 /// (and to search for in code and logs).
@@ -253,16 +253,27 @@ pub async fn ensure_env_admin_key(db: &DatabaseConnection, secret: &str) -> Resu
     let txn = super::begin_write(db).await?;
     let hash = hash_secret(secret);
     let now = super::now();
-    api_keys::Entity::update_many()
-        .col_expr(
-            api_keys::Column::RevokedAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
+    let retired = api_keys::Entity::find()
         .filter(api_keys::Column::Source.eq(KeySource::Env.as_str()))
         .filter(api_keys::Column::SecretHash.ne(hash.as_str()))
         .filter(api_keys::Column::RevokedAt.is_null())
-        .exec(&txn)
+        .all(&txn)
         .await?;
+    for model in retired {
+        let id = model.id;
+        let mut active: api_keys::ActiveModel = model.into();
+        active.revoked_at = Set(Some(now));
+        active.update(&txn).await?;
+        super::audit::record(
+            &txn,
+            &configuration_entry(
+                AuditAction::KeyRevoked,
+                id,
+                "its secret is no longer ORDER_NOTIFY_ADMIN_KEY",
+            ),
+        )
+        .await?;
+    }
     let existing = api_keys::Entity::find()
         .filter(api_keys::Column::SecretHash.eq(hash.as_str()))
         .one(&txn)
@@ -276,7 +287,7 @@ pub async fn ensure_env_admin_key(db: &DatabaseConnection, secret: &str) -> Resu
             active.update(&txn).await?;
         }
         None => {
-            insert_key(
+            let key = insert_key(
                 &txn,
                 "ORDER_NOTIFY_ADMIN_KEY",
                 Role::Admin,
@@ -284,9 +295,52 @@ pub async fn ensure_env_admin_key(db: &DatabaseConnection, secret: &str) -> Resu
                 secret,
             )
             .await?;
+            super::audit::record(
+                &txn,
+                &configuration_entry(
+                    AuditAction::KeyCreated,
+                    key.id,
+                    "\"ORDER_NOTIFY_ADMIN_KEY\", role admin",
+                ),
+            )
+            .await?;
         }
     }
     txn.commit().await
+}
+
+/// The first admin key of an empty database, with its audit entry; its secret is
+/// shown once.
+pub async fn create_first_key(db: &DatabaseConnection) -> Result<(ApiKey, String), DbErr> {
+    let txn = super::begin_write(db).await?;
+    let (key, secret) = create_key(
+        &txn,
+        "first-start admin",
+        Role::Admin,
+        KeySource::FirstStart,
+    )
+    .await?;
+    let entry = NewAuditEntry {
+        actor: "first start".to_owned(),
+        key_id: None,
+        action: AuditAction::KeyCreated,
+        subject: key.id.to_string(),
+        detail: Some("\"first-start admin\", role admin: the database had no key".to_owned()),
+    };
+    super::audit::record(&txn, &entry).await?;
+    txn.commit().await?;
+    Ok((key, secret))
+}
+
+/// An audit entry for what the start did because of ORDER_NOTIFY_ADMIN_KEY.
+fn configuration_entry(action: AuditAction, key: Uuid, detail: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: "configuration (ORDER_NOTIFY_ADMIN_KEY)".to_owned(),
+        key_id: None,
+        action,
+        subject: key.to_string(),
+        detail: Some(detail.to_owned()),
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::config::PoolSettings;
 
+pub mod audit;
 pub mod changes;
 pub mod entities;
 pub mod fault;

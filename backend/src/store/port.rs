@@ -18,9 +18,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::{
-    Actor, ApiKey, DeliveryReport, HistoryEntry, NewOrder, Notification, NotificationState, OptOut,
-    Order, OrderEdit, OrderField, OrderFilter, OrderStatus, Role, SandboxMessage, Scope, SmsText,
-    StatusTemplate, Template,
+    Actor, ApiKey, AuditAction, AuditEntry, DeliveryReport, HistoryEntry, NewAuditEntry, NewOrder,
+    Notification, NotificationState, OptOut, Order, OrderEdit, OrderField, OrderFilter,
+    OrderStatus, Role, SandboxMessage, Scope, SmsText, StatusTemplate, Template,
 };
 pub use crate::fault::FaultKind;
 use crate::metrics::QueueFigures;
@@ -254,6 +254,15 @@ pub trait Reads: Send + Sync {
     async fn is_opted_out(&self, phone: &str) -> Result<bool, StorageError>;
     async fn opt_outs(&self) -> Result<Vec<OptOut>, StorageError>;
 
+    /// A page of the audit trail, newest first, older than `before` when given, only
+    /// `actions` (all when empty); and whether there are more.
+    async fn audit_trail(
+        &self,
+        actions: &[AuditAction],
+        limit: u64,
+        before: Option<i64>,
+    ) -> Result<(Vec<AuditEntry>, bool), StorageError>;
+
     /// One template per status, in workflow order (the default where none was saved).
     async fn templates(&self) -> Result<Vec<StatusTemplate>, StorageError>;
     async fn template(&self, status: OrderStatus) -> Result<StatusTemplate, StorageError>;
@@ -339,6 +348,8 @@ pub trait Writes: Reads {
     async fn add_opt_out(&self, phone: &str, source: &str) -> Result<(), StorageError>;
     /// Records a START; whether the number had opted out.
     async fn remove_opt_out(&self, phone: &str) -> Result<bool, StorageError>;
+    /// Adds an entry to the audit trail.
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<(), StorageError>;
 
     /// Leases up to `limit` due texts to `worker` for `lease`.
     async fn claim_due(

@@ -16,13 +16,13 @@ use super::port::{
     StorageError, StoredResponse, Writes,
 };
 use super::{
-    changes, fault, idempotency, keys, notifications, opt_outs, orders, outbox, sandbox, templates,
-    write_check,
+    audit, changes, fault, idempotency, keys, notifications, opt_outs, orders, outbox, sandbox,
+    templates, write_check,
 };
 use crate::domain::{
-    Actor, ApiKey, DeliveryReport, HistoryEntry, NewOrder, Notification, NotificationState, OptOut,
-    Order, OrderEdit, OrderField, OrderFilter, OrderStatus, Role, SandboxMessage, Scope, SmsText,
-    StatusTemplate, Template,
+    Actor, ApiKey, AuditAction, AuditEntry, DeliveryReport, HistoryEntry, NewAuditEntry, NewOrder,
+    Notification, NotificationState, OptOut, Order, OrderEdit, OrderField, OrderFilter,
+    OrderStatus, Role, SandboxMessage, Scope, SmsText, StatusTemplate, Template,
 };
 use crate::metrics::QueueFigures;
 
@@ -93,6 +93,15 @@ impl<C: ConnectionTrait + Send + Sync> Reads for C {
 
     async fn opt_outs(&self) -> Result<Vec<OptOut>, StorageError> {
         Ok(opt_outs::list_opt_outs(self).await?)
+    }
+
+    async fn audit_trail(
+        &self,
+        actions: &[AuditAction],
+        limit: u64,
+        before: Option<i64>,
+    ) -> Result<(Vec<AuditEntry>, bool), StorageError> {
+        Ok(audit::list(self, actions, limit, before).await?)
     }
 
     async fn templates(&self) -> Result<Vec<StatusTemplate>, StorageError> {
@@ -210,6 +219,10 @@ impl Writes for DatabaseTransaction {
 
     async fn remove_opt_out(&self, phone: &str) -> Result<bool, StorageError> {
         Ok(opt_outs::remove_opt_out(self, phone).await?)
+    }
+
+    async fn record_audit(&self, entry: &NewAuditEntry) -> Result<(), StorageError> {
+        Ok(audit::record(self, entry).await?)
     }
 
     async fn claim_due(

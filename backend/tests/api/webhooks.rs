@@ -161,6 +161,12 @@ both_databases! {
         assert_eq!(app.get_json("/opt-outs", &app.admin_key).await["items"].as_array().unwrap().len(), 1);
         assert_eq!(inbound(&app, "START").await.status(), 200);
         assert_eq!(app.get_json("/opt-outs", &app.admin_key).await["items"], json!([]));
+        // Who lifted it is kept.
+        let lifted = app.get_json("/audit?action=opt_out.lifted", &app.admin_key).await;
+        assert_eq!(lifted["items"].as_array().unwrap().len(), 1, "{lifted}");
+        assert_eq!(lifted["items"][0]["actor"], "customer (START via messagebird)");
+        assert_eq!(lifted["items"][0]["subject"], "+31612345678");
+        assert!(lifted["items"][0]["key_id"].is_null());
         app.change_status(id, "delayed").await;
         let deadline = Instant::now() + Duration::from_secs(10);
         while provider.received_requests().await.unwrap().is_empty() {

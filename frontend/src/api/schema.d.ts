@@ -4,6 +4,23 @@
  */
 
 export interface paths {
+    "/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit trail: key creation and revocation, template changes, opt-out removals. */
+        get: operations["list_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/events": {
         parameters: {
             query?: never;
@@ -457,6 +474,42 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AuditEntry: {
+            /** @example key.created */
+            action: string;
+            /**
+             * @description The key's name, or `customer (START via twilio)` for a customer's START.
+             * @example Owner
+             */
+            actor: string;
+            /** Format: date-time */
+            at: string;
+            /**
+             * @description What else there is to know: the new key's name and role, the text saved, how an
+             *     opt-out was lifted.
+             */
+            detail?: string | null;
+            /**
+             * Format: int64
+             * @description Where the entry stands in the trail; later entries have larger ids.
+             */
+            id: number;
+            /**
+             * Format: uuid
+             * @description The key that acted; `null` when no key did (a customer's START).
+             */
+            key_id?: string | null;
+            /**
+             * @description What it was done to: a key's id (`key.*`), a status (`template.saved`), a phone
+             *     number (`opt_out.lifted`).
+             */
+            subject: string;
+        };
+        AuditPage: {
+            items: components["schemas"]["AuditEntry"][];
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
+        };
         ChangeStatus: {
             /** @description `false` changes the status without texting the customer. */
             notify?: boolean | null;
@@ -1006,6 +1059,38 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_audit: {
+        parameters: {
+            query?: {
+                /** @description Only these actions, comma-separated (`key.created,key.revoked`). */
+                action?: string;
+                /** @description Page size, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     stream: {
         parameters: {
             query?: {
@@ -1752,9 +1837,9 @@ export interface operations {
                 /** @description When the status was reached (RFC 3339) */
                 statusDatetime?: string;
             };
-            header?: {
-                /** @description Required when a signing key is configured */
-                "MessageBird-Signature-JWT"?: string | null;
+            header: {
+                /** @description MessageBird's signature of the call (a JWT signed with the signing key) */
+                "MessageBird-Signature-JWT": string;
             };
             path?: never;
             cookie?: never;
@@ -1770,6 +1855,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1786,9 +1872,9 @@ export interface operations {
                 /** @description When the status was reached (RFC 3339) */
                 statusDatetime?: string;
             };
-            header?: {
-                /** @description Required when a signing key is configured */
-                "MessageBird-Signature-JWT"?: string | null;
+            header: {
+                /** @description MessageBird's signature of the call (a JWT signed with the signing key) */
+                "MessageBird-Signature-JWT": string;
             };
             path?: never;
             cookie?: never;
@@ -1804,6 +1890,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1816,9 +1903,9 @@ export interface operations {
                 /** @description The text they sent */
                 body?: string;
             };
-            header?: {
-                /** @description Required when a signing key is configured */
-                "MessageBird-Signature-JWT"?: string | null;
+            header: {
+                /** @description MessageBird's signature of the call (a JWT signed with the signing key) */
+                "MessageBird-Signature-JWT": string;
             };
             path?: never;
             cookie?: never;
@@ -1834,6 +1921,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -1,6 +1,7 @@
 //! sea-orm entities: one module per table, mirroring `store::migration`.
 
 pub mod api_keys;
+pub mod audit_events;
 pub mod changes;
 pub mod idempotency_records;
 pub mod notifications;

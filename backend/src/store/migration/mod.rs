@@ -9,6 +9,7 @@ mod m20261125_000003_changes;
 mod m20261129_000004_heartbeat;
 mod m20261130_000005_order_edits;
 mod m20261130_000006_sending_limits;
+mod m20261130_000007_audit;
 
 pub use m20261125_000003_changes::CHANGES_CHANNEL;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_heartbeat::Migration),
             Box::new(m20261130_000005_order_edits::Migration),
             Box::new(m20261130_000006_sending_limits::Migration),
+            Box::new(m20261130_000007_audit::Migration),
         ]
     }
 }
