@@ -21,8 +21,8 @@ pub use keyword::Keyword;
 pub use notification::{DeliveryReport, Notification, NotificationState, OptOut, SandboxMessage};
 pub use order::{
     Actor, CustomerName, ExternalRef, HistoryEntry, IfMatch, NewOrder, Order, OrderEdit,
-    OrderField, OrderFilter, OrderItem, OrderItems, Scope, ValidationError, tag_list_matches,
-    version_tag,
+    OrderField, OrderFilter, OrderItem, OrderItems, Scope, ValidationError, is_hidden,
+    line_pattern, tag_list_matches, version_tag,
 };
 pub use phone::{AllowedCountries, PhoneError, PhoneNumber, PhonePolicy};
 pub use role::Role;

@@ -32,10 +32,91 @@ const MAX_ITEMS: usize = 50;
 const MAX_QUANTITY: i64 = 999;
 const MAX_EXTERNAL_REF_CHARS: usize = 100;
 
-/// Trims and checks a line of free text: not empty, not too long, no control characters.
+/// Invisible formatting characters (Unicode category Cf, as of Unicode 15): bidi
+/// embeddings, overrides and isolates, zero-width spaces, word joiners, the byte-order
+/// mark, soft hyphens, tag characters … They can make a name read differently on the
+/// board than in a text, or hide words; a line of free text refuses them. The two
+/// joiners (U+200C, U+200D) are not here: Persian and Indic names need them, and so do
+/// emoji sequences such as 👩‍🍳.
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200B}'),
+    ('\u{200E}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// The line and paragraph separators (U+2028, U+2029): line breaks by another name.
+const SEPARATORS: (char, char) = ('\u{2028}', '\u{2029}');
+
+/// The joiners a line may hold, though they show nothing by themselves.
+const JOINERS: (char, char) = ('\u{200C}', '\u{200D}');
+
+fn in_range(c: char, (first, last): (char, char)) -> bool {
+    (first..=last).contains(&c)
+}
+
+/// A character a line of free text refuses: a control character, an invisible
+/// formatting character, or a line or paragraph separator.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || in_range(c, SEPARATORS)
+        || FORMAT_CHARACTERS.iter().any(|&range| in_range(c, range))
+}
+
+/// The OpenAPI `pattern` of a line of free text, made from the same tables the parser
+/// uses: only characters that are not [`is_hidden`], with at least one that is neither
+/// a space nor a joiner. Characters beyond the Basic Multilingual Plane are written as
+/// themselves (a `\u` escape there would mean half a surrogate pair).
+pub fn line_pattern() -> String {
+    fn escape(c: char) -> String {
+        if (c as u32) <= 0xFFFF {
+            format!("\\u{:04x}", c as u32)
+        } else {
+            c.to_string()
+        }
+    }
+    fn class(ranges: &[(char, char)]) -> String {
+        ranges
+            .iter()
+            .map(|&(first, last)| match first == last {
+                true => escape(first),
+                false => format!("{}-{}", escape(first), escape(last)),
+            })
+            .collect()
+    }
+    let mut hidden = vec![('\u{0}', '\u{1F}'), ('\u{7F}', '\u{9F}'), SEPARATORS];
+    hidden.extend_from_slice(FORMAT_CHARACTERS);
+    let hidden = class(&hidden);
+    let joiners = class(&[JOINERS]);
+    format!("^[^{hidden}]*[^\\s{hidden}{joiners}][^{hidden}]*$")
+}
+
+/// Trims and checks a line of free text: not empty, not too long, nothing hidden
+/// (see [`is_hidden`]).
 fn parse_line(field: &str, raw: &str, max_chars: usize) -> Result<String, ValidationError> {
     let trimmed = raw.trim();
-    if trimmed.is_empty() {
+    if !trimmed
+        .chars()
+        .any(|c| !c.is_whitespace() && !in_range(c, JOINERS))
+    {
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if trimmed.chars().count() > max_chars {
@@ -44,10 +125,22 @@ fn parse_line(field: &str, raw: &str, max_chars: usize) -> Result<String, Valida
             format!("must be at most {max_chars} characters"),
         ));
     }
-    if trimmed.chars().any(char::is_control) {
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() || in_range(c, SEPARATORS))
+    {
         return Err(ValidationError::new(
             field,
             "must not contain control characters such as line breaks",
+        ));
+    }
+    if let Some(c) = trimmed.chars().find(|&c| is_hidden(c)) {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "must not contain invisible formatting characters such as bidi overrides or zero-width spaces (found U+{:04X})",
+                c as u32
+            ),
         ));
     }
     Ok(trimmed.to_owned())
@@ -353,6 +446,43 @@ pub fn tag_list_matches(list: &str, current: &str, allow_weak: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_characters_are_refused_and_joiners_kept() {
+        let mut refused = 0;
+        for &(first, last) in FORMAT_CHARACTERS {
+            for c in first..=last {
+                let error = CustomerName::parse(&format!("A{c}da")).unwrap_err();
+                assert!(
+                    error.message.contains("invisible formatting"),
+                    "U+{:04X}: {}",
+                    c as u32,
+                    error.message
+                );
+                refused += 1;
+            }
+        }
+        assert_eq!(
+            refused, 168,
+            "every Cf character of Unicode 15 (170) but the two joiners"
+        );
+        for separator in ['\u{2028}', '\u{2029}'] {
+            let error = CustomerName::parse(&format!("A{separator}da")).unwrap_err();
+            assert!(error.message.contains("line breaks"), "{}", error.message);
+        }
+        let item = OrderItems::parse(&[("Pie\u{202E}".to_owned(), 1)]).unwrap_err();
+        assert_eq!(item[0].field, "items[0].name");
+        assert!(ExternalRef::parse("A-1\u{200B}").is_err());
+        // Persian with a zero-width non-joiner, an emoji with a zero-width joiner.
+        for kept in ["می\u{200C}خواهم", "Zoë 👩\u{200D}🍳"] {
+            assert_eq!(CustomerName::parse(kept).unwrap().as_str(), kept);
+        }
+        assert_eq!(
+            CustomerName::parse(" \u{200D} ").unwrap_err().message,
+            "must not be empty"
+        );
+        assert!(is_hidden('\u{FEFF}') && is_hidden('\u{7}') && !is_hidden('\u{200D}'));
+    }
 
     #[test]
     fn entity_tags_match_by_strong_comparison_for_if_match() {

@@ -2,12 +2,13 @@
 //! checked-in `openapi.yaml` is this document; a test fails when they differ.
 
 use utoipa::openapi::link::Link;
+use utoipa::openapi::schema::{ArrayItems, Schema};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use super::{events, problem};
-use crate::domain::ValidationError;
+use crate::domain::{ValidationError, line_pattern};
 
 struct BearerAuth;
 
@@ -32,6 +33,44 @@ impl Modify for BearerAuth {
                 "A stream token from `POST /events/token` (only `GET /events` takes one).",
             ))),
         );
+    }
+}
+
+/// The marker a free-text field's `pattern` carries in its `#[schema]` attribute
+/// (which takes only a literal), replaced here by [`line_pattern`]: the same tables
+/// the parser refuses characters by, so the document cannot drift from the code.
+pub const LINE: &str = "line";
+
+struct LinePatterns;
+
+impl LinePatterns {
+    fn fill(schema: &mut RefOr<Schema>) {
+        let RefOr::T(schema) = schema else { return };
+        match schema {
+            Schema::Object(object) => {
+                if object.pattern.as_deref() == Some(LINE) {
+                    object.pattern = Some(line_pattern());
+                }
+                object.properties.values_mut().for_each(Self::fill);
+            }
+            Schema::Array(array) => {
+                if let ArrayItems::RefOrSchema(item) = &mut array.items {
+                    Self::fill(item);
+                }
+            }
+            Schema::OneOf(one) => one.items.iter_mut().for_each(Self::fill),
+            Schema::AllOf(all) => all.items.iter_mut().for_each(Self::fill),
+            Schema::AnyOf(any) => any.items.iter_mut().for_each(Self::fill),
+            _ => {}
+        }
+    }
+}
+
+impl Modify for LinePatterns {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.schemas.values_mut().for_each(Self::fill);
+        }
     }
 }
 
@@ -203,7 +242,7 @@ fn operation_mut<'a>(
         (name = "audit", description = "Who changed keys, texts and opt-outs, and when (admin only)"),
         (name = "keys", description = "API keys (admin only)"),
         (name = "sandbox", description = "The sandbox provider's outbox"),
-        (name = "webhooks", description = "Provider callbacks, checked by the provider's signature when a signing key is set"),
+        (name = "webhooks", description = "Provider callbacks: answered only for the provider that sends the texts, and only with its valid signature"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -218,7 +257,13 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     for (name, schema) in super::routes::schemas() {
         components.schemas.entry(name).or_insert(schema);
     }
-    let touches: [&dyn Modify; 4] = [&BearerAuth, &Links, &OptionalBodies, &StatusReportsByGet];
+    let touches: [&dyn Modify; 5] = [
+        &BearerAuth,
+        &Links,
+        &OptionalBodies,
+        &StatusReportsByGet,
+        &LinePatterns,
+    ];
     for touch in touches {
         touch.modify(&mut doc);
     }

@@ -428,6 +428,9 @@ both_databases! {
             (json!({"items": []}), "items"),
             (json!({"status": "delivered"}), "status"),
             (json!({"customer_name": "Grace", "items": [{"name": "Pie", "quantity": 0}]}), "items[0].quantity"),
+            (json!({"customer_name": "Gr\u{202E}ace"}), "customer_name"),
+            (json!({"items": [{"name": "Pie\u{200B}", "quantity": 1}]}), "items[0].name"),
+            (json!({"customer_name": "Grace\u{2029}Hopper"}), "customer_name"),
         ] {
             let response = app.patch(&path, &app.admin_key, &body).send().await.unwrap();
             let problem = assert_problem(response, 422).await;
@@ -443,6 +446,36 @@ both_databases! {
         let unknown = app.patch(&missing, &app.admin_key, &json!({"customer_name": "Nobody"})).send().await.unwrap();
         assert_problem(unknown, 404).await;
         assert_eq!(app.snapshot().await, before);
+    }
+
+    async fn names_and_items_refuse_hidden_characters_but_keep_joiners(app) {
+        let before = app.snapshot().await;
+        // A right-to-left override makes "Mallory\u{202E}gpj.exe" read differently on
+        // the board; a zero-width space hides words; a tag character smuggles text.
+        for (name, item) in [
+            ("Mallory\u{202E}gpj.exe", "Pie"),
+            ("Ada", "Pie\u{200B}zza"),
+            ("Ada\u{E0041}\u{E0042}", "Pie"),
+            ("\u{2066}Ada\u{2069}", "Pie"),
+            ("Ada", "Soup\u{2028}Bread"),
+            ("\u{200D}", "Pie"),
+        ] {
+            let body = json!({"customer_name": name, "phone": "+31 6 1234 5678",
+                              "items": [{"name": item, "quantity": 1}], "notify": true});
+            let response = app.post("/orders", &app.admin_key, &body).send().await.unwrap();
+            let problem = assert_problem(response, 422).await;
+            let field = if name == "Ada" { "items[0].name" } else { "customer_name" };
+            assert_eq!(error_fields(&problem), [field], "{body}: {problem}");
+        }
+        assert_eq!(app.snapshot().await, before, "nothing was kept or queued");
+
+        let persian = "می\u{200C}خواهم";
+        let chef = "Chef 👩\u{200D}🍳";
+        let body = json!({"customer_name": persian, "phone": "+31 6 1234 5678",
+                          "items": [{"name": chef, "quantity": 1}]});
+        let created = app.create_order_as(&app.admin_key, &body).await;
+        assert_eq!(created["customer_name"], persian);
+        assert_eq!(created["items"][0]["name"], chef);
     }
 
     async fn a_repeated_edit_is_answered_once(app) {

@@ -53,7 +53,38 @@ enum Op {
     Replay {
         which: usize,
     },
+    /// Something an abuser would try, which must be refused with 422 and change
+    /// nothing: a hidden character in a name or an item, a costly or non-geographic
+    /// number, a text of one's own longer than 10 SMS.
+    Abusive {
+        what: usize,
+        hidden: usize,
+        order: usize,
+    },
 }
+
+/// Characters a line of free text refuses (Unicode Cf, and the line separator).
+const HIDDEN: [char; 10] = [
+    '\u{202E}',
+    '\u{200B}',
+    '\u{2066}',
+    '\u{FEFF}',
+    '\u{00AD}',
+    '\u{2028}',
+    '\u{E0041}',
+    '\u{061C}',
+    '\u{2060}',
+    '\u{200E}',
+];
+
+/// Numbers that are never texted: premium rate, shared cost, non-geographic.
+const COSTLY: [&str; 5] = [
+    "+44 909 879 0000",
+    "+1 900 555 0100",
+    "+979 123 456 789",
+    "+881 6 1234 5678",
+    "+800 1234 5678",
+];
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -63,6 +94,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..8usize).prop_map(|order| Op::Invalid { order }),
         1 => (0..8usize).prop_map(|order| Op::Notify { order }),
         2 => (0..8usize).prop_map(|which| Op::Replay { which }),
+        2 => (0..5usize, 0..HIDDEN.len(), 0..8usize).prop_map(|(what, hidden, order)| Op::Abusive { what, hidden, order }),
     ]
 }
 
@@ -256,6 +288,54 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 .await;
                 prop_assert_eq!(status, StatusCode::ACCEPTED, "{}", context);
                 model.texts += 1;
+            }
+            Op::Abusive {
+                what,
+                hidden,
+                order,
+            } => {
+                let mallory = format!("Mal{}lory", HIDDEN[hidden]);
+                let (method, path, body) = match what {
+                    0 => {
+                        let mut body = order_body(&mallory);
+                        body["notify"] = json!(true);
+                        (reqwest::Method::POST, "/orders".to_owned(), body)
+                    }
+                    1 => {
+                        let mut body = order_body("Property Customer");
+                        body["items"][0]["name"] = json!(mallory);
+                        (reqwest::Method::POST, "/orders".to_owned(), body)
+                    }
+                    2 => {
+                        let mut body = order_body("Property Customer");
+                        body["phone"] = json!(COSTLY[hidden % COSTLY.len()]);
+                        body["notify"] = json!(true);
+                        (reqwest::Method::POST, "/orders".to_owned(), body)
+                    }
+                    _ if model.orders.is_empty() => continue,
+                    3 => {
+                        let id = &model.orders[order % model.orders.len()].id;
+                        let body = json!({"customer_name": mallory});
+                        (reqwest::Method::PATCH, format!("/orders/{id}"), body)
+                    }
+                    _ => {
+                        let id = &model.orders[order % model.orders.len()].id;
+                        let body = json!({"body": "x".repeat(153 * 10 + 1)});
+                        (
+                            reqwest::Method::POST,
+                            format!("/orders/{id}/notifications"),
+                            body,
+                        )
+                    }
+                };
+                let (status, answer, _) = send(&app, method, &path, &body, &[]).await;
+                prop_assert_eq!(
+                    status,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "{}: {}",
+                    context,
+                    answer
+                );
             }
             Op::Replay { which } => {
                 if model.keyed.is_empty() {
