@@ -303,6 +303,8 @@ pub struct OrderFilter {
 /// which of its details, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryEntry {
+    /// Where the entry stands among all orders' history (a page ends at one).
+    pub seq: i64,
     pub from: Option<OrderStatus>,
     pub to: OrderStatus,
     pub actor: String,

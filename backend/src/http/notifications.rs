@@ -11,7 +11,7 @@ use super::auth::Caller;
 use super::body::{RawBody, fingerprint};
 use super::idempotency::{self, answer};
 use super::problem::ApiError;
-use super::query::{QueryParser, next_cursor};
+use super::query::{PageParams, QueryParser, next_cursor};
 use crate::domain::{Notification, NotificationState, Template};
 use crate::http::AppState;
 use crate::service::{Answer, Notified};
@@ -57,12 +57,13 @@ fn notified(notified: &Notified) -> Answer {
     }
 }
 
-/// The texts about an order, newest first.
+/// The texts about an order, newest first, a page at a time.
 #[utoipa::path(
     get, path = "/orders/{id}/notifications", tag = "notifications",
-    params(("id" = Uuid, Path, description = "The order's id")),
+    params(("id" = Uuid, Path, description = "The order's id"), PageParams),
     responses(
-        (status = 200, description = "Texts about the order, newest first", body = NotificationList),
+        (status = 200, description = "Texts about the order, newest first", body = NotificationPage),
+        (status = 422, response = super::problem::UnprocessableEntity),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
@@ -75,12 +76,17 @@ pub async fn list_for_order(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<Uuid>,
+    params: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let items = state
+    let page = params.into_inner().page()?;
+    let (items, next) = state
         .services
-        .texts_for_order(caller.scope(), id.into_inner())
+        .texts_for_order(caller.scope(), id.into_inner(), page)
         .await?;
-    Ok(HttpResponse::Ok().json(NotificationList { items }))
+    Ok(HttpResponse::Ok().json(NotificationPage {
+        items,
+        next_cursor: next_cursor(next),
+    }))
 }
 
 /// "Notify customer": queue the current status's text (even when its template is

@@ -12,7 +12,7 @@ use super::auth::Caller;
 use super::body::{RawBody, fingerprint};
 use super::idempotency::{self, answer};
 use super::problem::ApiError;
-use super::query::{QueryParser, next_cursor};
+use super::query::{PageParams, QueryParser, next_cursor};
 use crate::domain::{
     CustomerName, ExternalRef, IfMatch, NewOrder, Notification, Order, OrderEdit, OrderField,
     OrderFilter, OrderItem, OrderItems, OrderStatus, PhoneNumber, ValidationError,
@@ -244,6 +244,8 @@ pub struct OrderEventView {
 #[derive(Serialize, ToSchema)]
 pub struct OrderEventList {
     pub items: Vec<OrderEventView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -603,12 +605,13 @@ pub async fn edit_order(
     Ok(idempotency::respond(ran, edited))
 }
 
-/// The order's history (status changes and edits), oldest first.
+/// The order's history (status changes and edits), oldest first, a page at a time.
 #[utoipa::path(
     get, path = "/orders/{id}/events", tag = "orders",
-    params(("id" = Uuid, Path, description = "The order's id")),
+    params(("id" = Uuid, Path, description = "The order's id"), PageParams),
     responses(
         (status = 200, description = "History, oldest first", body = OrderEventList),
+        (status = 422, response = super::problem::UnprocessableEntity),
         (status = 400, response = super::problem::BadRequest),
         (status = 401, response = super::problem::Unauthorized),
         (status = 429, response = super::problem::TooManyRequests),
@@ -621,12 +624,15 @@ pub async fn list_events(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<Uuid>,
+    params: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let history = state
+    let page = params.into_inner().page()?;
+    let (history, next) = state
         .services
-        .history(caller.scope(), id.into_inner())
+        .history(caller.scope(), id.into_inner(), page)
         .await?;
     Ok(HttpResponse::Ok().json(OrderEventList {
+        next_cursor: next_cursor(next),
         items: history
             .into_iter()
             .map(|e| OrderEventView {

@@ -5,8 +5,12 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
+use serde::Deserialize;
+use utoipa::IntoParams;
+
 use super::problem::ApiError;
 use crate::domain::ValidationError;
+use crate::service::Page;
 
 /// A cursor is the position (row sequence number) the previous page ended at, in
 /// decimal: a page starts after it, so any such number is a valid place to start, and
@@ -26,6 +30,30 @@ pub fn decode_cursor(cursor: &str) -> Option<i64> {
 /// more rows follow).
 pub fn next_cursor(next: Option<i64>) -> Option<String> {
     next.map(encode_cursor)
+}
+
+/// The parameters of a list that is only paged: `limit` and `cursor`.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1 to 200 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// The page asked for; 422 naming every bad parameter.
+    pub fn page(self) -> Result<Page, ApiError> {
+        let mut query = QueryParser::default();
+        let limit = query.limit(self.limit.as_deref(), 50, 200);
+        let from = query.cursor(self.cursor.as_deref());
+        query.finish()?;
+        Ok(Page { limit, from })
+    }
 }
 
 /// Reads a list route's parameters, remembering every one that is wrong.

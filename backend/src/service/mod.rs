@@ -105,6 +105,21 @@ impl Services {
 #[error("There is no order {0}.")]
 pub struct NotFound(pub Uuid);
 
+/// A page of a list read in a fixed order: at most `limit` entries, starting after the
+/// position `from` (the last entry of the page before) when given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u64,
+    pub from: Option<i64>,
+}
+
+impl Page {
+    /// The first `limit` entries.
+    pub fn first(limit: u64) -> Page {
+        Page { limit, from: None }
+    }
+}
+
 /// A read of one thing that may not be there.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
 use super::texts::Wording;
-use super::{NotFound, ReadError, Services, StorageError, key_label};
+use super::{NotFound, Page, ReadError, Services, StorageError, key_label};
 use crate::domain::{
     Actor, HistoryEntry, IfMatch, NewOrder, Notification, Order, OrderEdit, OrderField,
     OrderFilter, OrderStatus, Scope, StatusChange,
@@ -261,9 +261,16 @@ impl Services {
     }
 
     /// The order's status history, oldest first.
-    pub async fn history(&self, scope: Scope, id: Uuid) -> Result<Vec<HistoryEntry>, ReadError> {
+    pub async fn history(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        page: Page,
+    ) -> Result<(Vec<HistoryEntry>, Option<i64>), ReadError> {
         let order = self.order(scope, id).await?;
-        Ok(self.reads.history(order.id).await?)
+        let (entries, more) = self.reads.history(order.id, page.limit, page.from).await?;
+        let next = more.then(|| entries.last().map(|e| e.seq)).flatten();
+        Ok((entries, next))
     }
 
     /// Moves an order to another status, if the move is allowed (and `If-Match` holds),

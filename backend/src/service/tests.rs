@@ -115,16 +115,22 @@ impl Kitchen {
     /// and texts it has.
     async fn kept(&self, order: uuid::Uuid) -> (OrderStatus, i32, usize, usize) {
         let kept = self.services.order(Scope::All, order).await.unwrap();
-        let history = self.services.history(Scope::All, order).await.unwrap();
+        let history = self
+            .services
+            .history(Scope::All, order, Page::first(200))
+            .await
+            .unwrap()
+            .0;
         let texts = self.texts(order).await;
         (kept.status, kept.version, history.len(), texts.len())
     }
 
     async fn texts(&self, order: uuid::Uuid) -> Vec<crate::domain::Notification> {
         self.services
-            .texts_for_order(Scope::All, order)
+            .texts_for_order(Scope::All, order, Page::first(200))
             .await
             .unwrap()
+            .0
     }
 }
 
@@ -155,7 +161,12 @@ async fn a_status_change_writes_the_status_its_history_and_exactly_one_text() {
 
     let kept = k.services.order(Scope::All, order.id).await.unwrap();
     assert_eq!((kept.status, kept.version), (OrderStatus::Confirmed, 2));
-    let history = k.services.history(Scope::All, order.id).await.unwrap();
+    let history = k
+        .services
+        .history(Scope::All, order.id, Page::first(200))
+        .await
+        .unwrap()
+        .0;
     let steps: Vec<_> = history.iter().map(|e| (e.from, e.to)).collect();
     assert_eq!(
         steps,
@@ -281,7 +292,12 @@ async fn an_edit_corrects_the_details_keeps_the_status_records_what_changed_and_
 
     let kept = k.services.order(Scope::All, order.id).await.unwrap();
     assert_eq!(kept, edited.order, "what was answered is what was kept");
-    let history = k.services.history(Scope::All, order.id).await.unwrap();
+    let history = k
+        .services
+        .history(Scope::All, order.id, Page::first(200))
+        .await
+        .unwrap()
+        .0;
     let last = history.last().unwrap();
     let confirmed = Some(OrderStatus::Confirmed);
     assert_eq!((last.from, Some(last.to)), (confirmed, confirmed));

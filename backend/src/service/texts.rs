@@ -8,7 +8,7 @@
 use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
-use super::{NotFound, ReadError, Services, StorageError, key_label};
+use super::{NotFound, Page, ReadError, Services, StorageError, key_label};
 use crate::domain::{Actor, Notification, NotificationState, Order, Role, Scope, Template};
 use crate::store::Writes;
 use crate::store::port::Requeue;
@@ -373,9 +373,15 @@ impl Services {
         &self,
         scope: Scope,
         order: Uuid,
-    ) -> Result<Vec<Notification>, ReadError> {
+        page: Page,
+    ) -> Result<(Vec<Notification>, Option<i64>), ReadError> {
         let order = self.order(scope, order).await?;
-        Ok(self.reads.texts_for_order(order.id).await?)
+        let (texts, more) = self
+            .reads
+            .texts_for_order(order.id, page.limit, page.from)
+            .await?;
+        let next = more.then(|| texts.last().map(|t| t.seq)).flatten();
+        Ok((texts, next))
     }
 
     /// Texts across all orders in these states (all when empty), newest first, a page

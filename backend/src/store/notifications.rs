@@ -207,15 +207,26 @@ pub async fn queue_notification(
 pub async fn list_for_order(
     db: &impl ConnectionTrait,
     order_id: Uuid,
-) -> Result<Vec<Notification>, DbErr> {
-    notifications::Entity::find()
-        .filter(notifications::Column::OrderId.eq(order_id))
+    limit: u64,
+    before_seq: Option<i64>,
+) -> Result<(Vec<Notification>, bool), DbErr> {
+    let mut query =
+        notifications::Entity::find().filter(notifications::Column::OrderId.eq(order_id));
+    if let Some(before) = before_seq {
+        query = query.filter(notifications::Column::Seq.lt(before));
+    }
+    let mut rows = query
         .order_by_desc(notifications::Column::Seq)
+        .limit(limit + 1)
         .all(db)
-        .await?
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let items = rows
         .into_iter()
         .map(to_notification)
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((items, more))
 }
 
 /// The newest text of each of these orders (orders without one are absent).

@@ -265,16 +265,26 @@ pub async fn edit_order(
 pub async fn history(
     db: &impl ConnectionTrait,
     order_id: Uuid,
-) -> Result<Vec<HistoryEntry>, DbErr> {
-    order_events::Entity::find()
-        .filter(order_events::Column::OrderId.eq(order_id))
+    limit: u64,
+    after_seq: Option<i64>,
+) -> Result<(Vec<HistoryEntry>, bool), DbErr> {
+    let mut query = order_events::Entity::find().filter(order_events::Column::OrderId.eq(order_id));
+    if let Some(after) = after_seq {
+        query = query.filter(order_events::Column::Seq.gt(after));
+    }
+    let mut rows = query
         .order_by_asc(order_events::Column::Seq)
+        .limit(limit + 1)
         .all(db)
-        .await?
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let entries = rows
         .into_iter()
         .map(|row| {
             let parse = |s: &str| s.parse::<OrderStatus>().map_err(|e| corrupt(order_id, e));
             Ok(HistoryEntry {
+                seq: row.seq,
                 from: row.from_status.as_deref().map(parse).transpose()?,
                 to: parse(&row.to_status)?,
                 actor: row.actor,
@@ -288,7 +298,8 @@ pub async fn history(
                 },
             })
         })
-        .collect()
+        .collect::<Result<_, DbErr>>()?;
+    Ok((entries, more))
 }
 
 /// Whether any order exists (the demo seeds only an empty database).

@@ -229,11 +229,23 @@ pub trait Reads: Send + Sync {
         filter: &OrderFilter,
         scope: Scope,
     ) -> Result<(Vec<Order>, bool), StorageError>;
-    /// The order's status history, oldest first.
-    async fn history(&self, order: Uuid) -> Result<Vec<HistoryEntry>, StorageError>;
+    /// A page of the order's history, oldest first, after `after` when given; and
+    /// whether there are more.
+    async fn history(
+        &self,
+        order: Uuid,
+        limit: u64,
+        after: Option<i64>,
+    ) -> Result<(Vec<HistoryEntry>, bool), StorageError>;
 
-    /// Every text about the order, oldest first.
-    async fn texts_for_order(&self, order: Uuid) -> Result<Vec<Notification>, StorageError>;
+    /// A page of the texts about the order, newest first, older than `before` when
+    /// given; and whether there are more.
+    async fn texts_for_order(
+        &self,
+        order: Uuid,
+        limit: u64,
+        before: Option<i64>,
+    ) -> Result<(Vec<Notification>, bool), StorageError>;
     /// The newest text about each of the orders that has one.
     async fn latest_texts(
         &self,

@@ -55,12 +55,22 @@ impl<C: ConnectionTrait + Send + Sync> Reads for C {
         Ok(orders::list_orders(self, filter, scope).await?)
     }
 
-    async fn history(&self, order: Uuid) -> Result<Vec<HistoryEntry>, StorageError> {
-        Ok(orders::history(self, order).await?)
+    async fn history(
+        &self,
+        order: Uuid,
+        limit: u64,
+        after: Option<i64>,
+    ) -> Result<(Vec<HistoryEntry>, bool), StorageError> {
+        Ok(orders::history(self, order, limit, after).await?)
     }
 
-    async fn texts_for_order(&self, order: Uuid) -> Result<Vec<Notification>, StorageError> {
-        Ok(notifications::list_for_order(self, order).await?)
+    async fn texts_for_order(
+        &self,
+        order: Uuid,
+        limit: u64,
+        before: Option<i64>,
+    ) -> Result<(Vec<Notification>, bool), StorageError> {
+        Ok(notifications::list_for_order(self, order, limit, before).await?)
     }
 
     async fn latest_texts(

@@ -66,7 +66,7 @@ async fn upgrade_keeps_orders(kind: DbKind) {
     );
     assert_eq!((kept.status, kept.version), (OrderStatus::Pending, 1));
     assert_eq!(kept.items.as_slice()[0].name, "Soup");
-    let history = store::orders::history(&conn, id).await.unwrap();
+    let (history, _) = store::orders::history(&conn, id, 50, None).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(
         (history[0].from, history[0].to),

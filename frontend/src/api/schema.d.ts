@@ -247,7 +247,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The order's history (status changes and edits), oldest first. */
+        /** The order's history (status changes and edits), oldest first, a page at a time. */
         get: operations["list_events"];
         put?: never;
         post?: never;
@@ -264,7 +264,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The texts about an order, newest first. */
+        /** The texts about an order, newest first, a page at a time. */
         get: operations["list_for_order"];
         put?: never;
         /**
@@ -666,9 +666,6 @@ export interface components {
             order_id: string;
             state: components["schemas"]["NotificationState"];
         };
-        NotificationList: {
-            items: components["schemas"]["Notification"][];
-        };
         NotificationPage: {
             items: components["schemas"]["Notification"][];
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
@@ -731,6 +728,8 @@ export interface components {
         };
         OrderEventList: {
             items: components["schemas"]["OrderEventView"][];
+            /** @description Pass as `cursor` for the next page; `null` on the last page. */
+            next_cursor?: string | null;
         };
         OrderEventView: {
             /** @description The name of the API key that made the change. */
@@ -1537,7 +1536,12 @@ export interface operations {
     };
     list_events: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+            };
             header?: never;
             path: {
                 /** @description The order's id */
@@ -1559,13 +1563,19 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
     list_for_order: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+            };
             header?: never;
             path: {
                 /** @description The order's id */
@@ -1581,12 +1591,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["NotificationList"];
+                    "application/json": components["schemas"]["NotificationPage"];
                 };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };

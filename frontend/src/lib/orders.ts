@@ -14,15 +14,31 @@ export function etag(order: Pick<Order, 'version'>): string {
   return `"v${order.version}"`;
 }
 
+/** Every page of a paged list, following `next_cursor` (at most `maxPages` pages). */
+async function everyPage<T>(
+  page: (cursor: string | undefined) => Promise<{ items: T[]; next_cursor?: string | null }>,
+  maxPages = 10,
+): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  for (let n = 0; n < maxPages; n++) {
+    const got = await page(cursor);
+    items.push(...got.items);
+    if (!got.next_cursor) break;
+    cursor = got.next_cursor;
+  }
+  return items;
+}
+
 /** An order with its status history and every text about it, read together. */
 export async function orderDetails(id: string): Promise<{ order: Order; history: OrderEvent[]; texts: Notification[] }> {
-  const path = { params: { path: { id } } };
+  const page = (cursor: string | undefined) => ({ params: { path: { id }, query: { limit: 200, cursor } } });
   const [order, history, texts] = await Promise.all([
-    unwrap(session.api.GET('/orders/{id}', path)),
-    unwrap(session.api.GET('/orders/{id}/events', path)),
-    unwrap(session.api.GET('/orders/{id}/notifications', path)),
+    unwrap(session.api.GET('/orders/{id}', { params: { path: { id } } })),
+    everyPage((cursor) => unwrap(session.api.GET('/orders/{id}/events', page(cursor)))),
+    everyPage((cursor) => unwrap(session.api.GET('/orders/{id}/notifications', page(cursor)))),
   ]);
-  return { order, history: history.items, texts: texts.items };
+  return { order, history, texts };
 }
 
 /** Moves an order on; `If-Match` makes it fail if someone changed the order first. */
