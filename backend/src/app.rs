@@ -18,6 +18,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Settings, redact_url};
 use crate::demo;
+use crate::http::connections::ConnectionCounts;
 use crate::http::events::StreamSlots;
 use crate::http::problem::ApiError;
 use crate::http::rate_limit::RateLimiter;
@@ -214,6 +215,11 @@ impl Application {
         let services_data = web::Data::new(services.clone());
         let access_rules = web::Data::new(routes::access_rules());
         let settings_streams = settings.streams_per_key;
+        let connections = ConnectionCounts::new(
+            settings.connections_per_address,
+            settings.trusted_proxies.clone(),
+            metrics.clone(),
+        );
         let state = web::Data::new(AppState {
             services,
             settings,
@@ -229,7 +235,8 @@ impl Application {
                 .app_data(access_rules.clone())
                 .wrap(from_fn(auth::authenticate))
                 .wrap(
-                    Logger::new("%a \"%{request_line}xi\" %s %b %Dms %{x-request-id}i")
+                    Logger::new("%{client}xi \"%{request_line}xi\" %s %b %Dms %{x-request-id}i")
+                        .custom_request_replace("client", auth::loggable_client)
                         .custom_request_replace("request_line", auth::loggable_request_line),
                 )
                 .wrap(from_fn(metrics::measure))
@@ -239,6 +246,10 @@ impl Application {
                 .configure(|cfg| configure_static(cfg, state.settings.static_dir.clone()))
                 .default_service(fn_service(answer_not_found))
         })
+        .on_connect(move |connection, data| connections.on_connect(connection, data))
+        // A request head must arrive within 5 s (then 408), as its body must within
+        // 15 s (`http::body::BODY_DEADLINE`): nobody holds a connection by trickling.
+        .client_request_timeout(std::time::Duration::from_secs(5))
         .listen(listener)
         .map_err(|source| StartError::Bind { addr, source })?
         .shutdown_timeout(10)

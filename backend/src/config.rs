@@ -12,6 +12,7 @@ use phonenumber::country;
 
 pub use crate::domain::Secret;
 use crate::domain::{AllowedCountries, PhonePolicy};
+use crate::net::TrustedProxies;
 pub use crate::setting::ConfigError;
 use crate::setting::{Source, parse_http_url};
 pub use crate::sms::Providers;
@@ -70,6 +71,10 @@ pub struct Settings {
     pub texts_per_key_per_day: u32,
     /// `GET /events` streams one key may hold open on one process.
     pub streams_per_key: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (`ORDER_NOTIFY_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// Open connections one client address may hold; 0 = no cap.
+    pub connections_per_address: usize,
     pub retry_max_attempts: u32,
     pub retry_base: Duration,
     pub send_concurrency: usize,
@@ -137,6 +142,8 @@ const FILE_KEYS: &[&str] = &[
     "texts_per_recipient_per_hour",
     "texts_per_key_per_day",
     "streams_per_key",
+    "trusted_proxies",
+    "connections_per_address",
     "retry_max_attempts",
     "retry_base_ms",
     "send_concurrency",
@@ -369,6 +376,14 @@ impl Settings {
         let streams_per_key = sources.parsed("streams_per_key", 20, |raw| {
             parse_range(raw, 1, 10_000, "streams")
         })? as usize;
+        let trusted_proxies = sources.parsed(
+            "trusted_proxies",
+            TrustedProxies::default(),
+            TrustedProxies::parse,
+        )?;
+        let connections_per_address = sources.parsed("connections_per_address", 256, |raw| {
+            parse_range(raw, 0, 1_000_000, "connections")
+        })? as usize;
         let retry_max_attempts = sources.parsed("retry_max_attempts", 8, |raw| {
             parse_range(raw, 1, 100, "attempts")
         })? as u32;
@@ -461,6 +476,8 @@ impl Settings {
             texts_per_recipient_per_hour,
             texts_per_key_per_day,
             streams_per_key,
+            trusted_proxies,
+            connections_per_address,
             retry_max_attempts,
             retry_base,
             send_concurrency,
@@ -533,6 +550,8 @@ mod tests {
         assert_eq!(s.texts_per_recipient_per_hour, 10);
         assert_eq!(s.texts_per_key_per_day, 5000);
         assert_eq!(s.streams_per_key, 20);
+        assert_eq!(s.trusted_proxies, TrustedProxies::default(), "nobody");
+        assert_eq!(s.connections_per_address, 256);
         assert_eq!(s.retry_max_attempts, 8);
         assert_eq!(s.retry_base, Duration::from_millis(2000));
         assert_eq!(s.send_concurrency, 32);
@@ -565,6 +584,8 @@ mod tests {
                 ("ORDER_NOTIFY_TEXTS_PER_RECIPIENT_PER_HOUR", "0"),
                 ("ORDER_NOTIFY_TEXTS_PER_KEY_PER_DAY", "200"),
                 ("ORDER_NOTIFY_STREAMS_PER_KEY", "3"),
+                ("ORDER_NOTIFY_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7"),
+                ("ORDER_NOTIFY_CONNECTIONS_PER_ADDRESS", "0"),
                 ("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", "3"),
                 ("ORDER_NOTIFY_RETRY_BASE_MS", "250"),
                 ("ORDER_NOTIFY_SEND_CONCURRENCY", "4"),
@@ -609,6 +630,9 @@ mod tests {
         assert_eq!(s.texts_per_recipient_per_hour, 0, "off");
         assert_eq!(s.texts_per_key_per_day, 200);
         assert_eq!(s.streams_per_key, 3);
+        assert!(s.trusted_proxies.contains("192.168.1.7".parse().unwrap()));
+        assert!(!s.trusted_proxies.contains("192.168.1.8".parse().unwrap()));
+        assert_eq!(s.connections_per_address, 0, "no cap");
         assert_eq!((s.retry_max_attempts, s.send_concurrency), (3, 4));
         assert_eq!(s.send_rate_limit, Some(50));
         assert_eq!(s.retry_base, Duration::from_millis(250));
@@ -687,6 +711,8 @@ mod tests {
             ("ORDER_NOTIFY_TEXTS_PER_RECIPIENT_PER_HOUR", "many"),
             ("ORDER_NOTIFY_TEXTS_PER_KEY_PER_DAY", "-1"),
             ("ORDER_NOTIFY_STREAMS_PER_KEY", "0"),
+            ("ORDER_NOTIFY_TRUSTED_PROXIES", "10.0.0.0/8, proxy.local"),
+            ("ORDER_NOTIFY_CONNECTIONS_PER_ADDRESS", "some"),
             ("ORDER_NOTIFY_RETRY_MAX_ATTEMPTS", "0"),
             ("ORDER_NOTIFY_RETRY_BASE_MS", "-5"),
             ("ORDER_NOTIFY_SEND_CONCURRENCY", "lots"),

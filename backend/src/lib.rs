@@ -11,6 +11,7 @@ pub mod fault;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod net;
 pub mod service;
 pub mod setting;
 pub mod sms;

@@ -92,6 +92,8 @@ pub struct Metrics {
     last_storage_error: Mutex<Option<(std::time::Instant, FaultKind)>>,
     /// Times the SQLite writer replaced its connection after a failed transaction.
     writer_reconnects: AtomicU64,
+    /// Connections shut at accept: their address held as many as it may.
+    connections_refused: AtomicU64,
     /// Texts a sending limit stopped, by kind (see [`SEND_LIMITS`]).
     send_refusals: [AtomicU64; SEND_LIMITS.len()],
 }
@@ -210,6 +212,11 @@ impl Metrics {
     /// The SQLite writer opened a new connection after a failed transaction.
     pub fn record_writer_reconnect(&self) {
         self.writer_reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection was shut at accept (`ORDER_NOTIFY_CONNECTIONS_PER_ADDRESS`).
+    pub fn record_connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an open event stream until the returned guard is dropped.
@@ -351,6 +358,13 @@ impl Metrics {
              # TYPE order_notify_writer_reconnects_total counter\n\
              order_notify_writer_reconnects_total {}\n",
             self.writer_reconnects.load(Ordering::Relaxed)
+        );
+        let _ = write!(
+            out,
+            "# HELP order_notify_connections_refused_total Connections shut at accept because their client address held as many as it may.\n\
+             # TYPE order_notify_connections_refused_total counter\n\
+             order_notify_connections_refused_total {}\n",
+            self.connections_refused.load(Ordering::Relaxed)
         );
         out.push_str(
             "# HELP order_notify_send_limit_refusals_total Texts a sending limit stopped (this process), by limit.\n\

@@ -11,6 +11,7 @@ use std::future::{Ready, ready};
 use uuid::Uuid;
 
 use super::access::AccessRules;
+use super::connections::client_address;
 use super::problem::ApiError;
 use super::rate_limit::Client;
 use crate::domain::ApiKey;
@@ -121,6 +122,15 @@ pub fn loggable_request_line(req: &ServiceRequest) -> String {
     format!("{} {}{query} {:?}", req.method(), req.path(), req.version())
 }
 
+/// The client's address for the access log (see `connections::client_address`).
+pub fn loggable_client(req: &ServiceRequest) -> String {
+    let address = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => client_address(req.request(), &state.settings.trusted_proxies),
+        None => req.peer_addr().map(|a| a.ip()),
+    };
+    address.map_or_else(|| "-".to_owned(), |ip| ip.to_string())
+}
+
 /// Takes a token from the client's bucket, or answers 429.
 fn admit(state: &AppState, client: Client) -> Result<(), ApiError> {
     state.limiter.admit(client).map_err(too_many)
@@ -150,7 +160,7 @@ pub async fn authenticate(
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::Internal("application state missing".to_owned()))?;
-    let address = req.peer_addr().map(|a| a.ip());
+    let address = client_address(req.request(), &state.settings.trusted_proxies);
     if rules(req.request())?.needs_key(req.path()) {
         let stream_token = stream_token(&req);
         if req.headers().contains_key(header::AUTHORIZATION) && stream_token.is_some() {

@@ -1,6 +1,6 @@
 //! Reading JSON request bodies with the contract's answers for each way they go wrong:
-//! over 64 KiB → 413, not JSON → 415, malformed → 400, well-formed but the wrong shape
-//! → 422 naming the field. The body is read by the extractor and parsed by the handler,
+//! over 64 KiB → 413, not within 15 s → 408, not JSON → 415, malformed → 400,
+//! well-formed but the wrong shape → 422 naming the field. The body is read by the extractor and parsed by the handler,
 //! after the key's role was checked.
 
 use actix_web::dev::Payload;
@@ -16,6 +16,11 @@ use sha2::{Digest, Sha256};
 use super::problem::ApiError;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a request body may take to arrive, from when it is first read: a client
+/// sending a byte at a time must not hold a connection (and a worker's attention)
+/// forever. Over it the request is 408 and the connection is closed.
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A request body, read in full (up to the limit) but not yet interpreted.
 pub struct RawBody {
@@ -103,19 +108,27 @@ impl FromRequest for RawBody {
             if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
                 return Err(too_large);
             }
-            let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ApiError::BadRequest(format!("The body could not be read: {e}."))
-                })?;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(too_large);
+            let read = async {
+                let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|e| {
+                        ApiError::BadRequest(format!("The body could not be read: {e}."))
+                    })?;
+                    if body.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(too_large);
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
+                Ok(body.freeze())
+            };
+            let bytes = tokio::time::timeout(BODY_DEADLINE, read)
+                .await
+                .map_err(|_| ApiError::RequestTimeout {
+                    secs: BODY_DEADLINE.as_secs(),
+                })??;
             Ok(RawBody {
                 content_type,
-                bytes: body.freeze(),
+                bytes,
             })
         })
     }

@@ -105,6 +105,7 @@ pub async fn list_keys(
         (status = 503, response = super::problem::ServiceUnavailable),
         (status = 403, response = super::problem::Forbidden),
         (status = 413, response = super::problem::PayloadTooLarge),
+        (status = 408, response = super::problem::RequestTimeout),
         (status = 415, response = super::problem::UnsupportedMediaType),
         (status = 422, response = super::problem::UnprocessableEntity),
     ),

@@ -5,6 +5,7 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod connections;
 pub mod events;
 pub mod headers;
 pub mod health;

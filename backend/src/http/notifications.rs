@@ -110,6 +110,7 @@ pub async fn list_for_order(
         (status = 404, response = super::problem::NotFound),
         (status = 409, response = super::problem::Conflict),
         (status = 413, response = super::problem::PayloadTooLarge),
+        (status = 408, response = super::problem::RequestTimeout),
         (status = 415, response = super::problem::UnsupportedMediaType),
         (status = 422, response = super::problem::UnprocessableEntity),
     ),

@@ -228,7 +228,7 @@ fn operation_mut<'a>(
         ),
         responses(
             problem::BadRequest, problem::Unauthorized, problem::Forbidden, problem::NotFound,
-            problem::Conflict, problem::PreconditionFailed, problem::PayloadTooLarge,
+            problem::Conflict, problem::PreconditionFailed, problem::PayloadTooLarge, problem::RequestTimeout,
             problem::UnsupportedMediaType, problem::UnprocessableEntity, problem::TooManyRequests,
             problem::ServiceUnavailable,
         ),

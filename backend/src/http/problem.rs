@@ -69,6 +69,8 @@ pub enum ApiError {
     ConcurrentChange,
     #[error("{0}")]
     PreconditionFailed(String),
+    #[error("The request body did not arrive within {secs} s.")]
+    RequestTimeout { secs: u64 },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -117,6 +119,7 @@ impl ApiError {
             ApiError::ConcurrentChange => ("concurrent-change", "Concurrent change"),
             ApiError::PreconditionFailed(_) => ("precondition-failed", "The order has changed"),
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
+            ApiError::RequestTimeout { .. } => ("request-timeout", "Request body too slow"),
             ApiError::UnsupportedMediaType(_) => {
                 ("unsupported-media-type", "Unsupported media type")
             }
@@ -200,6 +203,7 @@ impl ResponseError for ApiError {
             | ApiError::ConcurrentChange => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) | ApiError::Unprocessable { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -239,6 +243,10 @@ impl ResponseError for ApiError {
         }
         if let ApiError::StorageUnavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, STORAGE_RETRY_AFTER_SECS.to_string()));
+        }
+        if let ApiError::RequestTimeout { .. } = self {
+            // The rest of the body may still trickle in: do not wait for it.
+            response.force_close();
         }
         response.body(serde_json::to_string(&self.to_problem()).unwrap_or_default())
     }
@@ -466,6 +474,12 @@ pub struct PreconditionFailed(Problem);
 #[allow(dead_code)]
 #[response(content_type = "application/problem+json")]
 pub struct PayloadTooLarge(Problem);
+
+/// The body did not arrive within 15 s (the connection is closed).
+#[derive(ToResponse)]
+#[allow(dead_code)]
+#[response(content_type = "application/problem+json")]
+pub struct RequestTimeout(Problem);
 
 /// The body is not `application/json`.
 #[derive(ToResponse)]

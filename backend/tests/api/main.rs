@@ -6,6 +6,7 @@ mod helpers;
 
 mod audit;
 mod cli;
+mod connections;
 mod crash_drill;
 mod dashboard;
 mod delivery;

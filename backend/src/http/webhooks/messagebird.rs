@@ -81,6 +81,7 @@ pub struct StatusReportFields {
     responses(
         (status = 200, description = "Received (also for texts we do not know)"),
         (status = 400, response = crate::http::problem::BadRequest),
+        (status = 408, response = crate::http::problem::RequestTimeout),
         (status = 401, response = crate::http::problem::Unauthorized),
         (status = 404, response = crate::http::problem::NotFound),
         (status = 429, response = crate::http::problem::TooManyRequests),
@@ -110,6 +111,7 @@ pub async fn status_report(
     responses(
         (status = 200, description = "Received"),
         (status = 400, response = crate::http::problem::BadRequest),
+        (status = 408, response = crate::http::problem::RequestTimeout),
         (status = 401, response = crate::http::problem::Unauthorized),
         (status = 404, response = crate::http::problem::NotFound),
         (status = 429, response = crate::http::problem::TooManyRequests),

@@ -77,6 +77,7 @@ fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(
     responses(
         (status = 200, description = "Received (also for texts we do not know)"),
         (status = 400, response = crate::http::problem::BadRequest),
+        (status = 408, response = crate::http::problem::RequestTimeout),
         (status = 401, response = crate::http::problem::Unauthorized),
         (status = 429, response = crate::http::problem::TooManyRequests),
         (status = 503, response = crate::http::problem::ServiceUnavailable),
@@ -104,6 +105,7 @@ pub async fn status_callback(
     responses(
         (status = 200, description = "Received; an empty TwiML response"),
         (status = 400, response = crate::http::problem::BadRequest),
+        (status = 408, response = crate::http::problem::RequestTimeout),
         (status = 401, response = crate::http::problem::Unauthorized),
         (status = 429, response = crate::http::problem::TooManyRequests),
         (status = 503, response = crate::http::problem::ServiceUnavailable),
