@@ -10,7 +10,9 @@ signature the provider would compute for it, so the generated calls are tested p
 signature check: X-Twilio-Signature with ORDER_NOTIFY_ST_TWILIO_TOKEN (the server's auth
 token), MessageBird-Signature-JWT with ORDER_NOTIFY_ST_MESSAGEBIRD_KEY (its signing key),
 each over ORDER_NOTIFY_ST_BASE (the server's public URL). A call without the header, or
-with fields that are not all strings, is sent as generated and must be refused.
+with fields that are not all strings, is sent as generated and must be refused. One
+call in four is forged instead (signed with the wrong secret, or for another URL) and
+marked `X-St-Forged`; the check `forged_callbacks_are_refused` then demands 401.
 
 Inbound texts: random text is almost never STOP or START, so the text of generated
 inbound calls is drawn from the keywords half the time; that way the stateful phase
@@ -71,6 +73,17 @@ def all_strings(fields):
     )
 
 
+FORGED = "X-St-Forged"
+
+
+def forgery(case):
+    """How to forge this call, one time in four: a wrong secret or another URL (only
+    calls with the operation's own method: others are 405 before any signature)."""
+    if case.method.upper() != case.operation.method.upper():
+        return None
+    return {0: "wrong-secret", 1: "wrong-url"}.get(uuid.uuid4().int % 8)
+
+
 def sign_messagebird(case, headers, name):
     key = os.environ.get("ORDER_NOTIFY_ST_MESSAGEBIRD_KEY")
     if not key or not all_strings(case.query):
@@ -87,6 +100,13 @@ def sign_messagebird(case, headers, name):
     url = requests.Request(
         "GET", os.environ["ORDER_NOTIFY_ST_BASE"] + case.formatted_path, params=case.query
     ).prepare().url
+    forged = forgery(case)
+    if forged == "wrong-secret":
+        key = "not-" + key
+    elif forged == "wrong-url":
+        url = "https://evil.example" + case.formatted_path
+    if forged:
+        headers[FORGED] = forged
     headers[name] = messagebird_signature(key, url, body)
 
 
@@ -109,7 +129,24 @@ def before_call(ctx, case, **kwargs):
                 url = os.environ["ORDER_NOTIFY_ST_BASE"] + case.formatted_path
                 token = os.environ.get("ORDER_NOTIFY_ST_TWILIO_TOKEN")
                 if token:
+                    forged = forgery(case)
+                    if forged == "wrong-secret":
+                        token = "not-" + token
+                    elif forged == "wrong-url":
+                        url = "https://evil.example" + case.formatted_path
+                    if forged:
+                        headers[FORGED] = forged
                     headers[name] = twilio_signature(token, url, body)
+
+
+@schemathesis.check
+def forged_callbacks_are_refused(ctx, response, case):
+    """A callback signed with the wrong secret or for another URL is 401, whatever it says."""
+    forged = (case.headers or {}).get(FORGED)
+    if forged and response.status_code != 401:
+        raise AssertionError(
+            f"a callback forged ({forged}) was answered {response.status_code}, not 401"
+        )
 
 
 def keyword_or_as_drawn(ctx, path, fields, name):
