@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
 use actix_web::FromRequest;
@@ -64,8 +65,18 @@ struct Input<'a> {
     body: &'a [u8],
 }
 
-/// An extractor's future over an in-memory payload finishes at its first poll.
+/// An extractor's future over an in-memory payload finishes at its first poll. It is
+/// polled inside a tokio runtime (one for every input): the body's deadline is a tokio
+/// timer, as it is in the server.
 fn ready<F: Future>(future: F) -> F::Output {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a tokio runtime")
+    });
+    let _inside = runtime.enter();
     match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("reading an in-memory body waited"),
