@@ -76,12 +76,20 @@ def all_strings(fields):
 FORGED = "X-St-Forged"
 
 
-def forgery(case):
-    """How to forge this call, one time in four: a wrong secret or another URL (only
-    calls with the operation's own method: others are 405 before any signature)."""
+def forged(case, headers, secret, url):
+    """The secret and URL to sign this call with: the right ones, or one time in four a
+    forgery (a wrong secret, or another URL), marked in the call's headers. Only calls
+    with the operation's own method are forged: others are 405 before any signature."""
     if case.method.upper() != case.operation.method.upper():
-        return None
-    return {0: "wrong-secret", 1: "wrong-url"}.get(uuid.uuid4().int % 8)
+        return secret, url
+    how = {0: "wrong-secret", 1: "wrong-url"}.get(uuid.uuid4().int % 8)
+    if how:
+        headers[FORGED] = how
+    if how == "wrong-secret":
+        return "not-" + secret, url
+    if how == "wrong-url":
+        return secret, "https://evil.example" + case.formatted_path
+    return secret, url
 
 
 def sign_messagebird(case, headers, name):
@@ -100,13 +108,7 @@ def sign_messagebird(case, headers, name):
     url = requests.Request(
         "GET", os.environ["ORDER_NOTIFY_ST_BASE"] + case.formatted_path, params=case.query
     ).prepare().url
-    forged = forgery(case)
-    if forged == "wrong-secret":
-        key = "not-" + key
-    elif forged == "wrong-url":
-        url = "https://evil.example" + case.formatted_path
-    if forged:
-        headers[FORGED] = forged
+    key, url = forged(case, headers, key, url)
     headers[name] = messagebird_signature(key, url, body)
 
 
@@ -129,13 +131,7 @@ def before_call(ctx, case, **kwargs):
                 url = os.environ["ORDER_NOTIFY_ST_BASE"] + case.formatted_path
                 token = os.environ.get("ORDER_NOTIFY_ST_TWILIO_TOKEN")
                 if token:
-                    forged = forgery(case)
-                    if forged == "wrong-secret":
-                        token = "not-" + token
-                    elif forged == "wrong-url":
-                        url = "https://evil.example" + case.formatted_path
-                    if forged:
-                        headers[FORGED] = forged
+                    token, url = forged(case, headers, token, url)
                     headers[name] = twilio_signature(token, url, body)
 
 

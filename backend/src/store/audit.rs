@@ -1,8 +1,6 @@
 //! The audit trail: written beside the change it records, read back newest first.
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
 use super::entities::audit_events;
 use crate::domain::{AuditAction, AuditEntry, NewAuditEntry};
@@ -33,16 +31,15 @@ pub async fn list(
         query =
             query.filter(audit_events::Column::Action.is_in(actions.iter().map(|a| a.as_str())));
     }
-    if let Some(before) = before {
-        query = query.filter(audit_events::Column::Seq.lt(before));
-    }
-    let mut rows = query
-        .order_by_desc(audit_events::Column::Seq)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, more) = super::page_by_seq(
+        db,
+        query,
+        audit_events::Column::Seq,
+        super::Paging::NewestFirst,
+        limit,
+        before,
+    )
+    .await?;
     let entries = rows
         .into_iter()
         .map(|row| {

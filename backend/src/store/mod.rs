@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
@@ -122,6 +123,38 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..TransactionOptions::default()
     })
     .await
+}
+
+/// Which way a list pages through its rows' sequence numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Paging {
+    /// Newest first; a page continues before the position given.
+    NewestFirst,
+    /// Oldest first; a page continues after the position given.
+    OldestFirst,
+}
+
+/// One page of `query`'s rows, keyset-paged on the sequence column `seq` (so pages stay
+/// stable while rows are added): at most `limit` rows, continuing from `from`, and
+/// whether more follow (one row more than a page is read to know).
+pub async fn page_by_seq<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    query: Select<E>,
+    seq: E::Column,
+    paging: Paging,
+    limit: u64,
+    from: Option<i64>,
+) -> Result<(Vec<E::Model>, bool), DbErr> {
+    let query = match (paging, from) {
+        (Paging::NewestFirst, Some(from)) => query.filter(seq.lt(from)).order_by_desc(seq),
+        (Paging::NewestFirst, None) => query.order_by_desc(seq),
+        (Paging::OldestFirst, Some(from)) => query.filter(seq.gt(from)).order_by_asc(seq),
+        (Paging::OldestFirst, None) => query.order_by_asc(seq),
+    };
+    let mut rows = query.limit(limit + 1).all(db).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
 }
 
 /// Applies every migration that has not run yet.

@@ -210,18 +210,16 @@ pub async fn list_for_order(
     limit: u64,
     before_seq: Option<i64>,
 ) -> Result<(Vec<Notification>, bool), DbErr> {
-    let mut query =
-        notifications::Entity::find().filter(notifications::Column::OrderId.eq(order_id));
-    if let Some(before) = before_seq {
-        query = query.filter(notifications::Column::Seq.lt(before));
-    }
-    let mut rows = query
-        .order_by_desc(notifications::Column::Seq)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let query = notifications::Entity::find().filter(notifications::Column::OrderId.eq(order_id));
+    let (rows, more) = super::page_by_seq(
+        db,
+        query,
+        notifications::Column::Seq,
+        super::Paging::NewestFirst,
+        limit,
+        before_seq,
+    )
+    .await?;
     let items = rows
         .into_iter()
         .map(to_notification)
@@ -273,16 +271,15 @@ pub async fn list_notifications(
     if !states.is_empty() {
         query = query.filter(notifications::Column::State.is_in(states.iter().map(|s| s.as_str())));
     }
-    if let Some(before) = before_seq {
-        query = query.filter(notifications::Column::Seq.lt(before));
-    }
-    let mut rows = query
-        .order_by_desc(notifications::Column::Seq)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, more) = super::page_by_seq(
+        db,
+        query,
+        notifications::Column::Seq,
+        super::Paging::NewestFirst,
+        limit,
+        before_seq,
+    )
+    .await?;
     let items = rows
         .into_iter()
         .map(to_notification)

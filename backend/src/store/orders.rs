@@ -268,17 +268,16 @@ pub async fn history(
     limit: u64,
     after_seq: Option<i64>,
 ) -> Result<(Vec<HistoryEntry>, bool), DbErr> {
-    let mut query = order_events::Entity::find().filter(order_events::Column::OrderId.eq(order_id));
-    if let Some(after) = after_seq {
-        query = query.filter(order_events::Column::Seq.gt(after));
-    }
-    let mut rows = query
-        .order_by_asc(order_events::Column::Seq)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let query = order_events::Entity::find().filter(order_events::Column::OrderId.eq(order_id));
+    let (rows, more) = super::page_by_seq(
+        db,
+        query,
+        order_events::Column::Seq,
+        super::Paging::OldestFirst,
+        limit,
+        after_seq,
+    )
+    .await?;
     let entries = rows
         .into_iter()
         .map(|row| {
