@@ -172,6 +172,23 @@ describe('the dashboard', () => {
     expect(await textsTo(phone)).toHaveLength(1);
     const events = await api<{ items: unknown[] }>(`/orders/${order.id}/events`);
     expect(events.items).toHaveLength(2);
+
+    // Even when the answer comes between the two clicks, and the next step's button is
+    // already under the pointer, the second click of the double click does nothing.
+    const slowPhone = uniquePhone();
+    const slow = await createOrder('Dorothy Vaughan', slowPhone);
+    const dorothy = card(page, 'Dorothy Vaughan');
+    const box = (await dorothy.getByRole('button', { name: 'Confirm' }).boundingBox())!;
+    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+    await page.mouse.click(x, y);
+    await dorothy.getByTestId('status').filter({ hasText: 'Confirmed' }).waitFor();
+    // The second half of a double click: a press and release counted as click two.
+    await page.mouse.down({ clickCount: 2 });
+    await page.mouse.up({ clickCount: 2 });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await textsTo(slowPhone)).toHaveLength(1);
+    const slowEvents = await api<{ items: unknown[] }>(`/orders/${slow.id}/events`);
+    expect(slowEvents.items).toHaveLength(2);
   });
 
   it('shows orders changed elsewhere at once over the live stream, keeping the filter', async () => {
