@@ -398,6 +398,12 @@ impl OrderEdit {
 }
 
 impl Order {
+    /// How texts name this order (`{order_ref}`): its `external_ref`, else `#` and the
+    /// last six hex digits of its id.
+    pub fn order_ref(&self) -> String {
+        super::template::order_ref(self.external_ref.as_deref(), self.id)
+    }
+
     /// The text `template` gives for this order as it is now.
     pub fn render(&self, template: &Template) -> SmsText {
         let values = TemplateValues::new(

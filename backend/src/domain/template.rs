@@ -228,9 +228,7 @@ impl TemplateValues {
         TemplateValues {
             customer_name: customer_name.to_owned(),
             first_name,
-            order_ref: external_ref
-                .map(str::to_owned)
-                .unwrap_or_else(|| short_ref(order_id)),
+            order_ref: order_ref(external_ref, order_id),
             items: describe_items(items),
             status: status.as_str().to_owned(),
         }
@@ -249,6 +247,14 @@ impl TemplateValues {
 
 /// A short, speakable reference for orders without an external one: the last six hex
 /// digits of the id (the random end of a UUIDv7, unlike its time-ordered start).
+/// What `{order_ref}` puts in a text: the caller's own reference when there is one,
+/// else the order's short code.
+pub fn order_ref(external_ref: Option<&str>, order_id: Uuid) -> String {
+    external_ref
+        .map(str::to_owned)
+        .unwrap_or_else(|| short_ref(order_id))
+}
+
 pub fn short_ref(order_id: Uuid) -> String {
     let hex = order_id.simple().to_string();
     format!("#{}", hex[hex.len() - 6..].to_uppercase())

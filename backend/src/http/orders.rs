@@ -32,6 +32,10 @@ pub struct OrderView {
     pub id: Uuid,
     /// The creating system's own reference, unique per API key.
     pub external_ref: Option<String>,
+    /// How the texts name the order (exactly what `{order_ref}` gives): the
+    /// `external_ref`, else `#` and the last six hex digits of the id.
+    #[schema(example = "#AF9473")]
+    pub order_ref: String,
     pub customer_name: String,
     /// E.164, such as `+31612345678`.
     #[schema(example = "+31612345678")]
@@ -49,6 +53,7 @@ pub struct OrderView {
 impl OrderView {
     pub fn new(order: Order, last_notification: Option<Notification>) -> Self {
         OrderView {
+            order_ref: order.order_ref(),
             id: order.id,
             external_ref: order.external_ref,
             customer_name: order.customer_name,

@@ -478,6 +478,26 @@ both_databases! {
         assert_eq!(created["items"][0]["name"], chef);
     }
 
+    async fn order_ref_is_what_the_texts_call_the_order(app) {
+        let mut body = order_body("Ada");
+        body["notify"] = json!(true);
+        let created = app.create_order_as(&app.admin_key, &body).await;
+        let id = created["id"].as_str().unwrap();
+        let code = format!("#{}", id.replace('-', "")[26..].to_uppercase());
+        assert_eq!(created["order_ref"], code.as_str(), "{created}");
+        let text = app.latest_text(id).await;
+        assert!(text["body"].as_str().unwrap().contains(&code), "{text}");
+        assert_eq!(app.get_json(&format!("/orders/{id}"), &app.admin_key).await["order_ref"], code.as_str());
+
+        body["external_ref"] = json!("POS-1042");
+        let created = app.create_order_as(&app.admin_key, &body).await;
+        assert_eq!(created["order_ref"], "POS-1042");
+        let text = app.latest_text(created["id"].as_str().unwrap()).await;
+        assert!(text["body"].as_str().unwrap().contains("order POS-1042"), "{text}");
+        let listed = app.get_json("/orders", &app.admin_key).await;
+        assert_eq!(listed["items"][0]["order_ref"], "POS-1042");
+    }
+
     async fn a_repeated_edit_is_answered_once(app) {
         let order = app.create_order("Alan").await;
         let path = format!("/orders/{}", order["id"].as_str().unwrap());

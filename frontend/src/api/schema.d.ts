@@ -703,6 +703,12 @@ export interface components {
             items: components["schemas"]["OrderItem"][];
             last_notification?: components["schemas"]["Notification"] | null;
             /**
+             * @description How the texts name the order (exactly what `{order_ref}` gives): the
+             *     `external_ref`, else `#` and the last six hex digits of the id.
+             * @example #AF9473
+             */
+            order_ref: string;
+            /**
              * @description E.164, such as `+31612345678`.
              * @example +31612345678
              */
