@@ -94,10 +94,9 @@ pub async fn list_audit(
     let params = params.into_inner();
     let mut query = QueryParser::default();
     let actions: Vec<AuditAction> = query.list("action", params.action.as_deref());
-    let limit = query.limit(params.limit.as_deref(), 50, 200);
-    let before = query.cursor(params.cursor.as_deref());
+    let page = query.page(params.limit.as_deref(), params.cursor.as_deref());
     query.finish()?;
-    let (entries, next) = state.services.audit_trail(&actions, limit, before).await?;
+    let (entries, next) = state.services.audit_trail(&actions, page).await?;
     Ok(HttpResponse::Ok().json(AuditPage {
         items: entries.into_iter().map(AuditEntry::from).collect(),
         next_cursor: next_cursor(next),

@@ -193,10 +193,9 @@ pub async fn list_notifications(
     let params = params.into_inner();
     let mut query = QueryParser::default();
     let states: Vec<NotificationState> = query.list("state", params.state.as_deref());
-    let limit = query.limit(params.limit.as_deref(), 50, 200);
-    let before = query.cursor(params.cursor.as_deref());
+    let page = query.page(params.limit.as_deref(), params.cursor.as_deref());
     query.finish()?;
-    let (items, next) = state.services.list_texts(&states, limit, before).await?;
+    let (items, next) = state.services.list_texts(&states, page).await?;
     Ok(HttpResponse::Ok().json(NotificationPage {
         items,
         next_cursor: next_cursor(next),

@@ -21,9 +21,6 @@ use crate::domain::{
 use crate::http::AppState;
 use crate::service::{Answer, Created, EditRequest, Edited, StatusChangeRequest, StatusChanged};
 
-const DEFAULT_LIMIT: u64 = 50;
-const MAX_LIMIT: u64 = 200;
-
 /// An order as the API shows it.
 #[derive(Serialize, ToSchema)]
 #[serde(rename = "Order")]
@@ -276,8 +273,7 @@ impl ListOrdersParams {
     fn into_filter(self) -> Result<OrderFilter, ApiError> {
         let mut query = QueryParser::default();
         let statuses = query.list("status", self.status.as_deref());
-        let limit = query.limit(self.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT);
-        let before_seq = query.cursor(self.cursor.as_deref());
+        let page = query.page(self.limit.as_deref(), self.cursor.as_deref());
         let search = self
             .q
             .map(|q| q.trim().to_owned())
@@ -289,8 +285,8 @@ impl ListOrdersParams {
         Ok(OrderFilter {
             statuses,
             search,
-            limit,
-            before_seq,
+            limit: page.limit,
+            before_seq: page.from,
         })
     }
 }

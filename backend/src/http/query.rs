@@ -32,6 +32,10 @@ pub fn next_cursor(next: Option<i64>) -> Option<String> {
     next.map(encode_cursor)
 }
 
+/// A page's size when the request names none, and the largest it may name.
+const DEFAULT_PAGE: u64 = 50;
+const MAX_PAGE: u64 = 200;
+
 /// The parameters of a list that is only paged: `limit` and `cursor`.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -49,10 +53,9 @@ impl PageParams {
     /// The page asked for; 422 naming every bad parameter.
     pub fn page(self) -> Result<Page, ApiError> {
         let mut query = QueryParser::default();
-        let limit = query.limit(self.limit.as_deref(), 50, 200);
-        let from = query.cursor(self.cursor.as_deref());
+        let page = query.page(self.limit.as_deref(), self.cursor.as_deref());
         query.finish()?;
-        Ok(Page { limit, from })
+        Ok(page)
     }
 }
 
@@ -97,6 +100,14 @@ impl QueryParser {
                 ));
                 default
             }
+        }
+    }
+
+    /// `limit` (1 to 200, default 50) and `cursor`, as every paged list takes them.
+    pub fn page(&mut self, limit: Option<&str>, cursor: Option<&str>) -> Page {
+        Page {
+            limit: self.limit(limit, DEFAULT_PAGE, MAX_PAGE),
+            from: self.cursor(cursor),
         }
     }
 

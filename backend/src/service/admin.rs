@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::{ReadError, Services, StorageError, key_label};
+use super::{Page, ReadError, Services, StorageError, key_label, next_position};
 use crate::domain::{
     Actor, ApiKey, AuditAction, AuditEntry, MAX_SEGMENTS, NewAuditEntry, OptOut, OrderStatus,
     PhoneNumber, Role, SandboxMessage, Scope, SmsText, StatusTemplate, Template, TemplateValues,
@@ -244,11 +244,13 @@ impl Services {
     pub async fn audit_trail(
         &self,
         actions: &[AuditAction],
-        limit: u64,
-        before: Option<i64>,
+        page: Page,
     ) -> Result<(Vec<AuditEntry>, Option<i64>), StorageError> {
-        let (entries, more) = self.reads.audit_trail(actions, limit, before).await?;
-        let next = more.then(|| entries.last().map(|e| e.seq)).flatten();
+        let (entries, more) = self
+            .reads
+            .audit_trail(actions, page.limit, page.from)
+            .await?;
+        let next = next_position(&entries, more, |e| e.seq);
         Ok((entries, next))
     }
 

@@ -120,6 +120,12 @@ impl Page {
     }
 }
 
+/// Where the page after `items` starts: the last item's position (`seq`), when the
+/// store said more follow.
+fn next_position<T>(items: &[T], more: bool, seq: impl Fn(&T) -> i64) -> Option<i64> {
+    if more { items.last().map(seq) } else { None }
+}
+
 /// A read of one thing that may not be there.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

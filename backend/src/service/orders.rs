@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
 use super::texts::Wording;
-use super::{NotFound, Page, ReadError, Services, StorageError, key_label};
+use super::{NotFound, Page, ReadError, Services, StorageError, key_label, next_position};
 use crate::domain::{
     Actor, HistoryEntry, IfMatch, NewOrder, Notification, Order, OrderEdit, OrderField,
     OrderFilter, OrderStatus, Scope, StatusChange,
@@ -243,11 +243,7 @@ impl Services {
         filter: &OrderFilter,
     ) -> Result<OrderPage, StorageError> {
         let (found, more) = self.reads.list_orders(filter, scope).await?;
-        let next = if more {
-            found.last().map(|o| o.seq)
-        } else {
-            None
-        };
+        let next = next_position(&found, more, |o| o.seq);
         let ids: Vec<Uuid> = found.iter().map(|o| o.id).collect();
         let mut last = self.last_texts(&ids).await?;
         let orders = found
@@ -269,7 +265,7 @@ impl Services {
     ) -> Result<(Vec<HistoryEntry>, Option<i64>), ReadError> {
         let order = self.order(scope, id).await?;
         let (entries, more) = self.reads.history(order.id, page.limit, page.from).await?;
-        let next = more.then(|| entries.last().map(|e| e.seq)).flatten();
+        let next = next_position(&entries, more, |e| e.seq);
         Ok((entries, next))
     }
 

@@ -8,7 +8,7 @@
 use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
-use super::{NotFound, Page, ReadError, Services, StorageError, key_label};
+use super::{NotFound, Page, ReadError, Services, StorageError, key_label, next_position};
 use crate::domain::{Actor, Notification, NotificationState, Order, Role, Scope, Template};
 use crate::store::Writes;
 use crate::store::port::Requeue;
@@ -380,24 +380,19 @@ impl Services {
             .reads
             .texts_for_order(order.id, page.limit, page.from)
             .await?;
-        let next = more.then(|| texts.last().map(|t| t.seq)).flatten();
+        let next = next_position(&texts, more, |t| t.seq);
         Ok((texts, next))
     }
 
     /// Texts across all orders in these states (all when empty), newest first, a page
-    /// of `limit` before `before`; and where the next page starts.
+    /// at a time; and where the next page starts.
     pub async fn list_texts(
         &self,
         states: &[NotificationState],
-        limit: u64,
-        before: Option<i64>,
+        page: Page,
     ) -> Result<(Vec<Notification>, Option<i64>), StorageError> {
-        let (items, more) = self.reads.list_texts(states, limit, before).await?;
-        let next = if more {
-            items.last().map(|n| n.seq)
-        } else {
-            None
-        };
+        let (items, more) = self.reads.list_texts(states, page.limit, page.from).await?;
+        let next = next_position(&items, more, |n| n.seq);
         Ok((items, next))
     }
 }

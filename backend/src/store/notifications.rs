@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    QueryOrder, QuerySelect, Select, Statement,
 };
 use uuid::Uuid;
 
@@ -203,14 +203,13 @@ pub async fn queue_notification(
     to_notification(row)
 }
 
-/// Every text about an order, newest first.
-pub async fn list_for_order(
+/// A page of the texts `query` selects, newest first, before `before_seq` when given.
+async fn newest_first(
     db: &impl ConnectionTrait,
-    order_id: Uuid,
+    query: Select<notifications::Entity>,
     limit: u64,
     before_seq: Option<i64>,
 ) -> Result<(Vec<Notification>, bool), DbErr> {
-    let query = notifications::Entity::find().filter(notifications::Column::OrderId.eq(order_id));
     let (rows, more) = super::page_by_seq(
         db,
         query,
@@ -225,6 +224,17 @@ pub async fn list_for_order(
         .map(to_notification)
         .collect::<Result<_, _>>()?;
     Ok((items, more))
+}
+
+/// A page of the texts about an order, newest first.
+pub async fn list_for_order(
+    db: &impl ConnectionTrait,
+    order_id: Uuid,
+    limit: u64,
+    before_seq: Option<i64>,
+) -> Result<(Vec<Notification>, bool), DbErr> {
+    let query = notifications::Entity::find().filter(notifications::Column::OrderId.eq(order_id));
+    newest_first(db, query, limit, before_seq).await
 }
 
 /// The newest text of each of these orders (orders without one are absent).
@@ -271,20 +281,7 @@ pub async fn list_notifications(
     if !states.is_empty() {
         query = query.filter(notifications::Column::State.is_in(states.iter().map(|s| s.as_str())));
     }
-    let (rows, more) = super::page_by_seq(
-        db,
-        query,
-        notifications::Column::Seq,
-        super::Paging::NewestFirst,
-        limit,
-        before_seq,
-    )
-    .await?;
-    let items = rows
-        .into_iter()
-        .map(to_notification)
-        .collect::<Result<_, _>>()?;
-    Ok((items, more))
+    newest_first(db, query, limit, before_seq).await
 }
 
 pub async fn find_notification(
