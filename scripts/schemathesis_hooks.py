@@ -27,6 +27,7 @@ import os
 import re
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import requests
 
@@ -180,5 +181,24 @@ schemathesis.openapi.format(
             "+1 (202) 555-0123",
             "+33 6 12 34 56 78",
         ]
+    ),
+)
+
+
+# Format `eta` (a promised time): an RFC 3339 date-time with its offset that lies at
+# most an hour before the request and at most 7 days after it, a window relative to
+# now that no schema can state. Generated times fall well inside it, written with the
+# offsets of several zones.
+def eta_between(seconds, offset_minutes):
+    zone = timezone(timedelta(minutes=offset_minutes))
+    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).astimezone(zone).isoformat()
+
+
+schemathesis.openapi.format(
+    "eta",
+    st.builds(
+        eta_between,
+        st.integers(min_value=-30 * 60, max_value=6 * 24 * 3600),
+        st.sampled_from([0, 60, 330, -300, 780]),
     ),
 )

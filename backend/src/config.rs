@@ -65,6 +65,8 @@ pub struct Settings {
     /// and non-geographic numbers never are.
     pub allowed_countries: AllowedCountries,
     pub auto_notify: bool,
+    /// The zone whose clocks texts tell times in (`{eta}`).
+    pub timezone: chrono_tz::Tz,
     /// Texts one number may get in any rolling hour; 0 turns the limit off.
     pub texts_per_recipient_per_hour: u32,
     /// Texts one integration key may cause per UTC day; 0 turns the limit off.
@@ -139,6 +141,7 @@ const FILE_KEYS: &[&str] = &[
     "default_region",
     "allowed_countries",
     "auto_notify",
+    "timezone",
     "texts_per_recipient_per_hour",
     "texts_per_key_per_day",
     "streams_per_key",
@@ -366,6 +369,13 @@ impl Settings {
         let allowed_countries =
             sources.parsed("allowed_countries", allowed_default, parse_countries)?;
         let auto_notify = sources.parsed("auto_notify", true, parse_bool)?;
+        let timezone = sources.parsed("timezone", chrono_tz::UTC, |raw| {
+            raw.parse::<chrono_tz::Tz>().map_err(|_| {
+                format!(
+                    "expected an IANA time zone name such as Europe/Amsterdam or UTC, got {raw:?}"
+                )
+            })
+        })?;
         let texts_per_recipient_per_hour =
             sources.parsed("texts_per_recipient_per_hour", 10, |raw| {
                 parse_range(raw, 0, 10_000, "texts")
@@ -473,6 +483,7 @@ impl Settings {
             default_region,
             allowed_countries,
             auto_notify,
+            timezone,
             texts_per_recipient_per_hour,
             texts_per_key_per_day,
             streams_per_key,
@@ -547,6 +558,7 @@ mod tests {
         assert_eq!(s.sms.chosen(), "sandbox");
         assert_eq!(s.sms_originator.as_str(), "NomNom");
         assert!(s.auto_notify);
+        assert_eq!(s.timezone, chrono_tz::UTC);
         assert_eq!(s.texts_per_recipient_per_hour, 10);
         assert_eq!(s.texts_per_key_per_day, 5000);
         assert_eq!(s.streams_per_key, 20);
@@ -581,6 +593,7 @@ mod tests {
                 ("ORDER_NOTIFY_DEFAULT_REGION", "nl"),
                 ("ORDER_NOTIFY_ALLOWED_COUNTRIES", "nl, be,NL"),
                 ("ORDER_NOTIFY_AUTO_NOTIFY", "false"),
+                ("ORDER_NOTIFY_TIMEZONE", "Europe/Amsterdam"),
                 ("ORDER_NOTIFY_TEXTS_PER_RECIPIENT_PER_HOUR", "0"),
                 ("ORDER_NOTIFY_TEXTS_PER_KEY_PER_DAY", "200"),
                 ("ORDER_NOTIFY_STREAMS_PER_KEY", "3"),
@@ -627,6 +640,7 @@ mod tests {
             AllowedCountries::Only(vec![country::Id::NL, country::Id::BE])
         );
         assert!(!s.auto_notify);
+        assert_eq!(s.timezone, chrono_tz::Europe::Amsterdam);
         assert_eq!(s.texts_per_recipient_per_hour, 0, "off");
         assert_eq!(s.texts_per_key_per_day, 200);
         assert_eq!(s.streams_per_key, 3);
@@ -708,6 +722,8 @@ mod tests {
             ("ORDER_NOTIFY_ALLOWED_COUNTRIES", "NL,Mars"),
             ("ORDER_NOTIFY_ALLOWED_COUNTRIES", ","),
             ("ORDER_NOTIFY_AUTO_NOTIFY", "sometimes"),
+            ("ORDER_NOTIFY_TIMEZONE", "CET+1"),
+            ("ORDER_NOTIFY_TIMEZONE", "Europe/Atlantis"),
             ("ORDER_NOTIFY_TEXTS_PER_RECIPIENT_PER_HOUR", "many"),
             ("ORDER_NOTIFY_TEXTS_PER_KEY_PER_DAY", "-1"),
             ("ORDER_NOTIFY_STREAMS_PER_KEY", "0"),

@@ -20,9 +20,9 @@ pub use key::{ApiKey, hash_secret, parse_key_name};
 pub use keyword::Keyword;
 pub use notification::{DeliveryReport, Notification, NotificationState, OptOut, SandboxMessage};
 pub use order::{
-    Actor, CustomerName, ExternalRef, HistoryEntry, IfMatch, NewOrder, Order, OrderEdit,
-    OrderField, OrderFilter, OrderItem, OrderItems, Scope, ValidationError, is_hidden,
-    line_pattern, tag_list_matches, version_tag,
+    Actor, CustomerName, ExternalRef, HistoryEntry, IfMatch, NewOrder, Notes, Order, OrderEdit,
+    OrderField, OrderFilter, OrderItem, OrderItems, OrderSearch, Scope, ValidationError, fold,
+    is_hidden, line_pattern, notes_pattern, parse_eta, search_text, tag_list_matches, version_tag,
 };
 pub use phone::{AllowedCountries, PhoneError, PhoneNumber, PhonePolicy};
 pub use role::Role;

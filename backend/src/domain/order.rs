@@ -2,7 +2,8 @@
 //! edge (the customer's name, the items, the caller's own reference), the order as
 //! kept, its history, and the version a change may be conditioned on.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -31,6 +32,12 @@ const MAX_ITEM_NAME_CHARS: usize = 100;
 const MAX_ITEMS: usize = 50;
 const MAX_QUANTITY: i64 = 999;
 const MAX_EXTERNAL_REF_CHARS: usize = 100;
+const MAX_NOTES_CHARS: usize = 500;
+/// How far back a promised time may lie when it is set (a clock a little behind, a
+/// form sent a little late); an older one is a mistake, not a promise.
+const ETA_PAST_SLACK: Duration = Duration::hours(1);
+/// How far ahead a promised time may lie (an order for the weekend).
+const ETA_HORIZON: Duration = Duration::days(7);
 
 /// Invisible formatting characters (Unicode category Cf, as of Unicode 15): bidi
 /// embeddings, overrides and isolates, zero-width spaces, word joiners, the byte-order
@@ -81,11 +88,10 @@ pub fn is_hidden(c: char) -> bool {
         || FORMAT_CHARACTERS.iter().any(|&range| in_range(c, range))
 }
 
-/// The OpenAPI `pattern` of a line of free text, made from the same tables the parser
-/// uses: only characters that are not [`is_hidden`], with at least one that is neither
-/// a space nor a joiner. Characters beyond the Basic Multilingual Plane are written as
-/// themselves (a `\u` escape there would mean half a surrogate pair).
-pub fn line_pattern() -> String {
+/// A character class (without its brackets) of the ranges, for an OpenAPI `pattern`.
+/// Characters beyond the Basic Multilingual Plane are written as themselves (a `\u`
+/// escape there would mean half a surrogate pair).
+fn pattern_class(ranges: &[(char, char)]) -> String {
     fn escape(c: char) -> String {
         if (c as u32) <= 0xFFFF {
             format!("\\u{:04x}", c as u32)
@@ -93,20 +99,38 @@ pub fn line_pattern() -> String {
             c.to_string()
         }
     }
-    fn class(ranges: &[(char, char)]) -> String {
-        ranges
-            .iter()
-            .map(|&(first, last)| match first == last {
-                true => escape(first),
-                false => format!("{}-{}", escape(first), escape(last)),
-            })
-            .collect()
-    }
-    let mut hidden = vec![('\u{0}', '\u{1F}'), ('\u{7F}', '\u{9F}'), SEPARATORS];
+    ranges
+        .iter()
+        .map(|&(first, last)| match first == last {
+            true => escape(first),
+            false => format!("{}-{}", escape(first), escape(last)),
+        })
+        .collect()
+}
+
+/// The [`is_hidden`] characters as ranges; with `line_breaks`, all but `\n`.
+fn hidden_ranges(line_breaks: bool) -> Vec<(char, char)> {
+    let mut hidden = match line_breaks {
+        true => vec![('\u{0}', '\u{9}'), ('\u{B}', '\u{1F}')],
+        false => vec![('\u{0}', '\u{1F}')],
+    };
+    hidden.extend([('\u{7F}', '\u{9F}'), SEPARATORS]);
     hidden.extend_from_slice(FORMAT_CHARACTERS);
-    let hidden = class(&hidden);
-    let joiners = class(&[JOINERS]);
+    hidden
+}
+
+/// The OpenAPI `pattern` of a line of free text, made from the same tables the parser
+/// uses: only characters that are not [`is_hidden`], with at least one that is neither
+/// a space nor a joiner.
+pub fn line_pattern() -> String {
+    let hidden = pattern_class(&hidden_ranges(false));
+    let joiners = pattern_class(&[JOINERS]);
     format!("^[^{hidden}]*[^\\s{hidden}{joiners}][^{hidden}]*$")
+}
+
+/// The OpenAPI `pattern` of [`Notes`]: no [`is_hidden`] character but the line break.
+pub fn notes_pattern() -> String {
+    format!("^[^{}]*$", pattern_class(&hidden_ranges(true)))
 }
 
 /// Trims and checks a line of free text: not empty, not too long, nothing hidden
@@ -176,6 +200,74 @@ impl ExternalRef {
     pub fn into_string(self) -> String {
         self.0
     }
+}
+
+/// What the kitchen must know about an order that is not an item: allergies, the
+/// address, "ring bell 3". Up to 500 characters over as many lines as needed; nothing
+/// hidden (see [`is_hidden`]) but the line breaks themselves (`\n`; a carriage return
+/// is refused as the other control characters are).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notes(String);
+
+impl Notes {
+    /// Trims and checks notes; blank notes are no notes (`None`).
+    pub fn parse(raw: &str) -> Result<Option<Notes>, ValidationError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        if trimmed.chars().count() > MAX_NOTES_CHARS {
+            return Err(ValidationError::new(
+                "notes",
+                format!("must be at most {MAX_NOTES_CHARS} characters"),
+            ));
+        }
+        if let Some(c) = trimmed.chars().find(|&c| c != '\n' && is_hidden(c)) {
+            return Err(ValidationError::new(
+                "notes",
+                format!(
+                    "must not contain control or invisible formatting characters other than line breaks (found U+{:04X})",
+                    c as u32
+                ),
+            ));
+        }
+        Ok(Some(Notes(trimmed.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// The time the customer was promised the order: an RFC 3339 time with its offset,
+/// kept to the second, no more than an hour before `now` and at most a week after it.
+pub fn parse_eta(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ValidationError> {
+    let eta = DateTime::parse_from_rfc3339(raw.trim())
+        .map_err(|_| {
+            ValidationError::new(
+                "eta",
+                "must be a date and time in RFC 3339 form with its offset, such as 2026-11-30T19:45:00+01:00",
+            )
+        })?
+        .with_timezone(&Utc)
+        .trunc_subsecs(0);
+    if eta < now - ETA_PAST_SLACK {
+        return Err(ValidationError::new(
+            "eta",
+            "must not be more than an hour in the past",
+        ));
+    }
+    if eta > now + ETA_HORIZON {
+        return Err(ValidationError::new(
+            "eta",
+            "must be at most 7 days from now",
+        ));
+    }
+    Ok(eta)
 }
 
 /// One line of an order: what and how many.
@@ -257,6 +349,9 @@ pub struct Order {
     pub phone: PhoneNumber,
     pub items: OrderItems,
     pub status: OrderStatus,
+    /// The time the customer was promised the order, if one was.
+    pub eta: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
     pub version: i32,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -270,6 +365,8 @@ pub struct NewOrder {
     pub phone: PhoneNumber,
     pub items: OrderItems,
     pub external_ref: Option<ExternalRef>,
+    pub notes: Option<Notes>,
+    pub eta: Option<DateTime<Utc>>,
 }
 
 /// Who did something, as written into the history.
@@ -293,10 +390,72 @@ pub enum Scope {
 #[derive(Clone, Debug, Default)]
 pub struct OrderFilter {
     pub statuses: Vec<OrderStatus>,
-    pub search: Option<String>,
+    pub search: Option<OrderSearch>,
     pub limit: u64,
     /// Only orders older than this position (the decoded cursor).
     pub before_seq: Option<i64>,
+}
+
+/// What `q` looks for in the orders: the folded text (see [`fold`]) in the name, the
+/// references, the items and the notes; and, when it has digits, the phone number.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderSearch {
+    /// The search folded as [`search_text`] folds the orders.
+    pub text: String,
+    /// The digits a phone number would contain, with a national trunk prefix (a
+    /// leading `0`) left off; `None` with fewer than three.
+    pub digits: Option<String>,
+    /// The number in E.164 when the search reads as one (nationally written, with the
+    /// default region).
+    pub phone: Option<String>,
+}
+
+impl OrderSearch {
+    pub fn new(raw: &str, default_region: Option<phonenumber::country::Id>) -> OrderSearch {
+        let raw = raw.trim();
+        let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+        let national = digits.trim_start_matches('0');
+        let looks_like_number = raw
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-./()".contains(c));
+        let phone = looks_like_number
+            .then(|| PhoneNumber::parse(raw, default_region).ok())
+            .flatten()
+            .map(PhoneNumber::into_string);
+        OrderSearch {
+            text: fold(raw),
+            digits: (national.len() >= 3).then(|| national.to_owned()),
+            phone,
+        }
+    }
+}
+
+/// Text as search compares it: canonically decomposed, without its combining marks,
+/// in lower case ("Zoë" and "ZOE" both give "zoe").
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    text.nfkd()
+        .filter(|&c| !is_combining_mark(c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// What search looks through for an order, folded: its name, its reference as texts
+/// give it (`#af9473`), its own reference, its items and its notes, a line each.
+pub fn search_text(
+    customer_name: &str,
+    external_ref: Option<&str>,
+    id: Uuid,
+    items: &[OrderItem],
+    notes: Option<&str>,
+) -> String {
+    let mut lines = vec![customer_name, external_ref.unwrap_or_default()];
+    let short = super::short_ref(id);
+    lines.push(&short);
+    lines.extend(items.iter().map(|item| item.name.as_str()));
+    lines.extend(notes);
+    fold(&lines.join("\n"))
 }
 
 /// One step of an order's history: who moved it from where to where, or corrected
@@ -309,9 +468,11 @@ pub struct HistoryEntry {
     pub to: OrderStatus,
     pub actor: String,
     pub at: DateTime<Utc>,
-    /// The details an edit corrected (its `from` and `to` are the status it kept);
-    /// empty for a status change.
+    /// The details this step changed: those an edit corrected (its `from` and `to` are
+    /// the status it kept), or `eta` when a status change also set the promised time.
     pub changed: Vec<OrderField>,
+    /// The promised time right after this step.
+    pub eta: Option<DateTime<Utc>>,
 }
 
 /// A detail of an order that can be corrected after it was taken in.
@@ -321,13 +482,17 @@ pub enum OrderField {
     CustomerName,
     Phone,
     Items,
+    Notes,
+    Eta,
 }
 
 impl OrderField {
-    pub const ALL: [OrderField; 3] = [
+    pub const ALL: [OrderField; 5] = [
         OrderField::CustomerName,
         OrderField::Phone,
         OrderField::Items,
+        OrderField::Notes,
+        OrderField::Eta,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -335,6 +500,8 @@ impl OrderField {
             OrderField::CustomerName => "customer_name",
             OrderField::Phone => "phone",
             OrderField::Items => "items",
+            OrderField::Notes => "notes",
+            OrderField::Eta => "eta",
         }
     }
 
@@ -350,6 +517,10 @@ pub struct OrderEdit {
     pub customer_name: Option<CustomerName>,
     pub phone: Option<PhoneNumber>,
     pub items: Option<OrderItems>,
+    /// `Some(None)` clears the notes.
+    pub notes: Option<Option<Notes>>,
+    /// `Some(None)` withdraws the promised time.
+    pub eta: Option<Option<DateTime<Utc>>>,
 }
 
 impl OrderEdit {
@@ -378,6 +549,16 @@ impl OrderEdit {
         {
             changed.push(OrderField::Items);
         }
+        if self
+            .notes
+            .as_ref()
+            .is_some_and(|notes| notes.as_ref().map(Notes::as_str) != order.notes.as_deref())
+        {
+            changed.push(OrderField::Notes);
+        }
+        if self.eta.is_some_and(|eta| eta != order.eta) {
+            changed.push(OrderField::Eta);
+        }
         changed
     }
 
@@ -393,6 +574,12 @@ impl OrderEdit {
         if let Some(items) = &self.items {
             edited.items = items.clone();
         }
+        if let Some(notes) = &self.notes {
+            edited.notes = notes.as_ref().map(|n| n.as_str().to_owned());
+        }
+        if let Some(eta) = self.eta {
+            edited.eta = eta;
+        }
         edited
     }
 }
@@ -404,16 +591,28 @@ impl Order {
         super::template::order_ref(self.external_ref.as_deref(), self.id)
     }
 
-    /// The text `template` gives for this order as it is now.
-    pub fn render(&self, template: &Template) -> SmsText {
+    /// The text `template` gives for this order as it is now, its times told in `zone`.
+    pub fn render(&self, template: &Template, zone: Tz) -> SmsText {
         let values = TemplateValues::new(
             &self.customer_name,
             self.external_ref.as_deref(),
             self.id,
             self.items.as_slice(),
             self.status,
-        );
+        )
+        .with_eta(self.eta, zone);
         template.render(&values)
+    }
+
+    /// What search looks through for this order (see [`search_text`]).
+    pub fn search_text(&self) -> String {
+        search_text(
+            &self.customer_name,
+            self.external_ref.as_deref(),
+            self.id,
+            self.items.as_slice(),
+            self.notes.as_deref(),
+        )
     }
 
     /// Its version as an entity tag: `"v<version>"` (the API's `ETag`).

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use uuid::Uuid;
 
 use super::sms::SmsText;
@@ -18,15 +20,17 @@ pub enum Placeholder {
     OrderRef,
     Items,
     Status,
+    Eta,
 }
 
 impl Placeholder {
-    pub const ALL: [Placeholder; 5] = [
+    pub const ALL: [Placeholder; 6] = [
         Placeholder::CustomerName,
         Placeholder::FirstName,
         Placeholder::OrderRef,
         Placeholder::Items,
         Placeholder::Status,
+        Placeholder::Eta,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +40,7 @@ impl Placeholder {
             Placeholder::OrderRef => "order_ref",
             Placeholder::Items => "items",
             Placeholder::Status => "status",
+            Placeholder::Eta => "eta",
         }
     }
 }
@@ -160,10 +165,10 @@ impl Template {
                 "Hi {first_name}, we have your order {order_ref} ({items}) and we're working on it. We'll text you again when it's confirmed."
             }
             OrderStatus::Confirmed => {
-                "Good news {first_name}: order {order_ref} is confirmed and our kitchen is preparing it now."
+                "Good news {first_name}: order {order_ref} is confirmed and our kitchen is preparing it now. Expected: {eta}."
             }
             OrderStatus::Delayed => {
-                "Sorry {first_name}, order {order_ref} needs a little longer than we planned. We'll have it with you as soon as we can."
+                "Sorry {first_name}, order {order_ref} needs a little longer than we planned. New time: {eta}. Thanks for your patience!"
             }
             OrderStatus::Delivered => {
                 "{first_name}, order {order_ref} is on its way: the driver will be with you shortly. Enjoy your meal!"
@@ -185,7 +190,11 @@ pub struct TemplateValues {
     order_ref: String,
     items: String,
     status: String,
+    eta: String,
 }
+
+/// What `{eta}` says when no time was promised.
+pub const NO_ETA: &str = "soon";
 
 /// Items named in a text before the rest are summed up as "and N more".
 const ITEMS_IN_TEXT: usize = 3;
@@ -211,6 +220,7 @@ impl TemplateValues {
             &items,
             status,
         )
+        .with_eta_text("19:30")
     }
 
     pub fn new(
@@ -231,6 +241,25 @@ impl TemplateValues {
             order_ref: order_ref(external_ref, order_id),
             items: describe_items(items),
             status: status.as_str().to_owned(),
+            eta: NO_ETA.to_owned(),
+        }
+    }
+
+    /// `{eta}`: the promised time as `HH:MM` on the clocks of `zone`, or "soon".
+    pub fn with_eta(self, eta: Option<DateTime<Utc>>, zone: Tz) -> TemplateValues {
+        match eta {
+            Some(eta) => {
+                let local = eta.with_timezone(&zone).format("%H:%M").to_string();
+                self.with_eta_text(&local)
+            }
+            None => self.with_eta_text(NO_ETA),
+        }
+    }
+
+    fn with_eta_text(self, eta: &str) -> TemplateValues {
+        TemplateValues {
+            eta: eta.to_owned(),
+            ..self
         }
     }
 
@@ -241,6 +270,7 @@ impl TemplateValues {
             Placeholder::OrderRef => &self.order_ref,
             Placeholder::Items => &self.items,
             Placeholder::Status => &self.status,
+            Placeholder::Eta => &self.eta,
         }
     }
 }
@@ -315,12 +345,34 @@ mod tests {
     #[test]
     fn every_placeholder_is_filled() {
         let template =
-            Template::parse("{customer_name}|{first_name}|{order_ref}|{items}|{status}").unwrap();
+            Template::parse("{customer_name}|{first_name}|{order_ref}|{items}|{status}|{eta}")
+                .unwrap();
         let text = template.render(&values());
         assert_eq!(
             text.body(),
-            "Ada Lovelace|Ada|#4B20B7|2 x Margherita, 1 x Cola|confirmed"
+            "Ada Lovelace|Ada|#4B20B7|2 x Margherita, 1 x Cola|confirmed|soon"
         );
+    }
+
+    #[test]
+    fn the_eta_is_the_local_time_of_the_configured_zone() {
+        let eta = "2026-07-01T17:45:00Z".parse::<DateTime<Utc>>().unwrap();
+        let template = Template::parse("at {eta}").unwrap();
+        let at = |zone: Tz| {
+            template
+                .render(&values().with_eta(Some(eta), zone))
+                .body()
+                .to_owned()
+        };
+        assert_eq!(at(chrono_tz::UTC), "at 17:45");
+        // Summer time in Amsterdam (UTC+2), and a zone with a half-hour offset.
+        assert_eq!(at(chrono_tz::Europe::Amsterdam), "at 19:45");
+        assert_eq!(at(chrono_tz::Asia::Kolkata), "at 23:15");
+        let winter = "2026-12-01T17:45:00Z".parse::<DateTime<Utc>>().unwrap();
+        let text = template.render(&values().with_eta(Some(winter), chrono_tz::Europe::Amsterdam));
+        assert_eq!(text.body(), "at 18:45");
+        let none = template.render(&values().with_eta(None, chrono_tz::Europe::Amsterdam));
+        assert_eq!(none.body(), "at soon");
     }
 
     #[test]
@@ -387,11 +439,20 @@ mod tests {
 
     #[test]
     fn every_default_template_is_one_gsm_segment_for_a_typical_order() {
-        for status in OrderStatus::ALL {
-            let text = Template::default_for(status).render(&values());
+        let eta = "2026-07-01T17:45:00Z".parse::<DateTime<Utc>>().ok();
+        for (status, eta) in OrderStatus::ALL
+            .into_iter()
+            .flat_map(|status| [(status, None), (status, eta)])
+        {
+            let values = values().with_eta(eta, chrono_tz::Europe::Amsterdam);
+            let text = Template::default_for(status).render(&values);
             assert_eq!(text.encoding(), Encoding::Gsm7, "{status}: {}", text.body());
             assert_eq!(text.segments(), 1, "{status}: {}", text.body());
             assert!(text.body().contains("Ada"), "{status} greets the customer");
+            if matches!(status, OrderStatus::Confirmed | OrderStatus::Delayed) {
+                let told = if eta.is_some() { "19:45" } else { NO_ETA };
+                assert!(text.body().contains(told), "{status}: {}", text.body());
+            }
         }
     }
 }

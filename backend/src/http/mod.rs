@@ -22,6 +22,7 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod sandbox;
+pub mod settings;
 mod state;
 pub mod templates;
 pub mod webhooks;

@@ -8,7 +8,7 @@ use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use super::{events, problem};
-use crate::domain::{ValidationError, line_pattern};
+use crate::domain::{ValidationError, line_pattern, notes_pattern};
 
 struct BearerAuth;
 
@@ -40,6 +40,8 @@ impl Modify for BearerAuth {
 /// (which takes only a literal), replaced here by [`line_pattern`]: the same tables
 /// the parser refuses characters by, so the document cannot drift from the code.
 pub const LINE: &str = "line";
+/// The marker of a notes field's `pattern`, replaced by [`notes_pattern`].
+pub const NOTES: &str = "notes";
 
 struct LinePatterns;
 
@@ -48,8 +50,10 @@ impl LinePatterns {
         let RefOr::T(schema) = schema else { return };
         match schema {
             Schema::Object(object) => {
-                if object.pattern.as_deref() == Some(LINE) {
-                    object.pattern = Some(line_pattern());
+                match object.pattern.as_deref() {
+                    Some(LINE) => object.pattern = Some(line_pattern()),
+                    Some(NOTES) => object.pattern = Some(notes_pattern()),
+                    _ => {}
                 }
                 object.properties.values_mut().for_each(Self::fill);
             }
@@ -242,6 +246,7 @@ fn operation_mut<'a>(
         (name = "audit", description = "Who changed keys, texts and opt-outs, and when (admin only)"),
         (name = "keys", description = "API keys (admin only)"),
         (name = "sandbox", description = "The sandbox provider's outbox"),
+        (name = "settings", description = "What the dashboard must know of the server's configuration"),
         (name = "webhooks", description = "Provider callbacks: answered only for the provider that sends the texts, and only with its valid signature"),
         (name = "health", description = "Liveness and readiness"),
     )

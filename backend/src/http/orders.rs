@@ -14,9 +14,9 @@ use super::idempotency::{self, answer};
 use super::problem::ApiError;
 use super::query::{PageParams, QueryParser, next_cursor};
 use crate::domain::{
-    CustomerName, ExternalRef, IfMatch, NewOrder, Notification, Order, OrderEdit, OrderField,
-    OrderFilter, OrderItem, OrderItems, OrderStatus, PhoneNumber, ValidationError,
-    tag_list_matches,
+    CustomerName, ExternalRef, IfMatch, NewOrder, Notes, Notification, Order, OrderEdit,
+    OrderField, OrderFilter, OrderItem, OrderItems, OrderSearch, OrderStatus, PhoneNumber,
+    ValidationError, parse_eta, tag_list_matches,
 };
 use crate::http::AppState;
 use crate::service::{Answer, Created, EditRequest, Edited, StatusChangeRequest, StatusChanged};
@@ -39,6 +39,11 @@ pub struct OrderView {
     pub phone: String,
     pub items: Vec<OrderItem>,
     pub status: OrderStatus,
+    /// The time the customer was promised the order (`{eta}` in texts); `null`: none.
+    pub eta: Option<DateTime<Utc>>,
+    /// What the kitchen must know that is not an item (allergies, the door, the bell).
+    #[schema(example = "Ring bell 3. No peanuts.")]
+    pub notes: Option<String>,
     /// Goes up by one with every change (of status or details); the ETag is `"v<version>"`.
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -57,6 +62,8 @@ impl OrderView {
             phone: order.phone.into_string(),
             items: order.items.into_vec(),
             status: order.status,
+            eta: order.eta,
+            notes: order.notes,
             version: order.version,
             created_at: order.created_at,
             updated_at: order.updated_at,
@@ -171,6 +178,19 @@ pub struct CreateOrder {
     #[serde(default)]
     #[schema(max_length = 100, pattern = "line")]
     pub external_ref: Option<String>,
+    /// Up to 500 characters, line breaks allowed; blank is none.
+    #[serde(default)]
+    #[schema(
+        max_length = 500,
+        pattern = "notes",
+        example = "Ring bell 3. No peanuts."
+    )]
+    pub notes: Option<String>,
+    /// The time promised to the customer (RFC 3339 with its offset): at most an hour
+    /// ago, at most 7 days ahead.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = "eta")]
+    pub eta: Option<String>,
     /// Text the customer that the order was received (default: no text on creation).
     #[serde(default)]
     pub notify: Option<bool>,
@@ -183,6 +203,13 @@ pub struct ChangeStatus {
     /// `false` changes the status without texting the customer.
     #[serde(default)]
     pub notify: Option<bool>,
+    /// A new promised time with this step (RFC 3339 with its offset: at most an hour
+    /// ago, at most 7 days ahead), told in the text as `{eta}`; `null` withdraws the
+    /// promise; left out, the order keeps its time. With the status the order already
+    /// has, only the time changes and nobody is texted.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = "eta")]
+    pub eta: Option<Option<String>>,
 }
 
 /// Corrections to an order's details: only the fields given change (at least one).
@@ -210,6 +237,24 @@ pub struct EditOrder {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     pub items: Option<Vec<NewOrderItem>>,
+    /// Up to 500 characters, line breaks allowed; `null` or blank clears them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = "notes")]
+    pub notes: Option<Option<String>>,
+    /// The time promised to the customer (RFC 3339 with its offset: at most an hour
+    /// ago, at most 7 days ahead); `null` withdraws it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = "eta")]
+    pub eta: Option<Option<String>>,
+}
+
+/// A field that may be left out (`None`) or given as `null` (`Some(None)`).
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// A field that may be left out but, when given, is not `null`.
@@ -238,9 +283,12 @@ pub struct OrderEventView {
     /// The name of the API key that made the change.
     pub actor: String,
     pub at: DateTime<Utc>,
-    /// The details an edit corrected; its `from` and `to` are the status the order kept.
-    /// Empty for a status change.
+    /// The details this step changed: those an edit corrected (its `from` and `to` are
+    /// the status the order kept), or `eta` when a status change also promised a time.
+    /// Empty for a status change alone.
     pub changed: Vec<OrderField>,
+    /// The order's promised time right after this step.
+    pub eta: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -259,7 +307,9 @@ pub struct ListOrdersParams {
         pattern = "^ *((pending|confirmed|delayed|delivered|cancelled) *)?(, *((pending|confirmed|delayed|delivered|cancelled) *)?)*$"
     )]
     pub status: Option<String>,
-    /// Search in the customer's name, phone number and external_ref.
+    /// Search: the customer's name (accents optional: `zoe` finds Zoë), the order's
+    /// code as texts give it (`#AF9473`, with or without `#`), its external_ref, its
+    /// items and notes, and its phone number (international, national or in part).
     pub q: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
@@ -270,7 +320,7 @@ pub struct ListOrdersParams {
 }
 
 impl ListOrdersParams {
-    fn into_filter(self) -> Result<OrderFilter, ApiError> {
+    fn into_filter(self, state: &AppState) -> Result<OrderFilter, ApiError> {
         let mut query = QueryParser::default();
         let statuses = query.list("status", self.status.as_deref());
         let page = query.page(self.limit.as_deref(), self.cursor.as_deref());
@@ -282,9 +332,10 @@ impl ListOrdersParams {
             query.push(ValidationError::new("q", "must be at most 100 characters"));
         }
         query.finish()?;
+        let region = state.services.settings().default_region;
         Ok(OrderFilter {
             statuses,
-            search,
+            search: search.map(|q| OrderSearch::new(&q, region)),
             limit: page.limit,
             before_seq: page.from,
         })
@@ -316,17 +367,33 @@ impl CreateOrder {
                 .ok(),
             None => Some(None),
         };
-        match (customer_name, phone, items, external_ref) {
-            (Some(customer_name), Some(phone), Some(items), Some(external_ref))
-                if errors.is_empty() =>
-            {
-                Ok(NewOrder {
-                    customer_name,
-                    phone,
-                    items,
-                    external_ref,
-                })
-            }
+        let notes = match self.notes {
+            Some(raw) => Notes::parse(&raw).map_err(|e| errors.push(e)).ok(),
+            None => Some(None),
+        };
+        let eta = match self.eta {
+            Some(raw) => parse_eta(&raw, Utc::now())
+                .map(Some)
+                .map_err(|e| errors.push(e))
+                .ok(),
+            None => Some(None),
+        };
+        match (customer_name, phone, items, external_ref, notes, eta) {
+            (
+                Some(customer_name),
+                Some(phone),
+                Some(items),
+                Some(external_ref),
+                Some(notes),
+                Some(eta),
+            ) if errors.is_empty() => Ok(NewOrder {
+                customer_name,
+                phone,
+                items,
+                external_ref,
+                notes,
+                eta,
+            }),
             _ => Err(ApiError::Validation(errors)),
         }
     }
@@ -335,10 +402,15 @@ impl CreateOrder {
 impl EditOrder {
     /// Turns the request into domain types, reporting every bad field at once.
     fn parse(self, state: &AppState) -> Result<OrderEdit, ApiError> {
-        if self.customer_name.is_none() && self.phone.is_none() && self.items.is_none() {
+        if self.customer_name.is_none()
+            && self.phone.is_none()
+            && self.items.is_none()
+            && self.notes.is_none()
+            && self.eta.is_none()
+        {
             return Err(ApiError::Validation(vec![ValidationError::new(
                 "body",
-                "give at least one of customer_name, phone and items",
+                "give at least one of customer_name, phone, items, notes and eta",
             )]));
         }
         let mut errors = Vec::new();
@@ -355,6 +427,11 @@ impl EditOrder {
             let raw: Vec<(String, i64)> = items.into_iter().map(|i| (i.name, i.quantity)).collect();
             OrderItems::parse(&raw).map_err(|e| errors.extend(e)).ok()
         });
+        let notes = self.notes.and_then(|raw| match raw {
+            Some(raw) => Notes::parse(&raw).map_err(|e| errors.push(e)).ok(),
+            None => Some(None),
+        });
+        let eta = self.eta.and_then(|raw| optional_eta(raw, &mut errors));
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -362,7 +439,24 @@ impl EditOrder {
             customer_name,
             phone,
             items,
+            notes,
+            eta,
         })
+    }
+}
+
+/// A promised time as given (`Some(None)`: withdrawn); `None` after noting why it was
+/// refused.
+fn optional_eta(
+    raw: Option<String>,
+    errors: &mut Vec<ValidationError>,
+) -> Option<Option<DateTime<Utc>>> {
+    match raw {
+        Some(raw) => parse_eta(&raw, Utc::now())
+            .map(Some)
+            .map_err(|e| errors.push(e))
+            .ok(),
+        None => Some(None),
     }
 }
 
@@ -415,7 +509,7 @@ pub async fn list_orders(
     caller: Caller,
     params: web::Query<ListOrdersParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = params.into_inner().into_filter()?;
+    let filter = params.into_inner().into_filter(&state)?;
     let page = state.services.list_orders(caller.scope(), &filter).await?;
     Ok(HttpResponse::Ok().json(OrderPage {
         items: page
@@ -545,10 +639,19 @@ pub async fn change_status(
     let key = idempotency::key(&req)?;
     let request = body.parse::<ChangeStatus>()?;
     let fingerprint = fingerprint("PATCH", &format!("/orders/{id}/status"), &request.canonical);
+    let mut errors = Vec::new();
+    let eta = match request.value.eta {
+        Some(raw) => match optional_eta(raw, &mut errors) {
+            Some(eta) => Some(eta),
+            None => return Err(ApiError::Validation(errors)),
+        },
+        None => None,
+    };
     let change = StatusChangeRequest {
         order: id,
         to: request.value.status,
         notify: request.value.notify,
+        eta,
         if_match: if_match(&req),
     };
     let once = idempotency::once(key, &caller, fingerprint, status_changed);
@@ -559,8 +662,8 @@ pub async fn change_status(
     Ok(idempotency::respond(ran, status_changed))
 }
 
-/// Correct an order's name, phone number or items, whatever its status. Sends no text;
-/// giving a field the value it has changes nothing.
+/// Correct an order's name, phone number, items, notes or promised time, whatever its
+/// status. Sends no text; giving a field the value it has changes nothing.
 #[utoipa::path(
     patch, path = "/orders/{id}", tag = "orders",
     request_body = EditOrder,
@@ -645,6 +748,7 @@ pub async fn list_events(
                 actor: e.actor,
                 at: e.at,
                 changed: e.changed,
+                eta: e.eta,
             })
             .collect(),
     }))

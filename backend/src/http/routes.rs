@@ -16,7 +16,8 @@ use super::access::{Access, AccessRules};
 use super::problem::ApiError;
 use super::webhooks::{messagebird, twilio};
 use super::{
-    audit, events, health, keys, metrics, notifications, opt_outs, orders, sandbox, templates,
+    audit, events, health, keys, metrics, notifications, opt_outs, orders, sandbox, settings,
+    templates,
 };
 use crate::domain::Role;
 
@@ -110,6 +111,7 @@ pub fn table() -> &'static [Route] {
             route!(GET "/templates", KITCHEN, templates::list_templates, templates::__path_list_templates),
             route!(POST "/templates/preview", KITCHEN, templates::preview, templates::__path_preview),
             route!(PUT "/templates/{status}", ADMIN, templates::save_template, templates::__path_save_template),
+            route!(GET "/settings", KITCHEN, settings::get_settings, settings::__path_get_settings),
             route!(GET "/sandbox/messages", KITCHEN, sandbox::list_messages, sandbox::__path_list_messages),
             route!(GET "/webhooks/messagebird", Webhook, messagebird::status_report, messagebird::__path_status_report),
             route!(POST "/webhooks/messagebird", Webhook, messagebird::status_report, messagebird::__path_status_report),
@@ -224,6 +226,7 @@ mod tests {
             "/opt-outs/x",
             "/audit",
             "/sandbox/messages",
+            "/settings",
             "/events",
         ] {
             assert!(needs_key(path), "{path}");

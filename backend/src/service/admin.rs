@@ -189,7 +189,10 @@ impl Services {
     ) -> Result<SmsText, ReadError> {
         Ok(match order {
             None => template.render(&TemplateValues::sample(OrderStatus::Confirmed)),
-            Some(id) => self.order(scope, id).await?.render(template),
+            Some(id) => self
+                .order(scope, id)
+                .await?
+                .render(template, self.settings.timezone),
         })
     }
 

@@ -1,6 +1,7 @@
 //! Orders: take one in, read them, move one along its statuses. Each change is written
 //! with its history entry and the text it causes, in one transaction.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
@@ -45,6 +46,8 @@ pub struct StatusChangeRequest {
     /// `Some(false)`: do not text; `Some(true)`: text even if the status's template is
     /// switched off; `None`: as `ORDER_NOTIFY_AUTO_NOTIFY` says.
     pub notify: Option<bool>,
+    /// The time promised with this step (`Some(None)` withdraws it; `None` keeps it).
+    pub eta: Option<Option<DateTime<Utc>>>,
     /// Apply only to this version of the order (`If-Match`).
     pub if_match: Option<IfMatch>,
 }
@@ -55,6 +58,8 @@ pub struct StatusChanged {
     pub order: Order,
     /// The status it had, when this request changed it (`None`: it already had it).
     pub from: Option<OrderStatus>,
+    /// Whether this request changed the promised time.
+    pub eta_changed: bool,
     /// The text this change queued.
     pub text: Option<Notification>,
     /// The latest text about the order (this change's, or an earlier one).
@@ -298,7 +303,19 @@ impl Services {
                             current: order.version,
                         });
                     }
+                    let eta_changed = request.eta.is_some_and(|eta| eta != order.eta);
                     let (order, from, text) = match order.status.change_to(request.to) {
+                        // The status it has, with a new promised time: the time
+                        // changes as an edit would change it, and nobody is texted.
+                        StatusChange::Unchanged if eta_changed => {
+                            let edit = OrderEdit {
+                                eta: request.eta,
+                                ..OrderEdit::default()
+                            };
+                            let changed = [OrderField::Eta];
+                            let order = txn.edit_order(&order, &edit, &changed, &actor).await?;
+                            (order, None, None)
+                        }
                         StatusChange::Unchanged => (order, None, None),
                         StatusChange::Forbidden { allowed } => {
                             return Err(ChangeStatusError::Forbidden {
@@ -309,7 +326,9 @@ impl Services {
                         }
                         StatusChange::Allowed => {
                             let from = order.status;
-                            let order = txn.change_status(&order, request.to, &actor).await?;
+                            let order = txn
+                                .change_status(&order, request.to, request.eta, &actor)
+                                .await?;
                             let text = if wants_text {
                                 this.queue_text(txn, &order, wording, &actor).await?
                             } else {
@@ -325,28 +344,42 @@ impl Services {
                     Ok::<_, ChangeStatusError>(StatusChanged {
                         order,
                         from,
+                        eta_changed,
                         text,
                         last_text,
                     })
                 })
             })
             .await?;
-        if let Ran::Done { outcome, .. } = &ran
-            && let Some(from) = outcome.from
-        {
-            self.outbox.notify_one();
-            log::info!(
-                "order {} status {from} -> {} by key {:?} ({})",
-                outcome.order.id,
-                outcome.order.status,
-                by.name,
-                key_label(by)
-            );
+        if let Ran::Done { outcome, .. } = &ran {
+            if let Some(from) = outcome.from {
+                self.outbox.notify_one();
+                log::info!(
+                    "order {} status {from} -> {} by key {:?} ({})",
+                    outcome.order.id,
+                    outcome.order.status,
+                    by.name,
+                    key_label(by)
+                );
+            }
+            if outcome.eta_changed {
+                log::info!(
+                    "order {} promised for {} by key {:?} ({})",
+                    outcome.order.id,
+                    outcome
+                        .order
+                        .eta
+                        .map_or("no time".to_owned(), |eta| eta.to_rfc3339()),
+                    by.name,
+                    key_label(by)
+                );
+            }
         }
         Ok(ran)
     }
 
-    /// Corrects an order's details (its name, phone, items), whatever its status, with a
+    /// Corrects an order's details (its name, phone, items, notes, promised time),
+    /// whatever its status, with a
     /// history entry naming what changed. No text is sent: the customer hears of an
     /// order's status, and "Notify customer" texts the corrected number when asked.
     /// Giving every field the value it already has changes nothing.

@@ -59,6 +59,8 @@ fn new_order(phone: &str) -> NewOrder {
         phone: PhoneNumber::parse(phone, None).unwrap(),
         items: OrderItems::parse(&[("Margherita".to_owned(), 2)]).unwrap(),
         external_ref: None,
+        notes: None,
+        eta: None,
     }
 }
 
@@ -74,6 +76,7 @@ fn to(order: uuid::Uuid, status: OrderStatus, notify: Option<bool>) -> StatusCha
         order,
         to: status,
         notify,
+        eta: None,
         if_match: None,
     }
 }
@@ -256,6 +259,7 @@ fn edit(order: uuid::Uuid, phone: Option<&str>, items: Option<&[(&str, i64)]>) -
                     items.iter().map(|(n, q)| ((*n).to_owned(), *q)).collect();
                 OrderItems::parse(&raw).unwrap()
             }),
+            ..OrderEdit::default()
         },
         if_match: None,
     }

@@ -58,7 +58,7 @@ impl Services {
                 stored.template
             }
         };
-        let text = order.render(&template);
+        let text = order.render(&template, self.settings.timezone);
         let held = match text.too_long() {
             Some(reason) => {
                 self.metrics.record_send_refusal("length");

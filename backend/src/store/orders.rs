@@ -3,7 +3,7 @@
 //! commit them together.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::entities::{order_events, orders};
 pub use super::port::OrderError;
 use crate::domain::{
-    Actor, ExternalRef, HistoryEntry, NewOrder, Order, OrderEdit, OrderField, OrderFilter,
-    OrderItem, OrderItems, OrderStatus, PhoneNumber, Scope,
+    Actor, ExternalRef, HistoryEntry, NewOrder, Notes, Order, OrderEdit, OrderField, OrderFilter,
+    OrderItem, OrderItems, OrderStatus, PhoneNumber, Scope, search_text,
 };
 
 fn corrupt(id: Uuid, what: impl std::fmt::Display) -> DbErr {
@@ -33,6 +33,8 @@ fn to_order(model: orders::Model) -> Result<Order, DbErr> {
         phone: PhoneNumber::from_trusted(model.phone),
         items: OrderItems::from_trusted(items),
         status,
+        eta: model.eta,
+        notes: model.notes,
         version: model.version,
         created_by: model.created_by,
         created_at: model.created_at,
@@ -47,13 +49,13 @@ fn scoped(query: sea_orm::Select<orders::Entity>, scope: Scope) -> sea_orm::Sele
     }
 }
 
+/// Appends the history step that brought `order` (as it is after the step) from
+/// `from`, naming the fields it `changed`.
 async fn append_event(
     txn: &DatabaseTransaction,
-    order_id: Uuid,
+    order: &Order,
     from: Option<OrderStatus>,
-    to: OrderStatus,
     actor: &Actor,
-    at: DateTime<Utc>,
     changed: &[OrderField],
 ) -> Result<(), DbErr> {
     let changed = (!changed.is_empty()).then(|| {
@@ -64,13 +66,14 @@ async fn append_event(
             .join(",")
     });
     order_events::ActiveModel {
-        order_id: Set(order_id),
+        order_id: Set(order.id),
         from_status: Set(from.map(|s| s.as_str().to_owned())),
-        to_status: Set(to.as_str().to_owned()),
+        to_status: Set(order.status.as_str().to_owned()),
         actor: Set(actor.name.clone()),
         actor_key_id: Set(actor.key_id),
-        at: Set(at),
+        at: Set(order.updated_at),
         changed: Set(changed),
+        eta: Set(order.eta),
         ..Default::default()
     }
     .insert(txn)
@@ -87,8 +90,16 @@ pub async fn create_order(
     let now = super::now();
     let id = Uuid::now_v7();
     let external_ref = new.external_ref.map(ExternalRef::into_string);
+    let notes = new.notes.map(Notes::into_string);
     let items =
         serde_json::to_value(new.items.as_slice()).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let search = search_text(
+        new.customer_name.as_str(),
+        external_ref.as_deref(),
+        id,
+        new.items.as_slice(),
+        notes.as_deref(),
+    );
     let inserted = orders::ActiveModel {
         id: Set(id),
         external_ref: Set(external_ref.clone()),
@@ -96,6 +107,9 @@ pub async fn create_order(
         phone: Set(new.phone.into_string()),
         items: Set(items),
         status: Set(OrderStatus::Pending.as_str().to_owned()),
+        eta: Set(new.eta),
+        notes: Set(notes),
+        search_text: Set(search),
         version: Set(1),
         created_by: Set(actor.key_id),
         created_at: Set(now),
@@ -113,8 +127,9 @@ pub async fn create_order(
         }
         Err(e) => return Err(e.into()),
     };
-    append_event(txn, id, None, OrderStatus::Pending, actor, now, &[]).await?;
-    Ok(to_order(model)?)
+    let order = to_order(model)?;
+    append_event(txn, &order, None, actor, &[]).await?;
+    Ok(order)
 }
 
 pub async fn find_order(
@@ -157,20 +172,18 @@ pub async fn list_orders(
         query =
             query.filter(orders::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
     }
-    if let Some(search) = filter.search.as_deref() {
-        let pattern = like_pattern(&search.to_lowercase());
-        let lower_like = |column: orders::Column| {
-            Expr::expr(Func::lower(Expr::col(column)))
-                .like(LikeExpr::new(pattern.clone()).escape('\\'))
-        };
+    if let Some(search) = &filter.search {
+        let pattern = like_pattern(&search.text);
         let mut any = Condition::any()
-            .add(lower_like(orders::Column::CustomerName))
-            .add(lower_like(orders::Column::ExternalRef));
+            .add(Expr::col(orders::Column::SearchText).like(LikeExpr::new(pattern).escape('\\')));
         // Phone numbers are stored as +E164; match on the digits people type, whatever
-        // spaces or dashes they put between them.
-        let digits: String = search.chars().filter(char::is_ascii_digit).collect();
-        if digits.len() >= 3 {
-            any = any.add(orders::Column::Phone.contains(&digits));
+        // spaces or dashes they put between them, and on the number they wrote
+        // nationally.
+        if let Some(digits) = &search.digits {
+            any = any.add(orders::Column::Phone.contains(digits));
+        }
+        if let Some(phone) = &search.phone {
+            any = any.add(orders::Column::Phone.eq(phone.as_str()));
         }
         query = query.filter(any);
     }
@@ -188,22 +201,41 @@ pub async fn list_orders(
     Ok((orders, more))
 }
 
-/// Applies `update` to `order` only if it is still at the version the caller read,
-/// bumping the version, and appends the history entry (`to`, naming `changed`). A
-/// concurrent change (another instance, another request) makes this fail with
-/// `ConcurrentChange` instead of silently overwriting it. Returns when it happened.
+/// Writes `changed` (what `order`, as the caller read it, becomes) only if the order
+/// is still at the version the caller read, bumping the version, and appends the
+/// history step naming the `fields` it changed. A concurrent change (another instance,
+/// another request) makes this fail with `ConcurrentChange` instead of silently
+/// overwriting it. Returns the order as written.
 async fn change_at_version(
     txn: &DatabaseTransaction,
     order: &Order,
-    update: sea_orm::UpdateMany<orders::Entity>,
-    to: OrderStatus,
-    changed: &[OrderField],
+    changed: Order,
+    fields: &[OrderField],
     actor: &Actor,
-) -> Result<DateTime<Utc>, OrderError> {
-    let now = super::now();
-    let updated = update
-        .col_expr(orders::Column::Version, Expr::value(order.version + 1))
-        .col_expr(orders::Column::UpdatedAt, Expr::value(now))
+) -> Result<Order, OrderError> {
+    let written = Order {
+        version: order.version + 1,
+        updated_at: super::now(),
+        ..changed
+    };
+    let items =
+        serde_json::to_value(written.items.as_slice()).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let updated = orders::Entity::update_many()
+        .col_expr(orders::Column::Status, Expr::value(written.status.as_str()))
+        .col_expr(
+            orders::Column::CustomerName,
+            Expr::value(written.customer_name.clone()),
+        )
+        .col_expr(orders::Column::Phone, Expr::value(written.phone.as_str()))
+        .col_expr(orders::Column::Items, Expr::value(items))
+        .col_expr(orders::Column::Eta, Expr::value(written.eta))
+        .col_expr(orders::Column::Notes, Expr::value(written.notes.clone()))
+        .col_expr(
+            orders::Column::SearchText,
+            Expr::value(written.search_text()),
+        )
+        .col_expr(orders::Column::Version, Expr::value(written.version))
+        .col_expr(orders::Column::UpdatedAt, Expr::value(written.updated_at))
         .filter(orders::Column::Id.eq(order.id))
         .filter(orders::Column::Version.eq(order.version))
         .exec(txn)
@@ -211,27 +243,29 @@ async fn change_at_version(
     if updated.rows_affected != 1 {
         return Err(OrderError::ConcurrentChange);
     }
-    append_event(txn, order.id, Some(order.status), to, actor, now, changed).await?;
-    Ok(now)
+    append_event(txn, &written, Some(order.status), actor, fields).await?;
+    Ok(written)
 }
 
-/// Moves an order to `target`: writes the status, bumps the version and appends the
-/// event, at the version the caller read.
+/// Moves an order to `target` (and, when `eta` is given, promises that time): writes
+/// it, bumps the version and appends the history step, at the version the caller read.
 pub async fn change_status(
     txn: &DatabaseTransaction,
     order: &Order,
     target: OrderStatus,
+    eta: Option<Option<DateTime<Utc>>>,
     actor: &Actor,
 ) -> Result<Order, OrderError> {
-    let update = orders::Entity::update_many()
-        .col_expr(orders::Column::Status, Expr::value(target.as_str()));
-    let now = change_at_version(txn, order, update, target, &[], actor).await?;
-    Ok(Order {
+    let changed = Order {
         status: target,
-        version: order.version + 1,
-        updated_at: now,
+        eta: eta.unwrap_or(order.eta),
         ..order.clone()
-    })
+    };
+    let fields = match changed.eta != order.eta {
+        true => &[OrderField::Eta][..],
+        false => &[],
+    };
+    change_at_version(txn, order, changed, fields, actor).await
 }
 
 /// Corrects `order`'s details as `edit` says, bumps the version and appends a history
@@ -243,22 +277,7 @@ pub async fn edit_order(
     changed: &[OrderField],
     actor: &Actor,
 ) -> Result<Order, OrderError> {
-    let edited = edit.applied_to(order);
-    let items =
-        serde_json::to_value(edited.items.as_slice()).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let update = orders::Entity::update_many()
-        .col_expr(
-            orders::Column::CustomerName,
-            Expr::value(edited.customer_name.clone()),
-        )
-        .col_expr(orders::Column::Phone, Expr::value(edited.phone.as_str()))
-        .col_expr(orders::Column::Items, Expr::value(items));
-    let now = change_at_version(txn, order, update, order.status, changed, actor).await?;
-    Ok(Order {
-        version: order.version + 1,
-        updated_at: now,
-        ..edited
-    })
+    change_at_version(txn, order, edit.applied_to(order), changed, actor).await
 }
 
 /// The order's history, oldest first.
@@ -295,6 +314,7 @@ pub async fn history(
                         .map(|f| OrderField::parse(f).ok_or_else(|| corrupt(order_id, f)))
                         .collect::<Result<_, _>>()?,
                 },
+                eta: row.eta,
             })
         })
         .collect::<Result<_, DbErr>>()?;

@@ -302,12 +302,14 @@ pub trait Reads: Send + Sync {
 pub trait Writes: Reads {
     /// Inserts a pending order and the history entry of its creation.
     async fn insert_order(&self, new: NewOrder, actor: &Actor) -> Result<Order, OrderError>;
-    /// Moves `order` (as read in this transaction) to `to`, with its history entry;
+    /// Moves `order` (as read in this transaction) to `to`, promising `eta` when it is
+    /// given (`Some(None)` withdraws the promise), with its history entry;
     /// [`OrderError::ConcurrentChange`] if it is no longer at that version.
     async fn change_status(
         &self,
         order: &Order,
         to: OrderStatus,
+        eta: Option<Option<DateTime<Utc>>>,
         actor: &Actor,
     ) -> Result<Order, OrderError>;
     /// Corrects `order` (as read in this transaction) as `edit` says, with a history

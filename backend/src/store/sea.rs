@@ -165,9 +165,10 @@ impl Writes for DatabaseTransaction {
         &self,
         order: &Order,
         to: OrderStatus,
+        eta: Option<Option<DateTime<Utc>>>,
         actor: &Actor,
     ) -> Result<Order, OrderError> {
-        orders::change_status(self, order, to, actor).await
+        orders::change_status(self, order, to, eta, actor).await
     }
 
     async fn edit_order(

@@ -16,6 +16,7 @@ mod fault_drill;
 mod health;
 mod idempotency;
 mod keys;
+mod kitchen;
 mod messagebird;
 mod metrics;
 mod migrations;

@@ -1,7 +1,7 @@
 //! Migrations upgrade a database that already holds data, on both backends.
 
 use crate::helpers::*;
-use order_notify::domain::{OrderStatus, Scope};
+use order_notify::domain::{OrderFilter, OrderSearch, OrderStatus, Scope};
 use order_notify::store::entities::orders;
 use order_notify::store::{self, Migrator};
 use sea_orm::sea_query::Query;
@@ -23,7 +23,7 @@ async fn upgrade_keeps_orders(kind: DbKind) {
     let row = orders::Entity::insert(orders::ActiveModel {
         id: Set(id),
         external_ref: Set(None),
-        customer_name: Set("Ada".to_owned()),
+        customer_name: Set("Zoë Ångström".to_owned()),
         phone: Set("+31612345678".to_owned()),
         items: Set(json!([{"name": "Soup", "quantity": 1}])),
         status: Set("pending".to_owned()),
@@ -62,7 +62,7 @@ async fn upgrade_keeps_orders(kind: DbKind) {
         .unwrap();
     assert_eq!(
         (kept.customer_name.as_str(), kept.phone.as_str()),
-        ("Ada", "+31612345678")
+        ("Zoë Ångström", "+31612345678")
     );
     assert_eq!((kept.status, kept.version), (OrderStatus::Pending, 1));
     assert_eq!(kept.items.as_slice()[0].name, "Soup");
@@ -76,6 +76,25 @@ async fn upgrade_keeps_orders(kind: DbKind) {
         history[0].changed.is_empty(),
         "an entry from before edits names no fields"
     );
+    // Orders from before search had its own column are found as new ones are: by the
+    // name without accents, the code the texts give, an item.
+    let code = order_notify::domain::short_ref(id);
+    for q in [
+        "zoe angstrom",
+        code.as_str(),
+        &code[1..].to_lowercase(),
+        "SOUP",
+    ] {
+        let filter = OrderFilter {
+            search: Some(OrderSearch::new(q, None)),
+            limit: 10,
+            ..OrderFilter::default()
+        };
+        let (found, _) = store::orders::list_orders(&conn, &filter, Scope::All)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{q}");
+    }
     let templates = store::templates::list_templates(&conn).await.unwrap();
     assert_eq!(templates.len(), OrderStatus::ALL.len());
     // Running them again is a no-op.

@@ -51,5 +51,5 @@ fn every_route_but_health_metrics_and_webhooks_needs_a_key_and_documents_401() {
             }
         }
     }
-    assert_eq!(operations, 30);
+    assert_eq!(operations, 31);
 }

@@ -31,11 +31,12 @@ const HOLD_FAULT: Duration = Duration::from_secs(3);
 /// made just before the fault until then.
 const READINESS_LAG: Duration = Duration::from_millis(1500);
 /// A write sent just as the files turn immutable may still be committed: the writer's
-/// batch can be mid-commit on file descriptors it opened before (seen once in some
-/// thousands of writes). Its 2xx is true (the drill checks after the restart that every
-/// acknowledged write is kept); only a 2xx for a write sent later than this after the
-/// fault is a breach.
-const COMMIT_GRACE: Duration = Duration::from_millis(500);
+/// batch can be mid-commit on file descriptors it opened before. On a loaded machine (two
+/// cores shared with a compiler) such a commit came later than 500 ms after the fault,
+/// twice in some thousands of writes; a breach now says how late its write was sent. Its 2xx is true (the drill checks
+/// after the restart that every acknowledged write is kept); only a 2xx for a write sent
+/// later than this after the fault is a breach.
+const COMMIT_GRACE: Duration = Duration::from_millis(1500);
 /// After the repair, writes and `/readyz` must come back within this.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(10);
 /// The clients go on this long after the recovery, on the mended disk.
@@ -826,7 +827,8 @@ fn judge(
                 let settled = exchange.sent >= timeline.faulted + COMMIT_GRACE;
                 if broken && settled && !timeline.small_writes_may_fit {
                     let rule = format!("{route} answered {code} while no write could be committed");
-                    breaches.add(rule, subject);
+                    let late = exchange.sent.duration_since(timeline.faulted).as_millis();
+                    breaches.add(rule, format!("{subject}, sent {late} ms after the fault"));
                 }
             }
             (Kind::Read, Ok(200)) | (Kind::Readiness, Ok(503)) => {}

@@ -234,8 +234,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Correct an order's name, phone number or items, whatever its status. Sends no text;
-         *     giving a field the value it has changes nothing.
+         * Correct an order's name, phone number, items, notes or promised time, whatever its
+         *     status. Sends no text; giving a field the value it has changes nothing.
          */
         patch: operations["edit_order"];
         trace?: never;
@@ -329,6 +329,23 @@ export interface paths {
         };
         /** The texts the sandbox provider received, newest first. */
         get: operations["list_messages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the dashboard must know of the server's configuration. */
+        get: operations["get_settings"];
         put?: never;
         post?: never;
         delete?: never;
@@ -511,6 +528,14 @@ export interface components {
             next_cursor?: string | null;
         };
         ChangeStatus: {
+            /**
+             * Format: eta
+             * @description A new promised time with this step (RFC 3339 with its offset: at most an hour
+             *     ago, at most 7 days ahead), told in the text as `{eta}`; `null` withdraws the
+             *     promise; left out, the order keeps its time. With the status the order already
+             *     has, only the time changes and nobody is texted.
+             */
+            eta?: string | null;
             /** @description `false` changes the status without texting the customer. */
             notify?: boolean | null;
             status: components["schemas"]["OrderStatus"];
@@ -529,8 +554,19 @@ export interface components {
              * @example Ada Lovelace
              */
             customer_name: string;
+            /**
+             * Format: eta
+             * @description The time promised to the customer (RFC 3339 with its offset): at most an hour
+             *     ago, at most 7 days ahead.
+             */
+            eta?: string | null;
             external_ref?: string | null;
             items: components["schemas"]["NewOrderItem"][];
+            /**
+             * @description Up to 500 characters, line breaks allowed; blank is none.
+             * @example Ring bell 3. No peanuts.
+             */
+            notes?: string | null;
             /** @description Text the customer that the order was received (default: no text on creation). */
             notify?: boolean | null;
             /**
@@ -559,8 +595,16 @@ export interface components {
              * @example Ada Lovelace
              */
             customer_name?: string;
+            /**
+             * Format: eta
+             * @description The time promised to the customer (RFC 3339 with its offset: at most an hour
+             *     ago, at most 7 days ahead); `null` withdraws it.
+             */
+            eta?: string | null;
             /** @description The whole list, replacing the order's items. */
             items?: components["schemas"]["NewOrderItem"][];
+            /** @description Up to 500 characters, line breaks allowed; `null` or blank clears them. */
+            notes?: string | null;
             /**
              * Format: phone
              * @description As for a new order. Texts already queued keep the number they were addressed to.
@@ -696,12 +740,22 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             customer_name: string;
+            /**
+             * Format: date-time
+             * @description The time the customer was promised the order (`{eta}` in texts); `null`: none.
+             */
+            eta?: string | null;
             /** @description The creating system's own reference, unique per API key. */
             external_ref?: string | null;
             /** Format: uuid */
             id: string;
             items: components["schemas"]["OrderItem"][];
             last_notification?: components["schemas"]["Notification"] | null;
+            /**
+             * @description What the kitchen must know that is not an item (allergies, the door, the bell).
+             * @example Ring bell 3. No peanuts.
+             */
+            notes?: string | null;
             /**
              * @description How the texts name the order (exactly what `{order_ref}` gives): the
              *     `external_ref`, else `#` and the last six hex digits of the id.
@@ -743,10 +797,16 @@ export interface components {
             /** Format: date-time */
             at: string;
             /**
-             * @description The details an edit corrected; its `from` and `to` are the status the order kept.
-             *     Empty for a status change.
+             * @description The details this step changed: those an edit corrected (its `from` and `to` are
+             *     the status the order kept), or `eta` when a status change also promised a time.
+             *     Empty for a status change alone.
              */
             changed: components["schemas"]["OrderField"][];
+            /**
+             * Format: date-time
+             * @description The order's promised time right after this step.
+             */
+            eta?: string | null;
             from?: components["schemas"]["OrderStatus"] | null;
             to: components["schemas"]["OrderStatus"];
         };
@@ -754,7 +814,7 @@ export interface components {
          * @description A detail of an order that can be corrected after it was taken in.
          * @enum {string}
          */
-        OrderField: "customer_name" | "phone" | "items";
+        OrderField: "customer_name" | "phone" | "items" | "notes" | "eta";
         /** @description One line of an order: what and how many. */
         OrderItem: {
             /** @example Margherita */
@@ -873,6 +933,40 @@ export interface components {
             body: string;
             /** @description Defaults to true. */
             enabled?: boolean | null;
+        };
+        Settings: {
+            /**
+             * @description The countries whose numbers may be texted (`ORDER_NOTIFY_ALLOWED_COUNTRIES`);
+             *     `null`: any country.
+             * @example [
+             *       "NL",
+             *       "BE"
+             *     ]
+             */
+            allowed_countries?: string[] | null;
+            /** @description Whether a status change texts the customer unless it says `notify: false`. */
+            auto_notify: boolean;
+            /**
+             * @description The country of phone numbers written without `+` (`ORDER_NOTIFY_DEFAULT_REGION`);
+             *     `null`: such numbers are refused.
+             * @example NL
+             */
+            default_region?: string | null;
+            /**
+             * @description The provider that sends the texts.
+             * @example sandbox
+             */
+            sms_provider: string;
+            /**
+             * Format: int32
+             * @description Texts one number may get in any rolling hour (`0`: no limit).
+             */
+            texts_per_recipient_per_hour: number;
+            /**
+             * @description The IANA time zone texts tell times in (`{eta}`, `ORDER_NOTIFY_TIMEZONE`).
+             * @example Europe/Amsterdam
+             */
+            timezone: string;
         };
         /**
          * @description The fields of a status callback that matter here (Twilio sends more; all of them
@@ -1406,7 +1500,11 @@ export interface operations {
             query?: {
                 /** @description Only these statuses, comma-separated (`pending,confirmed`). */
                 status?: string;
-                /** @description Search in the customer's name, phone number and external_ref. */
+                /**
+                 * @description Search: the customer's name (accents optional: `zoe` finds Zoë), the order's
+                 *     code as texts give it (`#AF9473`, with or without `#`), its external_ref, its
+                 *     items and notes, and its phone number (international, national or in part).
+                 */
                 q?: string;
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
@@ -1759,6 +1857,30 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings the dashboard works with */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Settings"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -18,6 +18,8 @@ pub struct Model {
     pub at: ChronoDateTimeUtc,
     /// The fields an edit changed, comma-separated; `None` for a status change.
     pub changed: Option<String>,
+    /// The order's promised time right after this step.
+    pub eta: Option<ChronoDateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

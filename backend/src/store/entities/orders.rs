@@ -17,6 +17,12 @@ pub struct Model {
     /// `[{"name": …, "quantity": …}]`, validated before it was written.
     pub items: Json,
     pub status: String,
+    /// The time the customer was promised the order.
+    pub eta: Option<ChronoDateTimeUtc>,
+    pub notes: Option<String>,
+    /// What search looks through, folded (`domain::search_text`); written with every
+    /// change to the fields it is made of.
+    pub search_text: String,
     /// Bumped by every status change; the order's ETag.
     pub version: i32,
     /// The API key that created the order (integration keys see only these).

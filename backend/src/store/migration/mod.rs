@@ -10,6 +10,7 @@ mod m20261129_000004_heartbeat;
 mod m20261130_000005_order_edits;
 mod m20261130_000006_sending_limits;
 mod m20261130_000007_audit;
+mod m20261130_000008_kitchen;
 
 pub use m20261125_000003_changes::CHANGES_CHANNEL;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_order_edits::Migration),
             Box::new(m20261130_000006_sending_limits::Migration),
             Box::new(m20261130_000007_audit::Migration),
+            Box::new(m20261130_000008_kitchen::Migration),
         ]
     }
 }
