@@ -6,6 +6,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
+use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
 use order_notify::domain::{
     OrderItem, OrderStatus, Placeholder, SmsText, Template, TemplateError, TemplateValues,
@@ -23,8 +24,20 @@ struct Input<'a> {
     order_id: [u8; 16],
     items: Vec<(&'a str, u32)>,
     status: u8,
+    /// The promised time, in seconds from 2026-01-01 (a year either way), if any.
+    eta: Option<i32>,
+    zone: u8,
     body: &'a str,
 }
+
+/// Zones with whole, half-hour and 45-minute offsets, and with daylight saving.
+const ZONES: [chrono_tz::Tz; 5] = [
+    chrono_tz::UTC,
+    chrono_tz::Europe::Amsterdam,
+    chrono_tz::Asia::Kolkata,
+    chrono_tz::Asia::Kathmandu,
+    chrono_tz::America::St_Johns,
+];
 
 /// What rendering must produce: each `{name}` of a known placeholder replaced by its
 /// value, everything else kept. (A parsed template has no unknown placeholders, and
@@ -93,13 +106,18 @@ fuzz_target!(|input: Input| {
         .collect();
     let order_id = Uuid::from_bytes(input.order_id);
     let status = OrderStatus::ALL[usize::from(input.status) % OrderStatus::ALL.len()];
+    let eta = input.eta.and_then(|seconds| {
+        DateTime::<Utc>::from_timestamp(1_767_225_600 + i64::from(seconds % 31_536_000), 0)
+    });
+    let zone = ZONES[usize::from(input.zone) % ZONES.len()];
     let values = TemplateValues::new(
         input.customer_name,
         input.external_ref,
         order_id,
         &items,
         status,
-    );
+    )
+    .with_eta(eta, zone);
 
     // Each placeholder alone renders to what it stands for.
     let value = |p: &Placeholder| {
@@ -123,6 +141,16 @@ fuzz_target!(|input: Input| {
         .unwrap_or_else(|| short_ref(order_id));
     assert_eq!(get("order_ref"), &order_ref);
     assert_eq!(get("status"), status.as_str());
+    // `{eta}`: the promised time as HH:MM on the zone's clocks, or "soon".
+    let told = get("eta");
+    match eta {
+        None => assert_eq!(told, "soon"),
+        Some(eta) => {
+            let local = eta.with_timezone(&zone);
+            let expected = format!("{:02}:{:02}", chrono::Timelike::hour(&local), chrono::Timelike::minute(&local));
+            assert_eq!(told, &expected);
+        }
+    }
     if items.is_empty() {
         assert_eq!(get("items"), "");
     }
