@@ -120,6 +120,7 @@ export function uniquePhone(): string {
 
 export interface Order {
   id: string;
+  order_ref: string;
   status: string;
   customer_name: string;
   phone: string;

@@ -1,4 +1,4 @@
-// One shared "now" for ages on the page, ticking every 15 seconds.
+// One shared "now" for ages and timers on the page, ticking every 5 seconds.
 
 class Clock {
   now = $state(new Date());
@@ -7,7 +7,7 @@ class Clock {
     if (typeof window !== 'undefined') {
       setInterval(() => {
         this.now = new Date();
-      }, 15_000);
+      }, 5_000);
     }
   }
 }

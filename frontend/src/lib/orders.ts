@@ -3,6 +3,7 @@
 import { idempotencyKey, unwrap } from '../api/client';
 import type { CreateOrder, Notification, Order, OrderEvent, OrderStatus } from '../api/types';
 import { session } from './session.svelte';
+import { statusLabel } from './transitions';
 
 export interface StatusChange {
   order: Order;
@@ -41,12 +42,20 @@ export async function orderDetails(id: string): Promise<{ order: Order; history:
   return { order, history, texts };
 }
 
-/** Moves an order on; `If-Match` makes it fail if someone changed the order first. */
-export async function changeStatus(order: Order, status: OrderStatus, notify: boolean): Promise<StatusChange> {
+/**
+ * Moves an order on, promising `eta` when given; `If-Match` makes it fail if someone
+ * changed the order first.
+ */
+export async function changeStatus(
+  order: Order,
+  status: OrderStatus,
+  notify: boolean,
+  eta?: string,
+): Promise<StatusChange> {
   const changed = await unwrap(
     session.api.PATCH('/orders/{id}/status', {
       params: { path: { id: order.id } },
-      body: { status, notify },
+      body: eta === undefined ? { status, notify } : { status, notify, eta },
       headers: { 'Idempotency-Key': idempotencyKey(), 'If-Match': etag(order) },
     }),
   );
@@ -81,4 +90,10 @@ export function itemsSummary(order: Pick<Order, 'items'>): string {
 /** First name for short messages: "Ada" from "Ada Lovelace". */
 export function firstName(name: string): string {
   return name.trim().split(/\s+/)[0] ?? name;
+}
+
+/** The toast after a status change: who, what, and whether the customer hears of it. */
+export function changeSentence(changed: Order, notification: Notification | null, silent: boolean): string {
+  const told = notification ? 'customer will be texted' : silent ? 'no text sent' : 'no text (its template is off)';
+  return `${firstName(changed.customer_name)}: ${statusLabel(changed.status)}, ${told}.`;
 }
