@@ -31,7 +31,7 @@ describe('accessibility', () => {
 
     for (const [name, heading] of [
       ['new', 'New order'],
-      ['templates', 'Texts'],
+      ['templates', 'Text templates'],
       ['sandbox', 'Sandbox texts'],
       ['keys', 'API keys'],
     ] as const) {

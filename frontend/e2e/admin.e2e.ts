@@ -8,7 +8,7 @@ const browser = useBrowser();
 describe('admin pages', () => {
   it('previews a template as it is edited, with its SMS count and encoding', async () => {
     const page = await signedIn(browser());
-    await page.getByRole('link', { name: 'Texts' }).click();
+    await page.getByRole('link', { name: 'Text templates' }).click();
     const form = page.locator('form[data-status="cancelled"]');
     const text = form.getByLabel('Text for Cancelled');
     const segments = form.getByTestId('segments');
@@ -52,16 +52,26 @@ describe('admin pages', () => {
     await admin.getByRole('button', { name: 'Create key' }).click();
     const secret = admin.getByTestId('new-secret');
     await secret.waitFor();
-    const key = (await secret.locator('code').textContent())!.trim();
+    const key = (await secret.locator('code').first().textContent())!.trim();
     expect(key).toMatch(/^onk_/);
+    // The new key's panel has its sign-in link, and the link as a QR code.
+    const link = (await secret.getByTestId('sign-in-link').textContent())!.trim();
+    expect(link).toBe(`${baseUrl()}/#key=${encodeURIComponent(key)}`);
+    const qr = secret.getByRole('img', { name: 'QR code of the sign-in link for “Front counter”' });
+    await qr.waitFor();
+    expect(await qr.evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThanOrEqual(200);
     await screenshot(admin, 'keys');
+    await admin.setViewportSize({ width: 390, height: 844 });
+    await screenshot(admin, 'keys-390x844');
+    expect(await admin.evaluate(() => document.documentElement.scrollWidth <= innerWidth)).toBe(true);
+    await admin.setViewportSize({ width: 1280, height: 900 });
     await secret.getByRole('button', { name: 'I have stored it' }).click();
     expect(await admin.content()).not.toContain(key);
 
     // Staff see the kitchen's pages, not the admin's.
     const staff = await signedIn(browser(), { key });
     const nav = staff.getByRole('navigation', { name: 'Main' });
-    expect(await nav.getByRole('link').allTextContents()).toEqual(['Orders', 'New order', 'Sandbox', 'Texts']);
+    expect(await nav.getByRole('link').allTextContents()).toEqual(['Orders', 'New order', 'Sandbox', 'Text templates']);
 
     const row = admin.getByRole('row').filter({ hasText: 'Front counter' });
     await row.getByRole('button', { name: /Revoke/ }).click();
@@ -72,6 +82,8 @@ describe('admin pages', () => {
     // (401), which lands the tab on sign-in with the reason.
     await staff.getByRole('alert').filter({ hasText: 'no longer accepted' }).waitFor({ timeout: 10_000 });
     await staff.getByLabel('API key').waitFor();
+    // The device forgets the revoked key: nothing is kept in either storage.
+    expect(await staff.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0);
   });
 
   it('refuses a wrong key on the sign-in page', async () => {

@@ -4,7 +4,7 @@
 // how soon the first card shows with fifty open orders.
 import type { BrowserContext, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { api, createOrder, screenshot, signedIn, uniquePhone, useBrowser, type Order } from './browser';
+import { api, createOrder, screenshot, signedIn, textsTo, uniquePhone, useBrowser, type Order } from './browser';
 import { startServer } from './server';
 
 const browser = useBrowser();
@@ -208,6 +208,48 @@ describe('the kitchen display', () => {
     await screenshot(page, 'kitchen-search');
     await search.fill('');
     await column(page, 'Pending').waitFor();
+    await page.context().close();
+  });
+
+  it('lists failed texts with their reason, retries one and texts another at a corrected number', async () => {
+    // The sandbox refuses 555-01xx numbers, which are kept for fiction.
+    const retried = await createOrder('Arthur Dent', '+12025550142');
+    const fixed = await createOrder('Ford Prefect', '+12025550143');
+    for (const order of [retried, fixed]) {
+      await api(`/orders/${order.id}/status`, { method: 'PATCH', body: JSON.stringify({ status: 'confirmed' }) });
+    }
+    await expect
+      .poll(async () => (await api<{ items: { order_id: string }[] }>('/notifications?state=failed&limit=100')).items.filter((t) => [retried.id, fixed.id].includes(t.order_id)).length, { timeout: 10_000 })
+      .toBe(2);
+    const page = await signedIn(browser());
+    const count = page.getByRole('link', { name: /\d+ failed texts?/ });
+    await count.click();
+    await page.getByRole('heading', { name: 'Failed texts', level: 2 }).waitFor();
+    expect(await page.title()).toBe('Failed texts · order-notify');
+    const entry = (order: Order) => page.getByTestId('failed-text').filter({ has: page.getByRole('link', { name: new RegExp(order.customer_name) }) });
+    await entry(retried).getByText('reserved for fiction').waitFor();
+    await screenshot(page, 'failed-texts');
+
+    // Retry: the entry says when it was queued again, and its state moves on.
+    await entry(retried).getByRole('button', { name: 'Retry' }).click();
+    await entry(retried).getByRole('status').filter({ hasText: /Queued again at \d\d:\d\d/ }).waitFor();
+
+    // Fix number: a wrong one is refused next to the field; a right one is saved and texted.
+    const ford = entry(fixed);
+    await ford.getByRole('button', { name: 'Fix number' }).click();
+    const field = ford.getByLabel('Correct number');
+    await field.fill('12');
+    await ford.getByRole('button', { name: 'Save and text again' }).click();
+    await ford.locator('.error').waitFor();
+    expect(await field.getAttribute('aria-invalid')).toBe('true');
+    const number = uniquePhone();
+    await field.fill(number);
+    expect(await field.getAttribute('aria-invalid')).toBe('false');
+    await ford.getByRole('button', { name: 'Save and text again' }).click();
+    await ford.getByRole('status').filter({ hasText: `Number corrected to ${number}` }).waitFor();
+    expect((await api<{ phone: string }>(`/orders/${fixed.id}`)).phone).toBe(number);
+    await expect.poll(async () => (await textsTo(number)).length).toBe(1);
+    await screenshot(page, 'failed-texts-handled');
     await page.context().close();
   });
 });

@@ -1,10 +1,14 @@
 // A kitchen's evening in the browser: sign in from the first-start link, take a phone
 // order, move it along with and without texts, and see each text in the sandbox.
-import type { Page } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import {
   api,
   baseUrl,
+  CHROMIUM,
   createOrder,
   useBrowser,
   screenshot,
@@ -39,25 +43,65 @@ async function waitForTexts(phone: string, count: number) {
 }
 
 describe('the dashboard', () => {
-  it('signs in from the first-start link and takes the key out of the address bar', async () => {
-    const context = await browser().newContext();
-    const page = await context.newPage();
-    await page.goto(signInLink());
-    await page.getByRole('heading', { name: 'Orders' }).waitFor();
-    expect(page.url()).not.toContain('key=');
-    expect(page.url()).toBe(`${baseUrl()}/#/`);
-    // The link's entry was replaced, not kept: going back leaves the app altogether.
-    await page.goBack();
-    expect(page.url()).toBe('about:blank');
-    await page.goForward();
-    // The key lives in this tab's sessionStorage and survives a reload.
-    await page.reload();
-    await page.getByRole('heading', { name: 'Orders' }).waitFor();
-    expect(await page.getByRole('button', { name: /Sign out/ }).textContent()).toContain('admin');
-    await page.getByRole('button', { name: /Sign out/ }).click();
-    await page.getByLabel('API key').waitFor();
-    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
-    await context.close();
+  it('signs in from the first-start link, stays signed in through a browser restart, and forgets on sign-out', async () => {
+    // A browser with a profile on disk, closed and started again as a tablet would be.
+    const profile = mkdtempSync(join(tmpdir(), 'order-notify-profile-'));
+    const open = () =>
+      chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      });
+    try {
+      let context = await open();
+      let page = await context.newPage();
+      await page.goto(signInLink());
+      await page.getByRole('heading', { name: 'Orders', exact: true }).waitFor();
+      expect(page.url()).not.toContain('key=');
+      expect(page.url()).toBe(`${baseUrl()}/#/`);
+      // The link's entry was replaced, not kept: going back leaves the app altogether.
+      await page.goBack();
+      expect(page.url()).toBe('about:blank');
+      await context.close();
+
+      // Restarted: still signed in, in a new tab too.
+      context = await open();
+      page = await context.newPage();
+      await page.goto(baseUrl());
+      await page.getByRole('heading', { name: 'Orders', exact: true }).waitFor();
+      expect(await page.getByRole('button', { name: /Sign out/ }).textContent()).toContain('admin');
+
+      // A sign-in link opened in this open tab switches to its key and leaves the
+      // address bar at once.
+      const { key: staffKey } = await api<{ key: string }>('/keys', {
+        method: 'POST',
+        body: JSON.stringify({ name: `Tablet ${Date.now()}`, role: 'staff' }),
+      });
+      await page.goto(`${baseUrl()}/#key=${encodeURIComponent(staffKey)}`);
+      await expect.poll(() => page.getByRole('button', { name: /Sign out/ }).textContent()).toContain('staff');
+      expect(page.url()).toBe(`${baseUrl()}/#/`);
+      expect(await page.evaluate(() => localStorage.getItem('order-notify.session'))).toContain(staffKey);
+
+      // Sign out forgets the key on this device.
+      await page.getByRole('button', { name: /Sign out/ }).click();
+      await page.getByLabel('API key').waitFor();
+      expect(await page.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0);
+      await context.close();
+      context = await open();
+      page = await context.newPage();
+      await page.goto(baseUrl());
+      await page.getByLabel('API key').waitFor();
+
+      // A key typed in lasts for the tab unless the device is to stay signed in.
+      await page.getByLabel('API key').fill(staffKey);
+      expect(await page.getByLabel('Keep this device signed in').isChecked()).toBe(false);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Orders', exact: true }).waitFor();
+      expect(await page.evaluate(() => localStorage.length)).toBe(0);
+      expect(await page.evaluate(() => sessionStorage.length)).toBe(1);
+      await context.close();
+    } finally {
+      rmSync(profile, { recursive: true, force: true });
+    }
   });
 
   it('takes a phone order, checking the number as it is typed and on submit', async () => {

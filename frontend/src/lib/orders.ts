@@ -97,3 +97,35 @@ export function changeSentence(changed: Order, notification: Notification | null
   const told = notification ? 'customer will be texted' : silent ? 'no text sent' : 'no text (its template is off)';
   return `${firstName(changed.customer_name)}: ${statusLabel(changed.status)}, ${told}.`;
 }
+
+/** Texts that failed for good, newest first (up to 100). */
+export async function failedTexts(): Promise<Notification[]> {
+  const page = await unwrap(session.api.GET('/notifications', { params: { query: { state: 'failed', limit: 100 } } }));
+  return page.items;
+}
+
+/** One order, or `null` when it is gone or not this key's. */
+export async function findOrder(id: string): Promise<Order | null> {
+  const answer = await session.api.GET('/orders/{id}', { params: { path: { id } } });
+  if (answer.response.status === 404) return null;
+  return unwrap(Promise.resolve(answer));
+}
+
+/** Corrects an order's phone number, at the version the caller saw (`If-Match`). */
+export async function correctPhone(order: Order, phone: string): Promise<Order> {
+  return unwrap(
+    session.api.PATCH('/orders/{id}', {
+      params: { path: { id: order.id } },
+      body: { phone },
+      headers: { 'Idempotency-Key': idempotencyKey(), 'If-Match': etag(order) },
+    }),
+  );
+}
+
+/** The latest texts about an order, newest first. */
+export async function latestTexts(orderId: string, limit = 20): Promise<Notification[]> {
+  const page = await unwrap(
+    session.api.GET('/orders/{id}/notifications', { params: { path: { id: orderId }, query: { limit } } }),
+  );
+  return page.items;
+}

@@ -1,5 +1,6 @@
-// Who is signed in: the API key (kept in sessionStorage, so it leaves with the tab), the
-// role the server gave it, and why the user was sent back to sign-in, if they were.
+// Who is signed in: the API key (kept in this tab's sessionStorage, or in localStorage
+// when the device is to stay signed in, as a kitchen tablet is), the role the server gave
+// it, and why the user was sent back to sign-in, if they were.
 import { createApi, unwrap, ApiFailure } from '../api/client';
 import type { Role } from '../api/types';
 
@@ -31,22 +32,36 @@ class Session {
     return this.role === 'admin' || this.role === 'staff';
   }
 
+  /** Whether the key is kept on this device (localStorage) rather than in this tab. */
+  kept = $state(false);
+
+  /** Picks up the key this tab, or else this device, kept. */
   restore(): void {
-    try {
-      const raw = sessionStorage.getItem(STORAGE);
-      if (!raw) return;
-      const stored = JSON.parse(raw) as Stored;
-      if (typeof stored.key === 'string' && typeof stored.role === 'string') {
-        this.key = stored.key;
-        this.role = stored.role;
+    for (const [storage, kept] of [
+      [sessionStorage, false],
+      [localStorage, true],
+    ] as const) {
+      try {
+        const raw = storage.getItem(STORAGE);
+        if (!raw) continue;
+        const stored = JSON.parse(raw) as Stored;
+        if (typeof stored.key === 'string' && typeof stored.role === 'string') {
+          this.key = stored.key;
+          this.role = stored.role;
+          this.kept = kept;
+          return;
+        }
+      } catch {
+        storage.removeItem(STORAGE);
       }
-    } catch {
-      sessionStorage.removeItem(STORAGE);
     }
   }
 
-  /** Checks the key with the server, learns its role, and keeps it for this tab. */
-  async signIn(rawKey: string): Promise<boolean> {
+  /**
+   * Checks the key with the server, learns its role, and keeps it for this tab, or on
+   * this device with `keep` (until "Sign out", or until the key is revoked).
+   */
+  async signIn(rawKey: string, keep = false): Promise<boolean> {
     const key = rawKey.trim();
     if (key === '') {
       this.message = 'Paste the API key you were given.';
@@ -62,7 +77,14 @@ class Session {
       }
       this.key = key;
       this.role = role;
-      sessionStorage.setItem(STORAGE, JSON.stringify({ key, role } satisfies Stored));
+      this.kept = keep;
+      forget();
+      const stored = JSON.stringify({ key, role } satisfies Stored);
+      try {
+        (keep ? localStorage : sessionStorage).setItem(STORAGE, stored);
+      } catch {
+        // Storage refused (private mode): signed in for this page only.
+      }
       return true;
     } catch (failure) {
       this.message = failure instanceof ApiFailure ? failure.message : 'Could not reach the server. Try again.';
@@ -72,15 +94,46 @@ class Session {
     }
   }
 
+  /** Signs out here and forgets the key on this device, in this tab and the others. */
   signOut(message: string | null = null): void {
     this.key = null;
     this.role = null;
+    this.kept = false;
     this.message = message;
-    sessionStorage.removeItem(STORAGE);
+    forget();
+  }
+
+  /**
+   * Follows the other tabs of this device: signing out in one signs out all of them;
+   * a key kept by another tab's sign-in is taken up.
+   */
+  followOtherTabs(): () => void {
+    const onStorage = (event: StorageEvent) => {
+      if (event.key !== STORAGE || event.storageArea !== localStorage) return;
+      if (event.newValue === null && this.kept) {
+        this.key = null;
+        this.role = null;
+        this.kept = false;
+        this.message = 'You were signed out in another tab.';
+      }
+    };
+    window.addEventListener('storage', onStorage);
+    return () => window.removeEventListener('storage', onStorage);
   }
 
   expire(message: string): void {
     if (this.key !== null) this.signOut(message);
+  }
+}
+
+/** Forgets the key in both places it may be kept. */
+function forget(): void {
+  for (const storage of [sessionStorage, localStorage]) {
+    try {
+      storage.removeItem(STORAGE);
+    } catch {
+      // Nothing kept there.
+    }
   }
 }
 
