@@ -13,8 +13,8 @@ describe('accessibility', () => {
     await page.locator('article[data-customer="Alan Kay"]').waitFor();
     found.board = await accessibilityViolations(page);
     // A new order's highlight and an undo bar are part of the board too.
-    await createOrder('Grace Hopper');
-    await page.locator('article[data-customer="Grace Hopper"]').getByText('New order').waitFor();
+    await createOrder('Ada Yonath');
+    await page.locator('article[data-customer="Ada Yonath"]').getByText('New order').waitFor();
     await page.locator('article[data-customer="Alan Kay"]').getByRole('button', { name: 'Accept, ready in 10 minutes' }).click();
     const alan = page.locator('article[data-customer="Alan Kay"]');
     await alan.getByRole('button', { name: 'Handed over' }).click();
@@ -31,6 +31,7 @@ describe('accessibility', () => {
 
     for (const [name, heading] of [
       ['new', 'New order'],
+      ['failed', 'Failed texts'],
       ['templates', 'Text templates'],
       ['sandbox', 'Sandbox texts'],
       ['keys', 'API keys'],
@@ -57,6 +58,7 @@ describe('accessibility', () => {
       search: [],
       panel: [],
       new: [],
+      failed: [],
       templates: [],
       sandbox: [],
       keys: [],

@@ -112,19 +112,32 @@ describe('the dashboard', () => {
     await phone.fill('06-CALL-ME');
     await page.getByText('Use digits, spaces and a leading + only.').waitFor();
     expect(await phone.getAttribute('aria-invalid')).toBe('true');
+    // This server has no default country (GET /settings says so): a national number
+    // would be refused, and the form says so before it is sent.
+    await phone.fill('06 1234 5678');
+    await page.getByText(/^Start with \+ and the country code/).waitFor();
+    expect(await phone.getAttribute('aria-invalid')).toBe('true');
 
-    // Plausible to the eye, refused by the server: its verdict is shown next to the field.
+    // Plausible to the eye, refused by the server: its verdict is shown next to the field
+    // in a sentence, and the field takes the focus.
     await phone.fill('+999 1234 5678');
     await page.getByLabel('Item 1', { exact: true }).fill('Pad thai');
     await page.getByLabel('Quantity').fill('2');
+    await page.getByLabel(/Notes for the kitchen/).fill('Ring bell 3\nNo peanuts');
     await page.getByRole('button', { name: 'Create order' }).click();
     await page.getByTestId('form-error').waitFor();
     expect(await page.getByTestId('form-error').textContent()).toMatch(/^Please check: Phone: /);
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('phone');
+    expect(await page.locator('#phone-note').textContent()).toMatch(/^\s*"\+999 1234 5678" is not a .*\.\s*$/);
+    await screenshot(page, 'new-order-refused');
     const before = await api<{ items: unknown[] }>('/orders?q=Grace%20Hopper&status=pending');
     expect(before.items).toHaveLength(0);
 
+    // Fixing the field clears its error and the summary at once.
     const number = uniquePhone();
     await phone.fill(number);
+    expect(await phone.getAttribute('aria-invalid')).toBe('false');
+    expect(await page.getByTestId('form-error').count()).toBe(0);
     await page.getByRole('button', { name: 'Add item' }).click();
     await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('item-name-1');
     await page.getByLabel('Item 2', { exact: true }).fill('Spring rolls');
@@ -135,8 +148,9 @@ describe('the dashboard', () => {
     await panel.getByRole('heading', { name: 'Grace Hopper' }).waitFor();
     await panel.getByText('2 × Pad thai, 1 × Spring rolls').waitFor();
     await card(page, 'Grace Hopper').getByText('No text yet').waitFor();
-    const { items } = await api<{ items: { phone: string }[] }>('/orders?q=Grace%20Hopper');
+    const { items } = await api<{ items: { phone: string; notes: string }[] }>('/orders?q=Grace%20Hopper');
     expect(items.map((o) => o.phone)).toEqual([number]);
+    expect(items[0]?.notes).toBe('Ring bell 3\nNo peanuts');
     expect(await textsTo(number)).toHaveLength(0);
     await screenshot(page, 'order-panel-new');
   });

@@ -18,3 +18,4 @@ export type CreatedKey = Schemas['CreatedKey'];
 export type SandboxMessage = Schemas['SandboxMessage'];
 export type Encoding = Schemas['Encoding'];
 export type OrderField = Schemas['OrderField'];
+export type Settings = Schemas['Settings'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { phoneHint, phoneProblem } from './phone';
+import { missingCountryCode, phoneHint, phoneProblem } from './phone';
 
 describe('phone check while typing', () => {
   it('accepts international numbers written the usual ways', () => {
@@ -15,9 +15,21 @@ describe('phone check while typing', () => {
     expect(phoneProblem('+1234567890123456')).toMatch(/at most 15/);
   });
 
-  it('hints at a missing country code without calling it wrong', () => {
-    expect(phoneHint('06 1234 5678')).toMatch(/default region/);
-    expect(phoneHint('+31 6 1234 5678')).toBeNull();
-    expect(phoneHint('0031 6 1234 5678')).toBeNull();
+  it('says which country a number without a country code is read in', () => {
+    expect(phoneHint('06 1234 5678', 'NL')).toBe('No country code, so it is read as a number in Netherlands.');
+    expect(phoneHint('+31 6 1234 5678', 'NL')).toBeNull();
+    expect(phoneHint('0031 6 1234 5678', 'NL')).toBeNull();
+  });
+
+  it('says a number needs its country code where the server has no default country', () => {
+    expect(missingCountryCode('06 1234 5678', null)).toMatch(/^Start with \+ and the country code/);
+    expect(phoneHint('06 1234 5678', null)).toBeNull();
+    expect(missingCountryCode('+31 6 1234 5678', null)).toBeNull();
+    expect(missingCountryCode('06 1234 5678', 'NL')).toBeNull();
+  });
+
+  it('hedges when the server’s settings are not known', () => {
+    expect(phoneHint('06 1234 5678')).toMatch(/default country, if it has one/);
+    expect(missingCountryCode('06 1234 5678')).toBeNull();
   });
 });

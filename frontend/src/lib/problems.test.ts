@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fieldErrors, fieldLabel, isProblem, problemSentence } from './problems';
+import { fieldErrors, fieldLabel, fieldSentence, isProblem, problemSentence } from './problems';
 
 describe('problem sentences', () => {
   it('explains a connection that never answered', () => {
@@ -81,5 +81,19 @@ describe('problem sentences', () => {
     expect(isProblem({ status: 422, title: 'x' })).toBe(true);
     expect(isProblem('boom')).toBe(false);
     expect(isProblem(null)).toBe(false);
+  });
+});
+
+describe('fieldSentence', () => {
+  it('puts the field in front of a bare rule, and ends with a stop', () => {
+    expect(fieldSentence('customer_name', 'must not be empty')).toBe('Name must not be empty.');
+    expect(fieldSentence('items[1].quantity', 'must be at least 1')).toBe('Item 2 quantity must be at least 1.');
+  });
+
+  it('keeps a message that names its own subject, capitalised', () => {
+    expect(fieldSentence('phone', '"06" is not a phone number')).toBe('"06" is not a phone number.');
+    expect(fieldSentence('phone', 'texts to GB numbers are not enabled (ORDER_NOTIFY_ALLOWED_COUNTRIES)')).toBe(
+      'Texts to GB numbers are not enabled (ORDER_NOTIFY_ALLOWED_COUNTRIES).',
+    );
   });
 });

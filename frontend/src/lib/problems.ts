@@ -15,6 +15,8 @@ export function isProblem(value: unknown): value is ProblemLike {
 
 const FIELD_LABELS: Record<string, string> = {
   customer_name: 'Name',
+  notes: 'Notes',
+  eta: 'Promised time',
   phone: 'Phone',
   items: 'Items',
   external_ref: 'Reference',
@@ -33,6 +35,18 @@ export function fieldLabel(field: string): string {
     return item[2] ? `Item ${number} ${item[2] === 'name' ? 'name' : item[2]}` : `Item ${number}`;
   }
   return FIELD_LABELS[field] ?? field.replaceAll('_', ' ');
+}
+
+/**
+ * A field's message as a sentence: "must not be empty" on `customer_name` becomes
+ * "Name must not be empty."; a message that names its own subject is capitalised.
+ */
+export function fieldSentence(field: string, message: string): string {
+  const text = message.trim();
+  const sentence = /^(must|is|has|needs|cannot)\b/.test(text)
+    ? `${fieldLabel(field)} ${text}`
+    : text.charAt(0).toUpperCase() + text.slice(1);
+  return endWithStop(sentence);
 }
 
 /** The server's message for each field, keyed by the field's path. */
