@@ -1,6 +1,6 @@
 // The fallback for live updates: re-read every few seconds, but only while the stream
 // is not live and the tab is visible, so a forgotten tab costs the server nothing.
-import { live } from './live.svelte';
+import { live, type Changes } from './live.svelte';
 
 export const POLL_MS = 3000;
 
@@ -10,4 +10,21 @@ export function pollWhileVisible(refresh: () => void): () => void {
     if (document.visibilityState === 'visible' && !live.streaming) refresh();
   }, POLL_MS);
   return () => clearInterval(timer);
+}
+
+/**
+ * Keeps a page's data current: `load` now, again on every live change that `matters`,
+ * and every few seconds while there is no live stream. Returns the stop function (an
+ * `$effect` can return it as is).
+ */
+export function keepCurrent(load: () => void, matters: (changes: Changes) => boolean): () => void {
+  load();
+  const stopPolling = pollWhileVisible(load);
+  const stopListening = live.subscribe((changes) => {
+    if (matters(changes)) load();
+  });
+  return () => {
+    stopPolling();
+    stopListening();
+  };
 }
