@@ -201,9 +201,10 @@ pub async fn list_orders(
     Ok((orders, more))
 }
 
-/// Writes `changed` (what `order`, as the caller read it, becomes) only if the order
-/// is still at the version the caller read, bumping the version, and appends the
-/// history step naming the `fields` it changed. A concurrent change (another instance,
+/// Writes `changed` (what `order`, as the caller read it, becomes: its status and
+/// promised time, and the details among `fields`) only if the order is still at the
+/// version the caller read, bumping the version, and appends the history step naming
+/// the `fields` it changed. A concurrent change (another instance,
 /// another request) makes this fail with `ConcurrentChange` instead of silently
 /// overwriting it. Returns the order as written.
 async fn change_at_version(
@@ -218,22 +219,34 @@ async fn change_at_version(
         updated_at: super::now(),
         ..changed
     };
-    let items =
-        serde_json::to_value(written.items.as_slice()).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let updated = orders::Entity::update_many()
+    let mut update = orders::Entity::update_many()
         .col_expr(orders::Column::Status, Expr::value(written.status.as_str()))
-        .col_expr(
-            orders::Column::CustomerName,
-            Expr::value(written.customer_name.clone()),
-        )
-        .col_expr(orders::Column::Phone, Expr::value(written.phone.as_str()))
-        .col_expr(orders::Column::Items, Expr::value(items))
-        .col_expr(orders::Column::Eta, Expr::value(written.eta))
-        .col_expr(orders::Column::Notes, Expr::value(written.notes.clone()))
-        .col_expr(
-            orders::Column::SearchText,
-            Expr::value(written.search_text()),
-        )
+        .col_expr(orders::Column::Eta, Expr::value(written.eta));
+    // A status change (with or without a new time) leaves the details, and what search
+    // looks through, as they are: only an edit writes them.
+    let details = [
+        OrderField::CustomerName,
+        OrderField::Phone,
+        OrderField::Items,
+        OrderField::Notes,
+    ];
+    if fields.iter().any(|field| details.contains(field)) {
+        let items = serde_json::to_value(written.items.as_slice())
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
+        update = update
+            .col_expr(
+                orders::Column::CustomerName,
+                Expr::value(written.customer_name.clone()),
+            )
+            .col_expr(orders::Column::Phone, Expr::value(written.phone.as_str()))
+            .col_expr(orders::Column::Items, Expr::value(items))
+            .col_expr(orders::Column::Notes, Expr::value(written.notes.clone()))
+            .col_expr(
+                orders::Column::SearchText,
+                Expr::value(written.search_text()),
+            );
+    }
+    let updated = update
         .col_expr(orders::Column::Version, Expr::value(written.version))
         .col_expr(orders::Column::UpdatedAt, Expr::value(written.updated_at))
         .filter(orders::Column::Id.eq(order.id))
