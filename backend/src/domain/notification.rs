@@ -100,7 +100,7 @@ pub struct Notification {
     pub state: NotificationState,
     /// Send attempts so far.
     pub attempts: u32,
-    /// `sandbox`, `messagebird` or `twilio`.
+    /// `sandbox`, `messagebird`, `twilio` or `bird`.
     pub provider: String,
     pub provider_message_id: Option<String>,
     /// The provider's (or our) reason for the last failure.

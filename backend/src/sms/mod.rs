@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::setting::{ConfigError, Source, one_of};
 
+pub mod bird;
 pub mod messagebird;
 pub mod sandbox;
 pub mod twilio;
@@ -47,7 +48,7 @@ pub enum SendOutcome {
 
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
-    /// The name recorded on each notification (`sandbox`, `messagebird`, `twilio`).
+    /// The name recorded on each notification (`sandbox`, `messagebird`, `twilio`, `bird`).
     fn name(&self) -> &'static str;
     async fn send(&self, sms: &OutgoingSms) -> SendOutcome;
 }
@@ -63,7 +64,7 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 /// Turns a provider API's answer into an outcome, the same way for every provider:
-/// 2xx accepted (with the id `accepted_id` reads from the body), 429 and 5xx retried
+/// 2xx accepted (with the id `accepted_id` reads from the body), 408, 429 and 5xx retried
 /// (after `Retry-After` when given), timeouts and connection errors retried, any other
 /// status refused in the provider's words (`describe`).
 pub async fn outcome_of(
@@ -110,7 +111,10 @@ pub async fn outcome_of(
             provider_message_id: accepted_id(&body).unwrap_or_default(),
         };
     }
-    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+    if status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+    {
         return SendOutcome::Retry {
             reason: describe(status, &body),
             after,
@@ -128,7 +132,12 @@ pub struct ProviderError(pub(crate) String);
 /// Every provider this build can send through. A new provider is its module (its
 /// settings section, its sender, how its callbacks are verified and read), one line
 /// here, and its callbacks' routes at the HTTP edge.
-pub const PLUGINS: &[&Plugin] = &[&sandbox::PLUGIN, &messagebird::PLUGIN, &twilio::PLUGIN];
+pub const PLUGINS: &[&Plugin] = &[
+    &sandbox::PLUGIN,
+    &messagebird::PLUGIN,
+    &twilio::PLUGIN,
+    &bird::PLUGIN,
+];
 
 /// The provider used when `ORDER_NOTIFY_SMS_PROVIDER` is not set.
 pub const DEFAULT_PROVIDER: &str = sandbox::PLUGIN.name;
@@ -297,6 +306,7 @@ mod tests {
             "AC0123456789abcdef0123456789abcdef",
         ),
         ("ORDER_NOTIFY_TWILIO_AUTH_TOKEN", "token"),
+        ("ORDER_NOTIFY_BIRD_API_KEY", "bk_eu1_token"),
     ];
 
     #[test]
@@ -355,13 +365,56 @@ mod tests {
     }
 
     #[test]
+    fn birds_address_comes_from_the_keys_region_unless_given() {
+        let bird = |pairs: &[(&str, &str)]| {
+            let mut pairs = pairs.to_vec();
+            pairs.push(("ORDER_NOTIFY_SMS_PROVIDER", "bird"));
+            Providers::load(&Env::of(&pairs))
+        };
+        let from_key = bird(&[("ORDER_NOTIFY_BIRD_API_KEY", "bk_us1_token")]).unwrap();
+        let section = from_key.section::<bird::Settings>().unwrap();
+        assert_eq!(
+            section.base_url.as_deref(),
+            Some("https://us1.platform.bird.com")
+        );
+        let given = bird(&[
+            ("ORDER_NOTIFY_BIRD_API_KEY", "legacy-token"),
+            ("ORDER_NOTIFY_BIRD_BASE_URL", "http://127.0.0.1:9/"),
+        ])
+        .unwrap();
+        let section = given.section::<bird::Settings>().unwrap();
+        assert_eq!(section.base_url.as_deref(), Some("http://127.0.0.1:9"));
+        let error = bird(&[("ORDER_NOTIFY_BIRD_API_KEY", "legacy-token")]).unwrap_err();
+        assert_eq!(error.name, "ORDER_NOTIFY_BIRD_BASE_URL");
+        assert!(
+            error.message.contains("names no region"),
+            "{}",
+            error.message
+        );
+        let error = bird(&[
+            ("ORDER_NOTIFY_BIRD_API_KEY", "bk_eu1_token"),
+            ("ORDER_NOTIFY_BIRD_WEBHOOK_SECRET", "not-a-secret"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.name, "ORDER_NOTIFY_BIRD_WEBHOOK_SECRET");
+        let secret = bird(&[
+            ("ORDER_NOTIFY_BIRD_API_KEY", "bk_eu1_token"),
+            (
+                "ORDER_NOTIFY_BIRD_WEBHOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
+        ]);
+        assert!(secret.is_ok());
+    }
+
+    #[test]
     fn an_unknown_provider_is_refused_with_the_choices() {
         let error =
             Providers::load(&Env::of(&[("ORDER_NOTIFY_SMS_PROVIDER", "pigeon")])).unwrap_err();
         assert_eq!(error.name, "ORDER_NOTIFY_SMS_PROVIDER");
         assert_eq!(
             error.message,
-            "expected sandbox, messagebird or twilio, got \"pigeon\""
+            "expected sandbox, messagebird, twilio or bird, got \"pigeon\""
         );
     }
 }

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod audit;
+mod bird;
 mod cli;
 mod connections;
 mod crash_drill;

@@ -686,7 +686,7 @@ export interface components {
             order_id: string;
             /** @description The order's status the text was about. */
             order_status: components["schemas"]["OrderStatus"];
-            /** @description `sandbox`, `messagebird` or `twilio`. */
+            /** @description `sandbox`, `messagebird`, `twilio` or `bird`. */
             provider: string;
             provider_message_id?: string | null;
             /** @description E.164. */
