@@ -194,6 +194,16 @@ describe('the dashboard', () => {
     const [late] = await waitForTexts(phone, 2);
     expect(late?.body).toContain(`New time: ${utcClock(delayed.eta)}.`);
 
+    // Pushed back again while delayed: the time moves and Ada is told the new one.
+    await ada.getByRole('button', { name: 'Delay more' }).click();
+    await ada.getByRole('button', { name: 'Delay by 10 minutes' }).click();
+    await page.getByTestId('toast').filter({ hasText: /Ada: now \d\d:\d\d, customer will be texted\./ }).waitFor();
+    const later = await api<{ eta: string; status: string }>(`/orders/${order.id}`);
+    expect(later.status).toBe('delayed');
+    expect(new Date(later.eta).getTime() - new Date(delayed.eta).getTime()).toBe(10 * 60_000);
+    const [laterText] = await waitForTexts(phone, 3);
+    expect(laterText?.body).toContain(`New time: ${utcClock(later.eta)}.`);
+
     // A correction made elsewhere (an order system's PATCH) reaches the card live and the
     // history names what was corrected.
     await api(`/orders/${order.id}`, {
@@ -213,9 +223,10 @@ describe('the dashboard', () => {
       expect.stringMatching(/Created as Pending by /),
       expect.stringMatching(/Pending → Confirmed · ready by \d\d:\d\d by /),
       expect.stringMatching(/Confirmed → Delayed · ready by \d\d:\d\d by /),
+      expect.stringMatching(/Corrected the promised time · ready by \d\d:\d\d by /),
       expect.stringMatching(/Corrected the items and notes by /),
     ]);
-    await expect.poll(() => panel.getByTestId('texts').locator('li').count()).toBe(2);
+    await expect.poll(() => panel.getByTestId('texts').locator('li').count()).toBe(3);
     expect(page.url()).toBe(`${baseUrl()}/#/order/${order.id}`);
     await screenshot(page, 'order-panel-history');
 
@@ -225,9 +236,9 @@ describe('the dashboard', () => {
     await page.getByTestId('toast').filter({ hasText: 'Ada: Confirmed, no text sent.' }).waitFor();
     await panel.getByTestId('status').filter({ hasText: 'Confirmed' }).waitFor();
     await new Promise((r) => setTimeout(r, 1000));
-    expect(await textsTo(phone)).toHaveLength(2);
+    expect(await textsTo(phone)).toHaveLength(3);
     await panel.getByRole('button', { name: 'Notify customer' }).click();
-    await waitForTexts(phone, 3);
+    await waitForTexts(phone, 4);
     await panel.getByRole('button', { name: 'Close' }).click();
 
     // Handed over: undone within five seconds, nothing reaches the server or Ada.
@@ -236,14 +247,14 @@ describe('the dashboard', () => {
     await ada.getByRole('button', { name: 'Undo' }).click();
     await new Promise((r) => setTimeout(r, 6000));
     expect((await api<{ status: string }>(`/orders/${order.id}`)).status).toBe('confirmed');
-    expect(await textsTo(phone)).toHaveLength(3);
+    expect(await textsTo(phone)).toHaveLength(4);
 
     // Not undone: after five seconds it is sent, and the order is done.
     const tapped = Date.now();
     await ada.getByRole('button', { name: 'Handed over' }).click();
     await page.getByTestId('toast').filter({ hasText: 'Ada: Delivered, customer will be texted.' }).waitFor();
     expect(Date.now() - tapped).toBeGreaterThanOrEqual(4_900);
-    await waitForTexts(phone, 4);
+    await waitForTexts(phone, 5);
     expect(await ada.count()).toBe(0);
     const done = page.getByTestId('done');
     await done.locator('summary').click();

@@ -4,7 +4,8 @@
 import { failureSentence } from '../api/client';
 import type { Order, OrderStatus } from '../api/types';
 import { board } from './board.svelte';
-import { changeSentence, changeStatus } from './orders';
+import { changeSentence, changeStatus, firstName, notifyCustomer } from './orders';
+import { clockTime } from './timer';
 import { toasts } from './toasts.svelte';
 import { isFinal } from './transitions';
 import { PendingSteps, type Pending } from './undo';
@@ -59,6 +60,15 @@ class Steps {
     this.sending = [...this.sending, id];
     try {
       const { order: changed, notification } = await changeStatus(order, step.to, step.notify, step.eta);
+      if (order.status === step.to && step.eta) {
+        // Pushed back again in the same status: the server only moves the time (and
+        // texts nobody), so the customer is told the new time here.
+        const text = step.notify ? await notifyCustomer(order.id) : null;
+        const at = changed.eta ? clockTime(new Date(changed.eta)) : 'no time';
+        toasts.success(`${firstName(changed.customer_name)}: now ${at}, ${text ? 'customer will be texted' : 'no text sent'}.`);
+        board.update(text ? { ...changed, last_notification: text } : changed);
+        return;
+      }
       toasts.success(changeSentence(changed, notification, !step.notify));
       board.update(notification ? { ...changed, last_notification: notification } : changed);
     } catch (failure) {
