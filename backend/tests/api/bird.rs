@@ -33,14 +33,6 @@ fn accepted(id: &str) -> ResponseTemplate {
     }))
 }
 
-/// Confirms a new order and waits until its text is settled (sent or failed).
-async fn confirm_and_settle(app: &TestApp) -> Value {
-    let order = app.create_order("Ada Lovelace").await;
-    let id = order["id"].as_str().unwrap();
-    app.change_status(id, "confirmed").await;
-    app.wait_for_text(id, &["sent", "failed"]).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bird_gets_the_request_its_sdk_would_send_and_its_id_is_recorded() {
     let server = MockServer::start().await;
@@ -51,7 +43,7 @@ async fn bird_gets_the_request_its_sdk_would_send_and_its_id_is_recorded() {
         .mount(&server)
         .await;
     let app = app_with_bird(&server).await;
-    let text = confirm_and_settle(&app).await;
+    let text = app.confirm_and_settle().await;
     assert_eq!(
         (text["state"].as_str(), text["provider"].as_str()),
         (Some("sent"), Some("bird"))
@@ -121,7 +113,7 @@ async fn every_attempt_at_a_text_carries_the_same_idempotency_key() {
         .mount(&server)
         .await;
     let app = app_with_bird(&server).await;
-    let text = confirm_and_settle(&app).await;
+    let text = app.confirm_and_settle().await;
     assert_eq!(text["state"], "sent", "{text}");
     assert_eq!(text["attempts"], 3);
     let keys: Vec<String> = server
@@ -148,7 +140,7 @@ async fn a_refusal_fails_the_text_in_birds_words_and_a_wrong_region_says_so() {
         .mount(&server)
         .await;
     let app = app_with_bird(&server).await;
-    let text = confirm_and_settle(&app).await;
+    let text = app.confirm_and_settle().await;
     assert_eq!(text["state"], "failed");
     assert_eq!(
         text["last_error"],
@@ -165,7 +157,7 @@ async fn a_refusal_fails_the_text_in_birds_words_and_a_wrong_region_says_so() {
         .mount(&server)
         .await;
     let app = app_with_bird(&server).await;
-    let text = confirm_and_settle(&app).await;
+    let text = app.confirm_and_settle().await;
     assert_eq!(text["state"], "failed");
     assert!(
         text["last_error"]
@@ -223,7 +215,7 @@ async fn the_send_is_the_one_birds_official_sdk_makes() {
         .mount(&server)
         .await;
     let app = app_with_bird(&server).await;
-    let text = confirm_and_settle(&app).await;
+    let text = app.confirm_and_settle().await;
     assert_eq!(text["state"], "sent", "{text}");
 
     let args = json!({

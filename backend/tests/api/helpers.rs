@@ -365,6 +365,15 @@ impl TestApp {
         }
     }
 
+    /// Confirms a new order and waits until its text is settled (sent or failed): how
+    /// the provider tests see what the provider made of one text.
+    pub async fn confirm_and_settle(&self) -> Value {
+        let order = self.create_order("Ada Lovelace").await;
+        let id = order["id"].as_str().unwrap();
+        self.change_status(id, "confirmed").await;
+        self.wait_for_text(id, &["sent", "failed"]).await
+    }
+
     pub async fn create_key(&self, name: &str, role: &str) -> (String, String) {
         let response = self
             .post(

@@ -30,14 +30,6 @@ fn accepted(id: &str) -> ResponseTemplate {
     ResponseTemplate::new(201).set_body_json(json!({"id": id, "recipients": {"totalCount": 1}}))
 }
 
-/// Confirms a new order and waits until its text is settled (sent or failed).
-async fn confirm_and_settle(app: &TestApp) -> Value {
-    let order = app.create_order("Ada Lovelace").await;
-    let id = order["id"].as_str().unwrap();
-    app.change_status(id, "confirmed").await;
-    app.wait_for_text(id, &["sent", "failed"]).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messagebird_gets_the_exact_request_and_its_id_is_recorded() {
     let server = MockServer::start().await;
@@ -48,7 +40,7 @@ async fn messagebird_gets_the_exact_request_and_its_id_is_recorded() {
         .mount(&server)
         .await;
     let app = app_with_messagebird(&server).await;
-    let text = confirm_and_settle(&app).await;
+    let text = app.confirm_and_settle().await;
     assert_eq!(
         (text["state"].as_str(), text["provider"].as_str()),
         (Some("sent"), Some("messagebird"))
@@ -98,7 +90,7 @@ async fn two_503s_then_success_takes_three_attempts() {
         .mount(&server)
         .await;
     let app = app_with_messagebird(&server).await;
-    let text = confirm_and_settle(&app).await;
+    let text = app.confirm_and_settle().await;
     assert_eq!(text["state"], "sent");
     assert_eq!(text["attempts"], 3);
     assert_eq!(text["last_error"], Value::Null);
@@ -127,7 +119,7 @@ async fn a_429_is_retried_no_sooner_than_retry_after() {
         .await;
     let app = app_with_messagebird(&server).await;
     let started = Instant::now();
-    let text = confirm_and_settle(&app).await;
+    let text = app.confirm_and_settle().await;
     assert_eq!(
         (text["state"].as_str(), text["attempts"].as_i64()),
         (Some("sent"), Some(2))
@@ -148,7 +140,7 @@ async fn a_refusal_fails_at_once_with_messagebirds_reason() {
         })))
         .mount(&server).await;
     let app = app_with_messagebird(&server).await;
-    let text = confirm_and_settle(&app).await;
+    let text = app.confirm_and_settle().await;
     assert_eq!(
         (text["state"].as_str(), text["attempts"].as_i64()),
         (Some("failed"), Some(1))
@@ -183,7 +175,7 @@ async fn a_request_that_times_out_is_retried() {
         .mount(&server)
         .await;
     let app = app_with_messagebird(&server).await;
-    let text = confirm_and_settle(&app).await;
+    let text = app.confirm_and_settle().await;
     assert_eq!(
         (text["state"].as_str(), text["attempts"].as_i64()),
         (Some("sent"), Some(2))

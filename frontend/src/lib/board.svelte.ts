@@ -195,8 +195,7 @@ class Board {
 
   /** Puts an order the server just returned where it now belongs on the board. */
   update(order: Order): void {
-    this.#arrivals.acknowledge(order.id);
-    this.arrived = this.arrived.filter((id) => id !== order.id);
+    this.acknowledge(order.id);
     const others = (list: Order[]) => list.filter((o) => o.id !== order.id);
     if (isOpen(order)) {
       this.open = [...others(this.open), order].sort(byAge);
