@@ -9,10 +9,12 @@ Provider callbacks: a call that carries the provider's signature header gets the
 signature the provider would compute for it, so the generated calls are tested past the
 signature check: X-Twilio-Signature with ORDER_NOTIFY_ST_TWILIO_TOKEN (the server's auth
 token), MessageBird-Signature-JWT with ORDER_NOTIFY_ST_MESSAGEBIRD_KEY (its signing key),
-each over ORDER_NOTIFY_ST_BASE (the server's public URL). A call without the header, or
-with fields that are not all strings, is sent as generated and must be refused. One
-call in four is forged instead (signed with the wrong secret, or for another URL) and
-marked `X-St-Forged`; the check `forged_callbacks_are_refused` then demands 401.
+each over ORDER_NOTIFY_ST_BASE (the server's public URL), and Bird's Standard Webhooks
+signature with ORDER_NOTIFY_ST_BIRD_SECRET over the exact bytes sent (a fresh
+`webhook-id` and the time now). A call without the header, or with fields that are not
+all strings, is sent as generated and must be refused. One call in four is forged
+instead (signed with the wrong secret, or for another URL, or for Bird ten minutes ago)
+and marked `X-St-Forged`; the check `forged_callbacks_are_refused` then demands 401.
 
 Inbound texts: random text is almost never STOP or START, so the text of generated
 inbound calls is drawn from the keywords half the time; that way the stateful phase
@@ -113,6 +115,42 @@ def sign_messagebird(case, headers, name):
     headers[name] = messagebird_signature(key, url, body)
 
 
+def standard_signature(secret, msg_id, timestamp, body):
+    """Standard Webhooks: HMAC-SHA256 with the secret's bytes over `id.timestamp.body`."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = msg_id.encode() + b"." + str(timestamp).encode() + b"." + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def sign_bird(case, headers, name):
+    secret = os.environ.get("ORDER_NOTIFY_ST_BIRD_SECRET")
+    if not secret:
+        return
+    body = case.body
+    if isinstance(body, (dict, list, str, int, float, bool)) or body is None:
+        # Sent as these bytes, so that what is signed is exactly what is sent.
+        body = json.dumps(body).encode()
+        case.body = body
+    elif not isinstance(body, bytes):  # no body
+        body = b""
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    timestamp = int(time.time())
+    if case.method.upper() == case.operation.method.upper():
+        how = {0: "wrong-secret", 1: "stale"}.get(uuid.uuid4().int % 8)
+        if how == "wrong-secret":
+            secret = "whsec_" + base64.b64encode(b"not the secret at all").decode()
+        if how == "stale":
+            timestamp -= 600
+        if how:
+            headers[FORGED] = how
+    for header in list(headers):
+        if header.lower() in ("webhook-id", "webhook-timestamp"):
+            del headers[header]
+    headers["webhook-id"] = msg_id
+    headers["webhook-timestamp"] = str(timestamp)
+    headers[name] = standard_signature(secret, msg_id, timestamp, body)
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     headers = case.headers or {}
@@ -124,6 +162,8 @@ def before_call(ctx, case, **kwargs):
             "/webhooks/messagebird"
         ):
             sign_messagebird(case, headers, name)
+        if name.lower() == "webhook-signature" and case.path == "/webhooks/bird":
+            sign_bird(case, headers, name)
         if name.lower() == "x-twilio-signature" and case.path.startswith("/webhooks/twilio/"):
             body = case.body
             if isinstance(body, dict) and all(

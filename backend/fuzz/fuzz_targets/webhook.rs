@@ -7,7 +7,11 @@
 //! - `messagebird::verify_signature` on any token: it never panics, a token signed with
 //!   one key is refused with any other key, and any change to a valid token is refused;
 //! - `twilio::signature` over a form body's fields, as Twilio's callbacks are checked:
-//!   the same whatever the order of the fields.
+//!   the same whatever the order of the fields;
+//! - Bird's events: `bird::webhook::read` on any body never panics, and
+//!   `bird::webhook::verify` on any headers never panics, accepts a call signed as
+//!   Standard Webhooks says (computed here) and refuses it under another secret or with
+//!   one byte of the body changed.
 
 #![no_main]
 
@@ -29,6 +33,8 @@ use libfuzzer_sys::fuzz_target;
 use order_notify::http::body::RawBody;
 use order_notify::http::webhooks::parameters;
 use order_notify::sms::messagebird::webhook::{SignatureError, verify_signature};
+use order_notify::domain::Secret;
+use order_notify::sms::bird::webhook as bird;
 use order_notify::sms::twilio::webhook as twilio;
 use sha2::{Digest, Sha256};
 
@@ -283,8 +289,59 @@ fn check_twilio(input: &Input) {
     );
 }
 
+/// Standard Webhooks' signature of a call, from the spec.
+fn standard_signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+fn check_bird(input: &Input) {
+    let now = chrono::Utc::now();
+    let _ = bird::read(input.body, now);
+    let secret = Secret::new(format!("whsec_{}", STANDARD.encode(input.key)));
+    let anything = bird::Signed {
+        id: Some(input.token),
+        timestamp: Some(input.query),
+        signature: Some(input.url),
+    };
+    let _ = bird::verify(&secret, &anything, input.body);
+
+    // A call signed by the spec: accepted when it could have been sent (Bird's bodies
+    // are JSON, so UTF-8, and the id must be a header value).
+    let Ok(body) = std::str::from_utf8(input.body) else {
+        return;
+    };
+    if input.token.is_empty()
+        || !input.token.bytes().all(|b| (0x21..0x7f).contains(&b))
+        || input.key.is_empty()
+    {
+        return;
+    }
+    let timestamp = now.timestamp().to_string();
+    let signature = standard_signature(input.key.as_bytes(), input.token, now.timestamp(), body.as_bytes());
+    let call = bird::Signed {
+        id: Some(input.token),
+        timestamp: Some(&timestamp),
+        signature: Some(&signature),
+    };
+    assert_eq!(bird::verify(&secret, &call, body.as_bytes()), Ok(()));
+    if !same_hmac_key(input.key, input.other_key) {
+        let other = Secret::new(format!("whsec_{}", STANDARD.encode(input.other_key)));
+        assert!(bird::verify(&other, &call, body.as_bytes()).is_err());
+    }
+    if !body.is_empty() {
+        let mut changed = body.as_bytes().to_vec();
+        let at = usize::from(input.tamper.0) % changed.len();
+        changed[at] ^= 1 | (input.tamper.1 & 0x7e);
+        assert!(bird::verify(&secret, &call, &changed).is_err());
+    }
+}
+
 fuzz_target!(|input: Input| {
     check_parameters(&input);
     check_signature(&input);
     check_twilio(&input);
+    check_bird(&input);
 });

@@ -24,3 +24,12 @@ pub struct Reply {
     /// The provider it came through, as the opt-out's `source`.
     pub via: &'static str,
 }
+
+/// The id a provider gives one of its calls and keeps on every retry of it (Standard
+/// Webhooks' `webhook-id`), so that what the call says is applied once however often
+/// it comes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallbackId {
+    pub provider: &'static str,
+    pub id: String,
+}

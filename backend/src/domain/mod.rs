@@ -15,7 +15,7 @@ mod status;
 mod template;
 
 pub use audit::{AuditAction, AuditEntry, NewAuditEntry};
-pub use inbound::{Reply, Report};
+pub use inbound::{CallbackId, Reply, Report};
 pub use key::{ApiKey, hash_secret, parse_key_name};
 pub use keyword::Keyword;
 pub use notification::{DeliveryReport, Notification, NotificationState, OptOut, SandboxMessage};

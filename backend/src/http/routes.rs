@@ -14,7 +14,7 @@ use utoipa::openapi::schema::Schema;
 
 use super::access::{Access, AccessRules};
 use super::problem::ApiError;
-use super::webhooks::{messagebird, twilio};
+use super::webhooks::{bird, messagebird, twilio};
 use super::{
     audit, events, health, keys, metrics, notifications, opt_outs, orders, sandbox, settings,
     templates,
@@ -118,6 +118,7 @@ pub fn table() -> &'static [Route] {
             route!(POST "/webhooks/messagebird/inbound", Webhook, messagebird::inbound, messagebird::__path_inbound),
             route!(POST "/webhooks/twilio/status", Webhook, twilio::status_callback, twilio::__path_status_callback),
             route!(POST "/webhooks/twilio/inbound", Webhook, twilio::inbound, twilio::__path_inbound),
+            route!(POST "/webhooks/bird", Webhook, bird::event, bird::__path_event),
         ]
     })
 }

@@ -3,8 +3,8 @@
 //! webhooks verify and parse each provider's call; the rules are here, once.
 
 use super::{Services, StorageError};
+pub use crate::domain::{CallbackId, Reply, Report};
 use crate::domain::{Keyword, NewAuditEntry, PhoneNumber};
-pub use crate::domain::{Reply, Report};
 
 /// What a reply did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,26 +21,53 @@ impl Services {
     /// Applies a status report to the text it is about (reports only move a text
     /// forward: a delivered or failed text stays so); whether a text was found.
     pub async fn apply_delivery_report(&self, report: Report) -> Result<bool, StorageError> {
-        let found = self
-            .writer
+        Ok(self.apply_report_once(report, None).await? == Some(true))
+    }
+
+    /// Applies a status report as [`Services::apply_delivery_report`] does, unless the
+    /// call `once` names was applied before: then `None`, and nothing changes.
+    pub async fn apply_report_once(
+        &self,
+        report: Report,
+        once: Option<CallbackId>,
+    ) -> Result<Option<bool>, StorageError> {
+        self.writer
             .run(move |txn| {
                 Box::pin(async move {
+                    if let Some(call) = &once
+                        && !txn.first_sight(call.provider, &call.id).await?
+                    {
+                        return Ok(None);
+                    }
                     txn.record_delivery_report(
                         report.reference,
                         report.provider_message_id.as_deref(),
                         report.says,
                     )
                     .await
+                    .map(Some)
                 })
             })
-            .await?;
-        Ok(found)
+            .await
     }
 
     /// Applies STOP (or a synonym) or START from a customer's reply.
     pub async fn apply_reply(&self, reply: Reply) -> Result<ReplyOutcome, StorageError> {
+        Ok(self
+            .apply_reply_once(reply, None)
+            .await?
+            .expect("a reply without a call id is never a repeat"))
+    }
+
+    /// Applies a reply as [`Services::apply_reply`] does, unless the call `once` names
+    /// was applied before: then `None`, and nothing changes.
+    pub async fn apply_reply_once(
+        &self,
+        reply: Reply,
+        once: Option<CallbackId>,
+    ) -> Result<Option<ReplyOutcome>, StorageError> {
         let Some(keyword) = Keyword::of_reply(&reply.text) else {
-            return Ok(ReplyOutcome::NoKeyword);
+            return Ok(Some(ReplyOutcome::NoKeyword));
         };
         let raw = if !reply.sender.is_empty() && reply.sender.chars().all(|c| c.is_ascii_digit()) {
             format!("+{}", reply.sender)
@@ -52,36 +79,47 @@ impl Services {
                 "{}: a {keyword:?} from an unreadable number was ignored",
                 reply.via
             );
-            return Ok(ReplyOutcome::UnreadableNumber(keyword));
+            return Ok(Some(ReplyOutcome::UnreadableNumber(keyword)));
         };
         let (number, via) = (phone.as_str().to_owned(), reply.via);
-        match keyword {
-            Keyword::Stop => {
-                self.writer
-                    .run(move |txn| Box::pin(async move { txn.add_opt_out(&number, via).await }))
-                    .await?;
-                log::info!("{phone} opted out of texts (STOP via {via})");
-                Ok(ReplyOutcome::OptedOut(phone))
-            }
-            Keyword::Start => {
-                // Replies come only through a provider's signed callback (the webhooks
-                // answer nothing else), so this is the customer speaking; who lifted the
-                // opt-out stays in the audit trail.
-                self.writer
-                    .run(move |txn| {
-                        Box::pin(async move {
+        let applied = self
+            .writer
+            .run(move |txn| {
+                Box::pin(async move {
+                    if let Some(call) = &once
+                        && !txn.first_sight(call.provider, &call.id).await?
+                    {
+                        return Ok(false);
+                    }
+                    match keyword {
+                        Keyword::Stop => txn.add_opt_out(&number, via).await?,
+                        // Replies come only through a provider's signed callback (the
+                        // webhooks answer nothing else), so this is the customer
+                        // speaking; who lifted the opt-out stays in the audit trail.
+                        Keyword::Start => {
                             if txn.remove_opt_out(&number).await? {
                                 txn.record_audit(&NewAuditEntry::start_from_customer(&number, via))
                                     .await?;
                             }
-                            Ok::<_, StorageError>(())
-                        })
-                    })
-                    .await?;
-                log::info!("{phone} opted in to texts again (START via {via})");
-                Ok(ReplyOutcome::OptedIn(phone))
-            }
+                        }
+                    }
+                    Ok::<_, StorageError>(true)
+                })
+            })
+            .await?;
+        if !applied {
+            return Ok(None);
         }
+        Ok(Some(match keyword {
+            Keyword::Stop => {
+                log::info!("{phone} opted out of texts (STOP via {via})");
+                ReplyOutcome::OptedOut(phone)
+            }
+            Keyword::Start => {
+                log::info!("{phone} opted in to texts again (START via {via})");
+                ReplyOutcome::OptedIn(phone)
+            }
+        }))
     }
 
     /// The time now, as the store writes it.

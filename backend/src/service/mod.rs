@@ -38,7 +38,7 @@ use template_cache::TemplateCache;
 pub use access::{Known, STREAM_TOKEN_TTL};
 pub use admin::{KeySource, LiftOptOutError, RevokeKeyError, SaveTemplateError};
 pub use delivery::Outcome;
-pub use inbound::{Reply, ReplyOutcome, Report};
+pub use inbound::{CallbackId, Reply, ReplyOutcome, Report};
 pub use once::{Answer, Once, Ran, RepeatRefused};
 pub use operations::Readiness;
 pub use orders::{

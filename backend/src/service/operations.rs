@@ -12,6 +12,11 @@ use crate::store::write_check::WriteHealth;
 /// still resume its event stream.
 pub const CHANGE_RETENTION: Duration = Duration::hours(1);
 
+/// How long a provider call's id is remembered, so a repeat of it changes nothing:
+/// longer than any provider keeps retrying one call (Standard Webhooks senders retry
+/// for about a day and a half).
+pub const PROVIDER_CALL_RETENTION: Duration = Duration::days(3);
+
 /// Whether this process can serve: a write can be committed and its worker (if it has
 /// one) is going round its loop.
 pub struct Readiness {
@@ -41,8 +46,9 @@ impl Services {
         Ok(self.metrics.render(&queue, store::now()))
     }
 
-    /// Forgets expired idempotency keys and stream tokens, and changes older than
-    /// [`CHANGE_RETENTION`], each as a piece of work of its own for the writer.
+    /// Forgets expired idempotency keys and stream tokens, changes older than
+    /// [`CHANGE_RETENTION`] and provider calls older than [`PROVIDER_CALL_RETENTION`],
+    /// each as a piece of work of its own for the writer.
     pub async fn tidy_up(&self) {
         let writer = &self.writer;
         report(
@@ -57,6 +63,13 @@ impl Services {
         report(
             "old changes",
             writer.run(move |txn| txn.prune_changes(before)).await,
+        );
+        let before = store::now() - PROVIDER_CALL_RETENTION;
+        report(
+            "old provider calls",
+            writer
+                .run(move |txn| txn.prune_provider_calls(before))
+                .await,
         );
     }
 }

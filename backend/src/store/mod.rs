@@ -28,6 +28,7 @@ pub mod opt_outs;
 pub mod orders;
 pub mod outbox;
 pub mod port;
+pub mod provider_calls;
 pub mod sandbox;
 mod sea;
 pub mod templates;

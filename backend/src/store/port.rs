@@ -358,6 +358,12 @@ pub trait Writes: Reads {
         report: DeliveryReport,
     ) -> Result<bool, StorageError>;
 
+    /// Records that the provider's call `call_id` is being applied; whether it is the
+    /// first time (a repeat must change nothing).
+    async fn first_sight(&self, provider: &str, call_id: &str) -> Result<bool, StorageError>;
+    /// Forgets the provider calls received before `before`; how many.
+    async fn prune_provider_calls(&self, before: DateTime<Utc>) -> Result<u64, StorageError>;
+
     /// Records a STOP; `source` says where it came from.
     async fn add_opt_out(&self, phone: &str, source: &str) -> Result<(), StorageError>;
     /// Records a START; whether the number had opted out.

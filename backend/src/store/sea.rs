@@ -16,8 +16,8 @@ use super::port::{
     StorageError, StoredResponse, Writes,
 };
 use super::{
-    audit, changes, fault, idempotency, keys, notifications, opt_outs, orders, outbox, sandbox,
-    templates, write_check,
+    audit, changes, fault, idempotency, keys, notifications, opt_outs, orders, outbox,
+    provider_calls, sandbox, templates, write_check,
 };
 use crate::domain::{
     Actor, ApiKey, AuditAction, AuditEntry, DeliveryReport, HistoryEntry, NewAuditEntry, NewOrder,
@@ -222,6 +222,14 @@ impl Writes for DatabaseTransaction {
             notifications::record_delivery_report(self, reference, provider_message_id, report)
                 .await?,
         )
+    }
+
+    async fn first_sight(&self, provider: &str, call_id: &str) -> Result<bool, StorageError> {
+        Ok(provider_calls::first_sight(self, provider, call_id).await?)
+    }
+
+    async fn prune_provider_calls(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
+        Ok(provider_calls::prune(self, before).await?)
     }
 
     async fn add_opt_out(&self, phone: &str, source: &str) -> Result<(), StorageError> {

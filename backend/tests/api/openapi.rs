@@ -41,7 +41,14 @@ fn every_route_but_health_metrics_and_webhooks_needs_a_key_and_documents_401() {
                 "{method} {path}"
             );
             let writes_json = operation["requestBody"]["content"]["application/json"].is_object();
-            for status in ["400", "413", "415", "422"] {
+            // A provider's signed JSON is read as it was signed (raw), not as our API's
+            // JSON bodies are: no 415 or 422, only 400 for what is not its event.
+            let statuses: &[&str] = if webhook {
+                &["400", "413"]
+            } else {
+                &["400", "413", "415", "422"]
+            };
+            for status in statuses {
                 if writes_json {
                     assert!(
                         operation["responses"][status].is_object(),
@@ -51,5 +58,5 @@ fn every_route_but_health_metrics_and_webhooks_needs_a_key_and_documents_401() {
             }
         }
     }
-    assert_eq!(operations, 31);
+    assert_eq!(operations, 32);
 }

@@ -409,6 +409,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks/bird": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * One of Bird's events: `sms.delivered` → delivered; `sms.undelivered`, `sms.failed`,
+         *     `sms.rejected`, `sms.expired` → failed with Bird's reason; `sms.received` → STOP or
+         *     START; any other type is acknowledged and logged.
+         */
+        post: operations["bird_event"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhooks/messagebird": {
         parameters: {
             query?: never;
@@ -526,6 +547,58 @@ export interface components {
             items: components["schemas"]["AuditEntry"][];
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
+        };
+        /**
+         * @description One of Bird's events, as Bird posts it (the fields read here; Bird sends more, all
+         *     of them signed).
+         */
+        BirdEvent: {
+            data?: components["schemas"]["BirdSmsData"] | null;
+            /**
+             * @description When it happened (RFC 3339).
+             * @example 2026-05-21T12:00:00Z
+             */
+            timestamp?: string | null;
+            /**
+             * @description `sms.delivered`, `sms.undelivered`, `sms.failed`, `sms.rejected`, `sms.expired`,
+             *     `sms.received`; others (`sms.accepted`, `sms.sent`, types Bird adds later) are
+             *     acknowledged and change nothing.
+             * @example sms.delivered
+             */
+            type: string;
+        };
+        /** @description The SMS an event is about. */
+        BirdSmsData: {
+            error?: components["schemas"]["BirdSmsError"] | null;
+            /**
+             * @description On `sms.received`, the customer's number. Required there.
+             * @example +31612345678
+             */
+            from?: string | null;
+            /** @description What we sent with the text, echoed: `{"notification_id": "<our id>"}`. */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description Bird's id of the text (what it answered the send with).
+             * @example sms_01krdgeqcxet5s7t44vh8rt9mg
+             */
+            sms_id?: string | null;
+            /**
+             * @description On `sms.received`, what the customer wrote.
+             * @example STOP
+             */
+            text?: string | null;
+            /** @description On `sms.received`, our number that received it. */
+            to?: string | null;
+        };
+        /** @description Why a text failed, in Bird's words. */
+        BirdSmsError: {
+            carrier_error_code?: string | null;
+            /** @example unreachable */
+            code?: string | null;
+            /** @example Handset is off */
+            description?: string | null;
         };
         ChangeStatus: {
             /**
@@ -1976,6 +2049,42 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    bird_event: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every retry of it */
+                "webhook-id": string;
+                /** @description When Bird signed the call (Unix seconds); accepted within 5 minutes of our clock */
+                "webhook-timestamp": string;
+                /** @description `v1,<base64>` entries: HMAC-SHA256 with the secret's bytes over `id.timestamp.body` (Standard Webhooks) */
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BirdEvent"];
+            };
+        };
+        responses: {
+            /** @description Received (also for a repeat, an event that changes nothing, or a text we do not know) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };

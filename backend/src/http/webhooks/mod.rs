@@ -3,6 +3,7 @@
 //! provider that sends the texts and only when its secret is set (404 otherwise).
 //! Unknown references are answered 200 (and logged), so a provider never retries them.
 
+pub mod bird;
 pub mod messagebird;
 pub mod twilio;
 

@@ -8,6 +8,7 @@ pub mod notifications;
 pub mod opt_outs;
 pub mod order_events;
 pub mod orders;
+pub mod provider_calls;
 pub mod sandbox_messages;
 pub mod stream_tokens;
 pub mod templates;

@@ -11,6 +11,7 @@ mod m20261130_000005_order_edits;
 mod m20261130_000006_sending_limits;
 mod m20261130_000007_audit;
 mod m20261130_000008_kitchen;
+mod m20261201_000009_provider_calls;
 
 pub use m20261125_000003_changes::CHANGES_CHANNEL;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_sending_limits::Migration),
             Box::new(m20261130_000007_audit::Migration),
             Box::new(m20261130_000008_kitchen::Migration),
+            Box::new(m20261201_000009_provider_calls::Migration),
         ]
     }
 }
