@@ -825,7 +825,10 @@ fn judge(
             (Kind::Write, Ok(503)) => {}
             (Kind::Write, Ok(_)) if exchange.acknowledged() => {
                 let settled = exchange.sent >= timeline.faulted + COMMIT_GRACE;
-                if broken && settled && !timeline.small_writes_may_fit {
+                // Sent just before the repair began and answered after it, the write
+                // may well have been committed after the repair: no breach.
+                let answered_while_broken = exchange.answered < timeline.repairing;
+                if broken && settled && answered_while_broken && !timeline.small_writes_may_fit {
                     let rule = format!("{route} answered {code} while no write could be committed");
                     let late = exchange.sent.duration_since(timeline.faulted).as_millis();
                     breaches.add(rule, format!("{subject}, sent {late} ms after the fault"));
