@@ -49,11 +49,15 @@ fn start_worker_with(
     settings: Arc<Settings>,
     services: Services,
 ) -> Result<RunningWorker, StartError> {
-    let provider = settings
+    let providers = settings
         .sms
-        .sender(settings.public_url.as_deref(), Arc::new(services.clone()))
+        .sender(
+            settings.public_url.as_deref(),
+            Arc::new(services.clone()),
+            settings.sms_breaker,
+        )
         .map_err(StartError::Provider)?;
-    let worker = crate::delivery::Worker::new(services, provider, settings);
+    let worker = crate::delivery::Worker::new(services, Arc::new(providers), settings);
     let (stop, stopping) = watch::channel(false);
     Ok(RunningWorker {
         task: tokio::spawn(worker.run(stopping)),

@@ -186,7 +186,7 @@ async fn serve(
     log::info!(
         "order-notify listening on {} (SMS provider: {}, dashboard: {})",
         settings.base_url(),
-        settings.sms.chosen(),
+        settings.sms.priority().join(", then "),
         match &settings.static_dir {
             Some(dir) => dir.display().to_string(),
             None => "not built".to_owned(),

@@ -16,6 +16,7 @@ use crate::net::TrustedProxies;
 pub use crate::setting::ConfigError;
 use crate::setting::{Source, parse_http_url};
 pub use crate::sms::Providers;
+pub use crate::sms::failover::BreakerSettings;
 pub use crate::sms::messagebird::Settings as MessageBirdSettings;
 pub use crate::sms::twilio::Settings as TwilioSettings;
 
@@ -57,8 +58,10 @@ pub struct Settings {
     pub database_url: String,
     pub admin_key: Option<Secret>,
     pub public_url: Option<String>,
-    /// Every SMS provider's settings section, and which provider sends the texts.
+    /// Every SMS provider's settings section, and which providers send the texts.
     pub sms: Providers,
+    /// When a sending provider counts as down and is skipped, and for how long.
+    pub sms_breaker: BreakerSettings,
     pub sms_originator: Originator,
     pub default_region: Option<country::Id>,
     /// The countries whose numbers may be texted (`*`: any); premium-rate, shared-cost
@@ -137,6 +140,8 @@ const FILE_KEYS: &[&str] = &[
     "admin_key",
     "public_url",
     "sms_provider",
+    "sms_breaker_failures",
+    "sms_breaker_cooldown_ms",
     "sms_originator",
     "default_region",
     "allowed_countries",
@@ -437,6 +442,17 @@ impl Settings {
         };
 
         let sms = Providers::load(sources)?;
+        let breaker = BreakerSettings::default();
+        let sms_breaker = BreakerSettings {
+            failures: sources.parsed("sms_breaker_failures", breaker.failures, |raw| {
+                parse_range(raw, 1, 1_000, "failures in a row").map(|n| n as u32)
+            })?,
+            cooldown: Duration::from_millis(sources.parsed(
+                "sms_breaker_cooldown_ms",
+                breaker.cooldown.as_millis() as u64,
+                |raw| parse_range(raw, 1, 3_600_000, "milliseconds"),
+            )?),
+        };
         if let (None, Some(secret)) = (&public_url, sms.callback_secrets().next()) {
             return Err(ConfigError::new(
                 sources.variable("public_url"),
@@ -479,6 +495,7 @@ impl Settings {
             admin_key,
             public_url,
             sms,
+            sms_breaker,
             sms_originator,
             default_region,
             allowed_countries,

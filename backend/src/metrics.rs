@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::fault::FaultKind;
+use crate::sms::failover::BreakerState;
 use chrono::{DateTime, Utc};
 
 /// Upper bounds, in seconds, shared by both histograms: from a cached read to a slow
@@ -78,6 +79,10 @@ pub struct Metrics {
     sends: Mutex<BTreeMap<String, Histogram>>,
     /// (provider, kind) → attempts that did not end accepted.
     provider_errors: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// (provider, outcome) → attempts, whatever they came to.
+    provider_attempts: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Each sending provider's breaker, as this process's worker last saw it.
+    breakers: Mutex<Vec<(&'static str, BreakerState)>>,
     /// When this process's worker last went round its loop (Unix ms; 0: no worker here).
     worker_beat: AtomicI64,
     /// `GET /events` streams open on this process.
@@ -139,6 +144,17 @@ impl Metrics {
             .entry(provider.to_owned())
             .or_default()
             .observe(took);
+        let outcome = match result {
+            SendResult::Accepted => "accepted",
+            SendResult::Retryable => "retry",
+            SendResult::Refused => "refused",
+        };
+        *self
+            .provider_attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((provider.to_owned(), outcome))
+            .or_default() += 1;
         let kind = match result {
             SendResult::Accepted => return,
             SendResult::Retryable => "retryable",
@@ -150,6 +166,11 @@ impl Metrics {
             .unwrap_or_else(|e| e.into_inner())
             .entry((provider.to_owned(), kind))
             .or_default() += 1;
+    }
+
+    /// The sending providers' breakers, as the worker saw them after an attempt.
+    pub fn record_breakers(&self, states: &[(&'static str, BreakerState)]) {
+        *self.breakers.lock().unwrap_or_else(|e| e.into_inner()) = states.to_vec();
     }
 
     /// Called by the worker each time round its loop (at least once a second when idle).
@@ -316,6 +337,46 @@ impl Metrics {
                 "order_notify_provider_errors_total{{provider=\"{}\",kind=\"{kind}\"}} {count}",
                 label(provider)
             );
+        }
+        out.push_str(
+            "# HELP order_notify_provider_attempts_total Send attempts by provider and what they came to (accepted, retry, refused).\n\
+             # TYPE order_notify_provider_attempts_total counter\n",
+        );
+        for ((provider, outcome), count) in self
+            .provider_attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "order_notify_provider_attempts_total{{provider=\"{}\",outcome=\"{outcome}\"}} {count}",
+                label(provider)
+            );
+        }
+        out.push_str(
+            "# HELP order_notify_provider_breaker Each sending provider's breaker (1 for its state now): closed takes texts, open is skipped after failures in a row, probing is tried with one text.\n\
+             # TYPE order_notify_provider_breaker gauge\n",
+        );
+        for (provider, now) in self
+            .breakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            for state in [
+                BreakerState::Closed,
+                BreakerState::Open,
+                BreakerState::Probing,
+            ] {
+                let _ = writeln!(
+                    out,
+                    "order_notify_provider_breaker{{provider=\"{}\",state=\"{}\"}} {}",
+                    label(provider),
+                    state.as_str(),
+                    u8::from(*now == state)
+                );
+            }
         }
         let _ = write!(
             out,

@@ -378,6 +378,66 @@ describe('the dashboard', () => {
     await screenshot(page, 'order-panel-failed');
   });
 
+  it('shows each attempt at a text that failed over to the next provider', async () => {
+    // Bird first, at an address where nothing listens; the sandbox after it.
+    const key = `e2e-failover-admin-${Date.now()}-key`;
+    const server = await startServer({
+      adminKey: key,
+      env: {
+        ORDER_NOTIFY_SMS_PROVIDER: 'bird,sandbox',
+        ORDER_NOTIFY_BIRD_API_KEY: 'bk_eu1_e2e',
+        ORDER_NOTIFY_BIRD_BASE_URL: 'http://127.0.0.1:9',
+        ORDER_NOTIFY_RETRY_BASE_MS: '200',
+      },
+    });
+    const call = async <T>(path: string, body?: unknown, method = 'POST'): Promise<T> => {
+      const response = await fetch(`${server.baseUrl}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      expect(response.ok, `${method} ${path}: ${response.status}`).toBe(true);
+      return (await response.json()) as T;
+    };
+    try {
+      const order = await call<{ id: string }>('/orders', {
+        customer_name: 'Katherine Johnson',
+        phone: uniquePhone(),
+        items: [{ name: 'Calzone', quantity: 1 }],
+      });
+      await call(`/orders/${order.id}/status`, { status: 'confirmed' }, 'PATCH');
+      await expect
+        .poll(async () => (await call<{ items: { state: string }[] }>(`/orders/${order.id}/notifications`, undefined, 'GET')).items[0]?.state, {
+          timeout: 10_000,
+        })
+        .toBe('sent');
+
+      const page = await signedIn(browser(), { key, base: server.baseUrl });
+      await page.setViewportSize({ width: 1024, height: 768 });
+      await page.goto(`${server.baseUrl}/#/order/${order.id}`);
+      const panel = page.getByTestId('order-panel');
+      await panel.getByText('via sandbox').waitFor();
+      await panel.getByText('2 attempts').waitFor();
+      await panel.getByText('How it went, attempt by attempt').click();
+      const steps = panel.getByTestId('attempts').locator('li');
+      await expect.poll(() => steps.count()).toBe(2);
+      expect(await steps.nth(0).textContent()).toMatch(/bird failed, tried again: cannot reach Bird/);
+      expect(await steps.nth(1).textContent()).toMatch(/sandbox took it in \d+ ms/);
+      expect(await steps.nth(1).getAttribute('data-outcome')).toBe('accepted');
+      const summary = await panel.locator('summary').boundingBox();
+      expect(summary!.height).toBeGreaterThanOrEqual(48);
+      // The panel scrolls on its own: bring the attempts into its view for the pictures.
+      await steps.nth(1).scrollIntoViewIfNeeded();
+      await screenshot(page, 'order-panel-attempts');
+      await page.setViewportSize({ width: 390, height: 844 });
+      await steps.nth(1).scrollIntoViewIfNeeded();
+      await screenshot(page, 'order-panel-attempts-390x844');
+    } finally {
+      await server.stop();
+      server.remove();
+    }
+  });
+
   it('pages through many orders with "Load more"', async () => {
     const family = `Babbage ${Date.now()}`;
     for (let i = 0; i < 55; i++) await createOrder(`${family} ${String(i).padStart(2, '0')}`);

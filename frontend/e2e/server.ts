@@ -54,6 +54,8 @@ export interface ServerOptions {
   port?: number;
   /** ORDER_NOTIFY_ADMIN_KEY, for a test that needs to know the key up front. */
   adminKey?: string;
+  /** More settings (ORDER_NOTIFY_…), over the defaults above. */
+  env?: Record<string, string>;
 }
 
 export interface RunningServer {
@@ -89,6 +91,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     RUST_LOG: process.env.RUST_LOG ?? 'warn',
   };
   if (options.adminKey) env.ORDER_NOTIFY_ADMIN_KEY = options.adminKey;
+  Object.assign(env, options.env ?? {});
   const server = spawn(bin, ['serve'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'inherit'] });
   await waitUntilReady(baseUrl, server);
   return {

@@ -6,8 +6,9 @@
 //!   unreadable;
 //! - `messagebird::verify_signature` on any token: it never panics, a token signed with
 //!   one key is refused with any other key, and any change to a valid token is refused;
-//! - `twilio::signature` over a form body's fields, as Twilio's callbacks are checked:
-//!   the same whatever the order of the fields;
+//! - `twilio::signature` over a form body's fields, as Twilio's callbacks are checked
+//!   (HMAC-SHA1 and HMAC-SHA256): the same whatever the order of the fields, and
+//!   accepted by `twilio::verify` for the URL with its port or without;
 //! - Bird's events: `bird::webhook::read` on any body never panics, and
 //!   `bird::webhook::verify` on any headers never panics, accepts a call signed as
 //!   Standard Webhooks says (computed here) and refuses it under another secret or with
@@ -276,17 +277,30 @@ fn check_twilio(input: &Input) {
     let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(input.body) else {
         return;
     };
-    let signature = twilio::signature(input.key, input.url, &fields);
-    assert_eq!(
-        STANDARD.decode(&signature).map(|s| s.len()),
-        Ok(20),
-        "HMAC-SHA1"
-    );
-    let reversed: Vec<_> = fields.iter().rev().cloned().collect();
-    assert_eq!(
-        twilio::signature(input.key, input.url, &reversed),
-        signature
-    );
+    for (algorithm, length) in [
+        (twilio::Algorithm::HmacSha1, 20),
+        (twilio::Algorithm::HmacSha256, 32),
+    ] {
+        let signature = twilio::signature(input.key, input.url, &fields, algorithm);
+        assert_eq!(
+            STANDARD.decode(&signature).map(|s| s.len()),
+            Ok(length),
+            "{algorithm:?}"
+        );
+        let reversed: Vec<_> = fields.iter().rev().cloned().collect();
+        assert_eq!(
+            twilio::signature(input.key, input.url, &reversed, algorithm),
+            signature
+        );
+        // Signed for the URL with its port or without, it is accepted either way.
+        for url in twilio::with_and_without_port(input.url) {
+            let signed = twilio::signature(input.key, &url, &fields, algorithm);
+            assert_eq!(
+                twilio::verify(input.key, &signed, input.url, input.body, algorithm),
+                Ok(())
+            );
+        }
+    }
 }
 
 /// Standard Webhooks' signature of a call, from the spec.

@@ -27,13 +27,16 @@ pub fn next_delay(base: Duration, attempts: u32, provider_asked: Option<Duration
 
 /// What an attempt's answer means for the text, after `attempts` attempts (this one
 /// included): sent; back in the queue after a backoff while attempts remain; or failed
-/// (a refusal at once, with the provider's reason).
+/// (a refusal at once, with the provider's reason). When `elsewhere` (another provider
+/// is up to take the next attempt), the next attempt comes after the base delay alone:
+/// the backoff and `Retry-After` spare the provider that failed, not the next one.
 pub fn settle(
     answer: SendOutcome,
     attempts: u32,
     max_attempts: u32,
     base: Duration,
     now: DateTime<Utc>,
+    elsewhere: bool,
 ) -> Outcome {
     match answer {
         SendOutcome::Accepted {
@@ -46,7 +49,11 @@ pub fn settle(
             reason: format!("gave up after {attempts} attempts: {reason}"),
         },
         SendOutcome::Retry { reason, after } => {
-            let delay = next_delay(base, attempts, after);
+            let delay = if elsewhere {
+                base
+            } else {
+                next_delay(base, attempts, after)
+            };
             let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(10));
             Outcome::RetryAt {
                 due_at: now + delay,
@@ -71,7 +78,7 @@ mod tests {
     fn retries_wait_and_then_give_up_and_refusals_fail_at_once() {
         let now = Utc::now();
         let base = Duration::from_secs(2);
-        match settle(retry(None), 1, 3, base, now) {
+        match settle(retry(None), 1, 3, base, now, false) {
             Outcome::RetryAt { due_at, reason } => {
                 let wait = (due_at - now).to_std().unwrap();
                 assert!(
@@ -82,14 +89,14 @@ mod tests {
             }
             other => panic!("expected a retry, got {other:?}"),
         }
-        match settle(retry(Some(Duration::from_secs(30))), 2, 3, base, now) {
+        match settle(retry(Some(Duration::from_secs(30))), 2, 3, base, now, false) {
             Outcome::RetryAt { due_at, .. } => {
                 assert_eq!(due_at - now, chrono::Duration::seconds(30))
             }
             other => panic!("expected a retry, got {other:?}"),
         }
         assert_eq!(
-            settle(retry(None), 3, 3, base, now),
+            settle(retry(None), 3, 3, base, now, true),
             Outcome::Failed {
                 reason: "gave up after 3 attempts: 503 Service Unavailable".into()
             }
@@ -98,7 +105,7 @@ mod tests {
             reason: "recipient is not a valid number".into(),
         };
         assert_eq!(
-            settle(refused, 1, 8, base, now),
+            settle(refused, 1, 8, base, now, true),
             Outcome::Failed {
                 reason: "recipient is not a valid number".into()
             }
@@ -107,11 +114,23 @@ mod tests {
             provider_message_id: "mb-1".into(),
         };
         assert_eq!(
-            settle(accepted, 1, 8, base, now),
+            settle(accepted, 1, 8, base, now, false),
             Outcome::Sent {
                 provider_message_id: "mb-1".into()
             }
         );
+    }
+
+    #[test]
+    fn a_retry_that_goes_to_another_provider_waits_only_the_base_delay() {
+        let now = Utc::now();
+        let base = Duration::from_millis(500);
+        match settle(retry(Some(Duration::from_secs(60))), 5, 8, base, now, true) {
+            Outcome::RetryAt { due_at, .. } => {
+                assert_eq!(due_at - now, chrono::Duration::milliseconds(500))
+            }
+            other => panic!("expected a retry, got {other:?}"),
+        }
     }
 
     #[test]

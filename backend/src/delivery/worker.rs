@@ -22,10 +22,11 @@ use uuid::Uuid;
 use super::pace::{HORIZON, Pacer};
 use super::retry::settle;
 use crate::config::Settings;
-use crate::domain::Notification;
+use crate::domain::{Attempt, AttemptResult, Notification};
 use crate::metrics::SendResult;
-use crate::service::{Outcome, Services};
-use crate::sms::{OutgoingSms, Provider, SendOutcome};
+use crate::service::{Outcome, Services, Settled};
+use crate::sms::failover::Failover;
+use crate::sms::{OutgoingSms, SendOutcome};
 
 /// How often an idle worker looks for work nobody told it about.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -37,10 +38,10 @@ const ACK_BATCH: usize = 512;
 const ACK_RETRY_FIRST: Duration = Duration::from_millis(100);
 const ACK_RETRY_LONGEST: Duration = Duration::from_secs(2);
 
-/// An outcome on its way to the database, and who waits for it to be written.
+/// An attempt and its outcome on their way to the database, and who waits for them to
+/// be written.
 struct Ack {
-    id: Uuid,
-    outcome: Outcome,
+    settled: Settled,
     written: oneshot::Sender<Result<bool, String>>,
 }
 
@@ -53,7 +54,8 @@ pub struct Worker {
     /// go through the writer, so on SQLite they share commits with the API's writes
     /// instead of queueing for the connection between them.
     services: Services,
-    provider: Arc<dyn Provider>,
+    /// The providers, in priority order, behind their breakers.
+    providers: Arc<Failover>,
     settings: Arc<Settings>,
     /// Rung by the use cases of this process when they queue a text.
     wake: Arc<Notify>,
@@ -67,7 +69,7 @@ impl Worker {
     /// `wake` is notified by whoever queues a text in this process.
     pub fn new(
         services: Services,
-        provider: Arc<dyn Provider>,
+        providers: Arc<Failover>,
         settings: Arc<Settings>,
     ) -> Arc<Worker> {
         let wake = services.outbox_bell();
@@ -84,7 +86,7 @@ impl Worker {
         ));
         Arc::new(Worker {
             services,
-            provider,
+            providers,
             settings,
             wake,
             id,
@@ -111,7 +113,7 @@ impl Worker {
         log::info!(
             "{} sending through {} (up to {} at once{limit})",
             self.id,
-            self.provider.name(),
+            self.providers.names().join(", then "),
             self.settings.send_concurrency
         );
         let slots = Arc::new(Semaphore::new(self.settings.send_concurrency));
@@ -223,47 +225,79 @@ impl Worker {
             encoding: notification.encoding,
             segments: notification.segments,
         };
-        let started = Instant::now();
-        let answer = self.provider.send(&sms).await;
-        let elapsed = started.elapsed();
-        let result = match &answer {
-            SendOutcome::Accepted { .. } => SendResult::Accepted,
-            SendOutcome::Retry { .. } => SendResult::Retryable,
-            SendOutcome::Refused { .. } => SendResult::Refused,
+        // The text's provider is the one its last recorded attempt went to. After an
+        // attempt that failed, the next goes elsewhere while another provider is up.
+        // A text taken back after a crash, with no failure recorded, goes to the
+        // providers in order again: Bird would know it by its Idempotency-Key.
+        let failed_last = (notification.attempts > 1 && notification.last_error.is_some())
+            .then_some(notification.provider.as_str());
+        let at = self.services.now();
+        let attempted = self.providers.send(&sms, failed_last).await;
+        let (provider, answer, elapsed) = (attempted.provider, attempted.outcome, attempted.took);
+        let (result, error) = match &answer {
+            SendOutcome::Accepted { .. } => (AttemptResult::Accepted, None),
+            SendOutcome::Retry { reason, .. } => (AttemptResult::Retry, Some(reason.clone())),
+            SendOutcome::Refused { reason } => (AttemptResult::Refused, Some(reason.clone())),
         };
-        self.services
-            .metrics()
-            .record_send(self.provider.name(), result, elapsed);
+        let metrics = self.services.metrics();
+        metrics.record_send(
+            provider,
+            match result {
+                AttemptResult::Accepted => SendResult::Accepted,
+                AttemptResult::Retry => SendResult::Retryable,
+                AttemptResult::Refused => SendResult::Refused,
+            },
+            elapsed,
+        );
+        metrics.record_breakers(&self.providers.states());
         let took = elapsed.as_millis();
+        let elsewhere = result == AttemptResult::Retry && self.providers.another_is_up(provider);
         let outcome = settle(
             answer,
             notification.attempts,
             self.settings.retry_max_attempts,
             self.settings.retry_base,
             self.services.now(),
+            elsewhere,
         );
         match &outcome {
             Outcome::Sent { .. } => log::info!(
-                "text {} (order {}) sent through {} in {took} ms",
+                "text {} (order {}) sent through {provider} in {took} ms",
                 notification.id,
                 notification.order_id,
-                self.provider.name()
             ),
             Outcome::RetryAt { due_at, reason } => log::warn!(
-                "text {} attempt {} failed ({reason}); retrying at {due_at}",
+                "text {} attempt {} through {provider} failed ({reason}); retrying at {due_at}{}",
                 notification.id,
-                notification.attempts
+                notification.attempts,
+                if elsewhere {
+                    " through another provider"
+                } else {
+                    ""
+                }
             ),
-            Outcome::Failed { reason } => log::warn!("text {} failed: {reason}", notification.id),
+            Outcome::Failed { reason } => {
+                log::warn!(
+                    "text {} failed through {provider}: {reason}",
+                    notification.id
+                )
+            }
         }
+        let settled = Settled {
+            id: notification.id,
+            attempt: Attempt {
+                provider: provider.to_owned(),
+                at,
+                outcome: result,
+                error,
+                took_ms: u32::try_from(took).unwrap_or(u32::MAX),
+            },
+            outcome,
+        };
         // The slot stays taken until the outcome is written, so a stopping worker
         // waits for the record, not only for the provider.
         let (written, recorded) = oneshot::channel();
-        let ack = Ack {
-            id: notification.id,
-            outcome,
-            written,
-        };
+        let ack = Ack { settled, written };
         let result = match self.acks.send(ack) {
             Ok(()) => recorded
                 .await
@@ -299,7 +333,7 @@ async fn write_acks(
     while queue.recv_many(&mut batch, ACK_BATCH).await > 0 {
         let (waiting, outcomes): (Vec<_>, Vec<_>) = batch
             .drain(..)
-            .map(|ack| (ack.written, (ack.id, ack.outcome)))
+            .map(|ack| (ack.written, ack.settled))
             .unzip();
         let mut pause = ACK_RETRY_FIRST;
         let written = loop {

@@ -18,7 +18,9 @@ pub use audit::{AuditAction, AuditEntry, NewAuditEntry};
 pub use inbound::{CallbackId, Reply, Report};
 pub use key::{ApiKey, hash_secret, parse_key_name};
 pub use keyword::Keyword;
-pub use notification::{DeliveryReport, Notification, NotificationState, OptOut, SandboxMessage};
+pub use notification::{
+    Attempt, AttemptResult, DeliveryReport, Notification, NotificationState, OptOut, SandboxMessage,
+};
 pub use order::{
     Actor, CustomerName, ExternalRef, HistoryEntry, IfMatch, NewOrder, Notes, Order, OrderEdit,
     OrderField, OrderFilter, OrderItem, OrderItems, OrderSearch, Scope, ValidationError, fold,

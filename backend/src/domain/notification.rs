@@ -110,6 +110,53 @@ pub struct Notification {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+/// What one attempt at a text came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptResult {
+    /// The provider took the text.
+    Accepted,
+    /// It failed in a way worth trying again (a timeout, 5xx, 429).
+    Retry,
+    /// The provider refused it for good.
+    Refused,
+}
+
+impl AttemptResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptResult::Accepted => "accepted",
+            AttemptResult::Retry => "retry",
+            AttemptResult::Refused => "refused",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<AttemptResult> {
+        [
+            AttemptResult::Accepted,
+            AttemptResult::Retry,
+            AttemptResult::Refused,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == raw)
+    }
+}
+
+/// One attempt at a text: which provider was asked, when, how long it took to answer
+/// and what it answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Attempt {
+    /// `sandbox`, `messagebird`, `twilio` or `bird`.
+    pub provider: String,
+    /// When the provider was asked.
+    pub at: DateTime<Utc>,
+    pub outcome: AttemptResult,
+    /// The provider's (or our) words for a failure; null when it took the text.
+    pub error: Option<String>,
+    /// How long the provider took to answer, in milliseconds.
+    pub took_ms: u32,
+}
+
 /// A number that texted STOP.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OptOut {

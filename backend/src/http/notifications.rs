@@ -12,7 +12,7 @@ use super::body::{RawBody, fingerprint};
 use super::idempotency::{self, answer};
 use super::problem::ApiError;
 use super::query::{PageParams, QueryParser, next_cursor};
-use crate::domain::{Notification, NotificationState, Template};
+use crate::domain::{Attempt, Notification, NotificationState, Template};
 use crate::http::AppState;
 use crate::service::{Answer, Notified};
 
@@ -199,6 +199,46 @@ pub async fn list_notifications(
     Ok(HttpResponse::Ok().json(NotificationPage {
         items,
         next_cursor: next_cursor(next),
+    }))
+}
+
+/// A text with every attempt at it: which provider was asked, when, what it answered.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationWithAttempts {
+    #[serde(flatten)]
+    pub notification: Notification,
+    /// Every attempt, oldest first; `provider` above is the one that took the text (or
+    /// was tried last).
+    pub attempts_log: Vec<Attempt>,
+}
+
+/// One text and its attempts. An integration key sees only texts about orders it
+/// created (another's is 404).
+#[utoipa::path(
+    get, path = "/notifications/{id}", tag = "notifications",
+    params(("id" = Uuid, Path, description = "The notification's id")),
+    responses(
+        (status = 200, description = "The text and every attempt at it", body = NotificationWithAttempts),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 401, response = super::problem::Unauthorized),
+        (status = 404, response = super::problem::NotFound),
+        (status = 429, response = super::problem::TooManyRequests),
+        (status = 503, response = super::problem::ServiceUnavailable),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_notification(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (notification, attempts_log) = state
+        .services
+        .text_with_attempts(caller.scope(), id.into_inner())
+        .await?;
+    Ok(HttpResponse::Ok().json(NotificationWithAttempts {
+        notification,
+        attempts_log,
     }))
 }
 

@@ -247,7 +247,7 @@ fn operation_mut<'a>(
         (name = "keys", description = "API keys (admin only)"),
         (name = "sandbox", description = "The sandbox provider's outbox"),
         (name = "settings", description = "What the dashboard must know of the server's configuration"),
-        (name = "webhooks", description = "Provider callbacks: answered only for the provider that sends the texts, and only with its valid signature"),
+        (name = "webhooks", description = "Provider callbacks: answered only for the providers that send the texts, and only with a valid signature"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

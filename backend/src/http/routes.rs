@@ -99,6 +99,7 @@ pub fn table() -> &'static [Route] {
             route!(GET "/orders/{id}/notifications", ALL, notifications::list_for_order, notifications::__path_list_for_order),
             route!(POST "/orders/{id}/notifications", ALL, notifications::notify_customer, notifications::__path_notify_customer),
             route!(GET "/notifications", KITCHEN, notifications::list_notifications, notifications::__path_list_notifications),
+            route!(GET "/notifications/{id}", ALL, notifications::get_notification, notifications::__path_get_notification),
             route!(POST "/notifications/{id}/retry", KITCHEN, notifications::retry, notifications::__path_retry),
             route!(GET "/events", ALL, events::stream, events::__path_stream),
             route!(POST "/events/token", ALL, events::create_token, events::__path_create_token),

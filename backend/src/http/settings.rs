@@ -28,9 +28,13 @@ pub struct SettingsView {
     pub timezone: String,
     /// Whether a status change texts the customer unless it says `notify: false`.
     pub auto_notify: bool,
-    /// The provider that sends the texts.
+    /// The provider that sends the texts (the first tried, when several do).
     #[schema(example = "sandbox")]
     pub sms_provider: String,
+    /// The providers that send the texts, in the order they are tried
+    /// (`ORDER_NOTIFY_SMS_PROVIDER`).
+    #[schema(example = json!(["bird", "twilio"]))]
+    pub sms_providers: Vec<String>,
     /// Texts one number may get in any rolling hour (`0`: no limit).
     pub texts_per_recipient_per_hour: u32,
 }
@@ -63,6 +67,12 @@ pub async fn get_settings(
         timezone: settings.timezone.name().to_owned(),
         auto_notify: settings.auto_notify,
         sms_provider: settings.sms.chosen().to_owned(),
+        sms_providers: settings
+            .sms
+            .priority()
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect(),
         texts_per_recipient_per_hour: settings.texts_per_recipient_per_hour,
     }))
 }

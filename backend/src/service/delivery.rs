@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use uuid::Uuid;
-
 use super::{Services, StorageError};
 use crate::domain::Notification;
 
-/// What an attempt did to a text (sent, to be retried, failed for good).
-pub use crate::store::port::Outcome;
+/// What an attempt did to a text (sent, to be retried, failed for good), and the
+/// attempt with it.
+pub use crate::store::port::{Outcome, Settled};
 
 impl Services {
     /// Leases up to `limit` due texts to `worker` for `lease`, counting an attempt.
@@ -26,12 +25,12 @@ impl Services {
             .await
     }
 
-    /// Records what the attempts did, in one transaction; for each, whether the text
-    /// was still `worker`'s to settle.
+    /// Records the attempts and what they did, in one transaction; for each, whether
+    /// the text was still `worker`'s to settle.
     pub async fn record_outcomes(
         &self,
         worker: &str,
-        outcomes: Vec<(Uuid, Outcome)>,
+        outcomes: Vec<Settled>,
     ) -> Result<Vec<bool>, StorageError> {
         let worker = worker.to_owned();
         self.writer

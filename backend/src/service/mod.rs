@@ -37,7 +37,7 @@ use template_cache::TemplateCache;
 
 pub use access::{Known, STREAM_TOKEN_TTL};
 pub use admin::{KeySource, LiftOptOutError, RevokeKeyError, SaveTemplateError};
-pub use delivery::Outcome;
+pub use delivery::{Outcome, Settled};
 pub use inbound::{CallbackId, Reply, ReplyOutcome, Report};
 pub use once::{Answer, Once, Ran, RepeatRefused};
 pub use operations::Readiness;

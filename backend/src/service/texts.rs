@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
 use super::{NotFound, Page, ReadError, Services, StorageError, key_label, next_position};
-use crate::domain::{Actor, Notification, NotificationState, Order, Role, Scope, Template};
+use crate::domain::{
+    Actor, Attempt, Notification, NotificationState, Order, Role, Scope, Template,
+};
 use crate::store::Writes;
 use crate::store::port::Requeue;
 use crate::store::writer::WriteError;
@@ -366,6 +368,29 @@ impl Services {
             Requeue::NotFound => Err(RetryError::NotFound(id)),
             Requeue::NotFailed(state) => Err(RetryError::NotFailed(state)),
         }
+    }
+
+    /// A text the caller may see (an integration key: about an order it created), with
+    /// every attempt at it, oldest first.
+    pub async fn text_with_attempts(
+        &self,
+        scope: Scope,
+        id: Uuid,
+    ) -> Result<(Notification, Vec<Attempt>), ReadError> {
+        let text = self
+            .reads
+            .find_text(id)
+            .await?
+            .ok_or(ReadError::NotFound(NotFound(id)))?;
+        // Another key's order is "not found" for the text too, never its data.
+        self.order(scope, text.order_id)
+            .await
+            .map_err(|e| match e {
+                ReadError::NotFound(_) => ReadError::NotFound(NotFound(id)),
+                other => other,
+            })?;
+        let attempts = self.reads.attempts_at(id).await?;
+        Ok((text, attempts))
     }
 
     /// The texts about an order the caller may see, newest first.

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::setting::{ConfigError, Source, one_of};
 
 pub mod bird;
+pub mod failover;
 pub mod messagebird;
 pub mod sandbox;
 pub mod twilio;
@@ -182,27 +183,49 @@ pub trait Section: Any + Debug + Send + Sync {
     }
 }
 
-/// Every registered provider's settings and which one sends the texts.
+/// Every registered provider's settings, and which ones send the texts, in priority
+/// order (`ORDER_NOTIFY_SMS_PROVIDER=bird,twilio`).
 #[derive(Clone, Debug)]
 pub struct Providers {
-    chosen: &'static str,
+    chosen: Vec<&'static str>,
     sections: Vec<(&'static str, Arc<dyn Section>)>,
+}
+
+/// Reads `ORDER_NOTIFY_SMS_PROVIDER`: one provider's name, or several separated by
+/// commas, each once, first the one tried first.
+fn parse_priority(raw: &str) -> Result<Vec<&'static str>, String> {
+    let names: Vec<&str> = PLUGINS.iter().map(|p| p.name).collect();
+    let mut chosen = Vec::new();
+    for part in raw.split(',').map(str::trim) {
+        let name = PLUGINS
+            .iter()
+            .map(|p| p.name)
+            .find(|name| name.eq_ignore_ascii_case(part))
+            .ok_or_else(|| {
+                if part.is_empty() {
+                    format!(
+                        "expected {} (several separated by commas), got {raw:?}",
+                        one_of(&names)
+                    )
+                } else {
+                    format!("expected {}, got {part:?}", one_of(&names))
+                }
+            })?;
+        if chosen.contains(&name) {
+            return Err(format!("{name} is listed twice in {raw:?}"));
+        }
+        chosen.push(name);
+    }
+    Ok(chosen)
 }
 
 impl Providers {
     /// Reads `ORDER_NOTIFY_SMS_PROVIDER` and every provider's section from `source`.
     pub fn load(source: &dyn Source) -> Result<Providers, ConfigError> {
-        let names: Vec<&str> = PLUGINS.iter().map(|p| p.name).collect();
-        let chosen = source.parsed("sms_provider", DEFAULT_PROVIDER, |raw| {
-            PLUGINS
-                .iter()
-                .map(|p| p.name)
-                .find(|name| name.eq_ignore_ascii_case(raw))
-                .ok_or_else(|| format!("expected {}, got {raw:?}", one_of(&names)))
-        })?;
+        let chosen = source.parsed("sms_provider", vec![DEFAULT_PROVIDER], parse_priority)?;
         let mut sections = Vec::with_capacity(PLUGINS.len());
         for plugin in PLUGINS {
-            let section = (plugin.load)(source, plugin.name == chosen)?;
+            let section = (plugin.load)(source, chosen.contains(&plugin.name))?;
             sections.push((plugin.name, Arc::from(section)));
         }
         Ok(Providers { chosen, sections })
@@ -213,9 +236,14 @@ impl Providers {
         PLUGINS.iter().flat_map(|p| p.keys.iter().copied())
     }
 
-    /// The name of the provider that sends the texts.
+    /// The provider tried first: the one a new text is recorded with.
     pub fn chosen(&self) -> &'static str {
-        self.chosen
+        self.chosen[0]
+    }
+
+    /// The providers that send, in the order they are tried.
+    pub fn priority(&self) -> &[&'static str] {
+        &self.chosen
     }
 
     /// The loaded section of type `T` (each provider's own settings type).
@@ -225,10 +253,11 @@ impl Providers {
             .find_map(|(_, section)| (section.as_ref() as &dyn Any).downcast_ref::<T>())
     }
 
-    /// The section of type `T` when its provider is the one that sends: only that
-    /// provider's callbacks are answered (another's are 404, whatever is set for it).
+    /// The section of type `T` when its provider is one that sends: only those
+    /// providers' callbacks are answered (another's are 404, whatever is set for it).
     pub fn answering<T: Section>(&self) -> Option<&T> {
-        (self.chosen_section() as &dyn Any).downcast_ref::<T>()
+        self.chosen_sections()
+            .find_map(|section| (section as &dyn Any).downcast_ref::<T>())
     }
 
     /// The keys of the settings that verify callbacks and are set, for any provider.
@@ -238,26 +267,37 @@ impl Providers {
             .filter_map(|(_, section)| section.callback_secret())
     }
 
-    fn chosen_section(&self) -> &dyn Section {
-        self.sections
-            .iter()
-            .find(|(name, _)| *name == self.chosen)
-            .map(|(_, section)| section.as_ref())
-            .expect("every registered provider has its section loaded")
+    /// The sections of the providers that send, in priority order.
+    fn chosen_sections(&self) -> impl Iterator<Item = &dyn Section> + '_ {
+        self.chosen.iter().map(|name| {
+            self.sections
+                .iter()
+                .find(|(registered, _)| registered == name)
+                .map(|(_, section)| section.as_ref())
+                .expect("every registered provider has its section loaded")
+        })
     }
 
-    /// The chosen provider's sender (see [`Section::sender`]).
+    /// The senders of the providers that send, in priority order, behind their
+    /// breakers (see [`Section::sender`] and [`failover`]).
     pub fn sender(
         &self,
         public_url: Option<&str>,
         outbox: Arc<dyn sandbox::Outbox>,
-    ) -> Result<Arc<dyn Provider>, ProviderError> {
-        self.chosen_section().sender(public_url, outbox)
+        breaker: failover::BreakerSettings,
+    ) -> Result<failover::Failover, ProviderError> {
+        let senders = self
+            .chosen_sections()
+            .map(|section| section.sender(public_url, outbox.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(failover::Failover::new(senders, breaker))
     }
 
-    /// What an operator should hear at start about the chosen provider's settings.
+    /// What an operator should hear at start about the sending providers' settings.
     pub fn warnings(&self) -> Vec<String> {
-        self.chosen_section().warnings()
+        self.chosen_sections()
+            .flat_map(|section| section.warnings())
+            .collect()
     }
 }
 
@@ -355,8 +395,10 @@ mod tests {
             pairs.push(("ORDER_NOTIFY_SMS_PROVIDER", &upper));
             let providers = Providers::load(&Env::of(&pairs)).unwrap();
             assert_eq!(providers.chosen(), plugin.name);
-            let sender = providers.sender(None, Arc::new(NoOutbox)).unwrap();
-            assert_eq!(sender.name(), plugin.name);
+            let sender = providers
+                .sender(None, Arc::new(NoOutbox), Default::default())
+                .unwrap();
+            assert_eq!(sender.names(), vec![plugin.name]);
         }
         let providers = Providers::load(&Env::of(CREDENTIALS)).unwrap();
         assert_eq!(providers.chosen(), DEFAULT_PROVIDER);
@@ -415,6 +457,48 @@ mod tests {
         assert_eq!(
             error.message,
             "expected sandbox, messagebird, twilio or bird, got \"pigeon\""
+        );
+    }
+
+    #[test]
+    fn a_priority_list_needs_each_providers_credentials_and_answers_each_ones_callbacks() {
+        let load = |pairs: &[(&str, &str)]| Providers::load(&Env::of(pairs));
+        let listed = load(&[
+            ("ORDER_NOTIFY_SMS_PROVIDER", " Bird , twilio"),
+            ("ORDER_NOTIFY_BIRD_API_KEY", "bk_eu1_token"),
+            (
+                "ORDER_NOTIFY_TWILIO_ACCOUNT_SID",
+                "AC0123456789abcdef0123456789abcdef",
+            ),
+            ("ORDER_NOTIFY_TWILIO_AUTH_TOKEN", "token"),
+        ])
+        .unwrap();
+        assert_eq!(listed.priority(), ["bird", "twilio"]);
+        assert_eq!(listed.chosen(), "bird");
+        assert!(listed.answering::<bird::Settings>().is_some());
+        assert!(listed.answering::<twilio::Settings>().is_some());
+        assert!(listed.answering::<messagebird::Settings>().is_none());
+        let sender = listed
+            .sender(None, Arc::new(NoOutbox), Default::default())
+            .unwrap();
+        assert_eq!(sender.names(), vec!["bird", "twilio"]);
+
+        let missing = load(&[
+            ("ORDER_NOTIFY_SMS_PROVIDER", "bird,twilio"),
+            ("ORDER_NOTIFY_BIRD_API_KEY", "bk_eu1_token"),
+        ])
+        .unwrap_err();
+        assert_eq!(missing.name, "ORDER_NOTIFY_TWILIO_ACCOUNT_SID");
+        let twice = load(&[("ORDER_NOTIFY_SMS_PROVIDER", "sandbox,SANDBOX")]).unwrap_err();
+        assert_eq!(
+            twice.message,
+            "sandbox is listed twice in \"sandbox,SANDBOX\""
+        );
+        let gap = load(&[("ORDER_NOTIFY_SMS_PROVIDER", "sandbox,,twilio")]).unwrap_err();
+        assert!(
+            gap.message.contains("several separated by commas"),
+            "{}",
+            gap.message
         );
     }
 }

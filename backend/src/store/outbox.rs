@@ -6,15 +6,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
-use super::entities::notifications;
+use super::entities::{notification_attempts as attempts, notifications};
 use super::notifications::to_notification;
-pub use super::port::Outcome;
-use crate::domain::{Notification, NotificationState};
+pub use super::port::{Outcome, Settled};
+use crate::domain::{Attempt, AttemptResult, Notification, NotificationState};
 use crate::metrics::QueueFigures;
 
 /// Takes up to `limit` texts that are due (queued and past their `due_at`, or claimed by
@@ -62,18 +62,21 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
-/// Records an attempt's outcome, if `worker` still holds the lease (a worker that was
-/// too slow and lost it must not overwrite the one that retook the text). Returns
-/// whether it did.
+/// Records an attempt's outcome, and `provider` as the text's (the one that took it,
+/// or the last one tried), if `worker` still holds the lease (a worker that was too
+/// slow and lost it must not overwrite the one that retook the text). Returns whether
+/// it did.
 pub async fn record_outcome(
     db: &impl ConnectionTrait,
     id: Uuid,
     worker: &str,
+    provider: &str,
     outcome: Outcome,
 ) -> Result<bool, DbErr> {
     let now = super::now();
     let no_time: Option<DateTime<Utc>> = None;
     let mut update = notifications::Entity::update_many()
+        .col_expr(notifications::Column::Provider, Expr::value(provider))
         .col_expr(
             notifications::Column::LeaseOwner,
             Expr::value(Option::<String>::None),
@@ -120,19 +123,62 @@ pub async fn record_outcome(
     Ok(result.rows_affected == 1)
 }
 
-/// Records many attempts' outcomes (in the caller's transaction: one commit, so one
-/// fsync on SQLite, for the whole batch); for each, whether `worker` still held its
-/// lease.
+/// Records many attempts and their outcomes (in the caller's transaction: one commit,
+/// so one fsync on SQLite, for the whole batch); for each, whether `worker` still held
+/// its lease. Every attempt is kept, whoever holds the lease now: it was made.
 pub async fn record_outcomes(
     txn: &DatabaseTransaction,
     worker: &str,
-    outcomes: Vec<(Uuid, Outcome)>,
+    outcomes: Vec<Settled>,
 ) -> Result<Vec<bool>, DbErr> {
+    if outcomes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = outcomes.iter().map(|settled| attempts::ActiveModel {
+        seq: NotSet,
+        notification_id: Set(settled.id),
+        provider: Set(settled.attempt.provider.clone()),
+        at: Set(settled.attempt.at),
+        outcome: Set(settled.attempt.outcome.as_str().to_owned()),
+        error: Set(settled.attempt.error.clone()),
+        took_ms: Set(i32::try_from(settled.attempt.took_ms).unwrap_or(i32::MAX)),
+    });
+    attempts::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
     let mut recorded = Vec::with_capacity(outcomes.len());
-    for (id, outcome) in outcomes {
-        recorded.push(record_outcome(txn, id, worker, outcome).await?);
+    for settled in outcomes {
+        recorded.push(
+            record_outcome(
+                txn,
+                settled.id,
+                worker,
+                &settled.attempt.provider,
+                settled.outcome,
+            )
+            .await?,
+        );
     }
     Ok(recorded)
+}
+
+/// Every attempt at text `id`, oldest first.
+pub async fn attempts_at(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Attempt>, DbErr> {
+    let rows = attempts::Entity::find()
+        .filter(attempts::Column::NotificationId.eq(id))
+        .order_by_asc(attempts::Column::Seq)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Attempt {
+            provider: row.provider,
+            at: row.at,
+            outcome: AttemptResult::parse(&row.outcome).unwrap_or(AttemptResult::Retry),
+            error: row.error,
+            took_ms: u32::try_from(row.took_ms).unwrap_or(0),
+        })
+        .collect())
 }
 
 /// Texts by state and the oldest one still queued, for `/metrics`.

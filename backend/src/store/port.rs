@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::{
-    Actor, ApiKey, AuditAction, AuditEntry, DeliveryReport, HistoryEntry, NewAuditEntry, NewOrder,
-    Notification, NotificationState, OptOut, Order, OrderEdit, OrderField, OrderFilter,
+    Actor, ApiKey, Attempt, AuditAction, AuditEntry, DeliveryReport, HistoryEntry, NewAuditEntry,
+    NewOrder, Notification, NotificationState, OptOut, Order, OrderEdit, OrderField, OrderFilter,
     OrderStatus, Role, SandboxMessage, Scope, SmsText, StatusTemplate, Template,
 };
 pub use crate::fault::FaultKind;
@@ -217,6 +217,14 @@ pub enum Outcome {
     },
 }
 
+/// One attempt at a text as the worker made it, and what it means for the text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settled {
+    pub id: Uuid,
+    pub attempt: Attempt,
+    pub outcome: Outcome,
+}
+
 /// What the use cases read. Reads outside a writing transaction may miss a write still
 /// in flight; inside one ([`Writes`]) they see the transaction's own writes.
 #[async_trait]
@@ -260,6 +268,8 @@ pub trait Reads: Send + Sync {
         before: Option<i64>,
     ) -> Result<(Vec<Notification>, bool), StorageError>;
     async fn find_text(&self, id: Uuid) -> Result<Option<Notification>, StorageError>;
+    /// Every attempt at the text, oldest first.
+    async fn attempts_at(&self, id: Uuid) -> Result<Vec<Attempt>, StorageError>;
     /// How many texts wait, and how long the oldest has waited.
     async fn queue_figures(&self) -> Result<QueueFigures, StorageError>;
 
@@ -378,11 +388,12 @@ pub trait Writes: Reads {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<Notification>, StorageError>;
-    /// Records attempts' outcomes; for each, whether `worker` still held the lease.
+    /// Records attempts (each one always: it was made) and their outcomes; for each,
+    /// whether `worker` still held the lease (only then does the outcome change the text).
     async fn record_outcomes(
         &self,
         worker: &str,
-        outcomes: Vec<(Uuid, Outcome)>,
+        outcomes: Vec<Settled>,
     ) -> Result<Vec<bool>, StorageError>;
     /// Hands back every lease `worker` holds; how many.
     async fn release_leases(&self, worker: &str) -> Result<u64, StorageError>;

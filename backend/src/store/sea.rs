@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use super::port::{
-    Change, Claim, Cursor, KeySource, OrderError, Outcome, Reads, RecentTexts, Requeue, Revocation,
+    Change, Claim, Cursor, KeySource, OrderError, Reads, RecentTexts, Requeue, Revocation, Settled,
     StorageError, StoredResponse, Writes,
 };
 use super::{
@@ -20,8 +20,8 @@ use super::{
     provider_calls, sandbox, templates, write_check,
 };
 use crate::domain::{
-    Actor, ApiKey, AuditAction, AuditEntry, DeliveryReport, HistoryEntry, NewAuditEntry, NewOrder,
-    Notification, NotificationState, OptOut, Order, OrderEdit, OrderField, OrderFilter,
+    Actor, ApiKey, Attempt, AuditAction, AuditEntry, DeliveryReport, HistoryEntry, NewAuditEntry,
+    NewOrder, Notification, NotificationState, OptOut, Order, OrderEdit, OrderField, OrderFilter,
     OrderStatus, Role, SandboxMessage, Scope, SmsText, StatusTemplate, Template,
 };
 use crate::metrics::QueueFigures;
@@ -91,6 +91,10 @@ impl<C: ConnectionTrait + Send + Sync> Reads for C {
 
     async fn find_text(&self, id: Uuid) -> Result<Option<Notification>, StorageError> {
         Ok(notifications::find_notification(self, id).await?)
+    }
+
+    async fn attempts_at(&self, id: Uuid) -> Result<Vec<Attempt>, StorageError> {
+        Ok(outbox::attempts_at(self, id).await?)
     }
 
     async fn queue_figures(&self) -> Result<QueueFigures, StorageError> {
@@ -256,7 +260,7 @@ impl Writes for DatabaseTransaction {
     async fn record_outcomes(
         &self,
         worker: &str,
-        outcomes: Vec<(Uuid, Outcome)>,
+        outcomes: Vec<Settled>,
     ) -> Result<Vec<bool>, StorageError> {
         Ok(outbox::record_outcomes(self, worker, outcomes).await?)
     }

@@ -1,13 +1,16 @@
 //! Crash drill: `kill -9` at random moments while status changes flow and texts go out
-//! (mid-request, after a claim, during the provider call, before the ack). After a
-//! restart and drain: no accepted change's text is lost, the provider got nothing the
-//! database does not hold, and repeats can only come from kills between the provider's
-//! acceptance and the worker's ack (each kill can repeat at most what was in flight).
+//! (mid-request, after a claim, during the provider call, before the ack), through two
+//! providers: Bird first, which refuses one text in three with a 503, and MessageBird
+//! after it. After a restart and drain: no accepted change's text is lost, the
+//! providers got nothing the database does not hold, and repeats can only come from
+//! kills between a provider's acceptance and the worker's ack (each kill can repeat at
+//! most what was in flight).
 //!
 //! CI runs 5 cycles; `bench/crash-drill` runs 50 (`CRASH_CYCLES`).
 
 use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,14 +31,55 @@ const ORDERS: usize = 40;
 const DRIVERS: usize = 4;
 const SEND_CONCURRENCY: u64 = 8;
 
-fn start(dir: &std::path::Path, bind: &str, provider: &str) -> KillOnDrop {
+/// Bird's stand-in for the drill: takes two texts in three (answering after 15 ms, as
+/// a provider does), answers 503 to every third, and keeps the ids of the texts it took.
+/// Like Bird, it takes a text once per `Idempotency-Key`: a repeat gets the first
+/// answer and sends nothing.
+struct FlakyBird {
+    calls: AtomicUsize,
+    took: Arc<Mutex<HashMap<String, u32>>>,
+    answered: Mutex<HashMap<String, String>>,
+}
+
+impl wiremock::Respond for FlakyBird {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let taken = |id: &str| {
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({"id": id}))
+                .set_delay(Duration::from_millis(15))
+        };
+        let key = request.headers["idempotency-key"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        if let Some(id) = self.answered.lock().unwrap().get(&key) {
+            return taken(id);
+        }
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n % 3 == 2 {
+            return wiremock::ResponseTemplate::new(503)
+                .set_body_json(json!({"error": {"type": "service_unavailable_error"}}));
+        }
+        let body: Value = request.body_json().unwrap();
+        let id = body["metadata"]["notification_id"].as_str().unwrap();
+        *self.took.lock().unwrap().entry(id.to_owned()).or_default() += 1;
+        let sms_id = format!("sms_{n}");
+        self.answered.lock().unwrap().insert(key, sms_id.clone());
+        taken(&sms_id)
+    }
+}
+
+fn start(dir: &std::path::Path, bind: &str, bird: &str, provider: &str) -> KillOnDrop {
     KillOnDrop(
         order_notify_command(dir)
             .arg("serve")
             .env("ORDER_NOTIFY_BIND", bind)
             .env("ORDER_NOTIFY_ADMIN_KEY", ADMIN)
             .env("ORDER_NOTIFY_RATE_LIMIT", "0")
-            .env("ORDER_NOTIFY_SMS_PROVIDER", "messagebird")
+            .env("ORDER_NOTIFY_SMS_PROVIDER", "bird,messagebird")
+            .env("ORDER_NOTIFY_BIRD_API_KEY", "bk_eu1_drill")
+            .env("ORDER_NOTIFY_BIRD_BASE_URL", bird)
+            .env("ORDER_NOTIFY_RETRY_BASE_MS", "50")
             .env("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "drill")
             .env("ORDER_NOTIFY_MESSAGEBIRD_SIGNING_KEY", "drill")
             .env("ORDER_NOTIFY_PUBLIC_URL", format!("http://{bind}"))
@@ -123,6 +167,17 @@ async fn kill_9_at_random_moments_loses_no_text_and_repeats_only_what_was_in_fli
         .and_then(|n| n.parse().ok())
         .unwrap_or(5);
     let provider = messagebird_accepting_after(Duration::from_millis(15)).await;
+    let bird = wiremock::MockServer::start().await;
+    let bird_took = Arc::new(Mutex::new(HashMap::new()));
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/v1/sms/messages"))
+        .respond_with(FlakyBird {
+            calls: AtomicUsize::new(0),
+            took: bird_took.clone(),
+            answered: Mutex::default(),
+        })
+        .mount(&bird)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let bind = free_local_address();
     let base = format!("http://{bind}");
@@ -131,7 +186,7 @@ async fn kill_9_at_random_moments_loses_no_text_and_repeats_only_what_was_in_fli
         .build()
         .unwrap();
 
-    let mut server = start(dir.path(), &bind, &provider.uri());
+    let mut server = start(dir.path(), &bind, &bird.uri(), &provider.uri());
     wait_until_ready(&client, &base).await;
     let mut ids = Vec::new();
     for i in 0..ORDERS {
@@ -151,7 +206,7 @@ async fn kill_9_at_random_moments_loses_no_text_and_repeats_only_what_was_in_fli
     let started = Instant::now();
     for cycle in 0..cycles {
         if cycle > 0 {
-            server = start(dir.path(), &bind, &provider.uri());
+            server = start(dir.path(), &bind, &bird.uri(), &provider.uri());
             wait_until_ready(&client, &base).await;
         }
         let drivers: Vec<_> = (0..DRIVERS)
@@ -171,7 +226,7 @@ async fn kill_9_at_random_moments_loses_no_text_and_repeats_only_what_was_in_fli
     }
 
     // A last life drains what is left, retaking the leases of the killed workers.
-    let server = start(dir.path(), &bind, &provider.uri());
+    let server = start(dir.path(), &bind, &bird.uri(), &provider.uri());
     wait_until_ready(&client, &base).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -192,7 +247,9 @@ async fn kill_9_at_random_moments_loses_no_text_and_repeats_only_what_was_in_fli
     }
     drop(server);
 
-    let mut received: HashMap<String, u32> = HashMap::new();
+    let mut received: HashMap<String, u32> = bird_took.lock().unwrap().clone();
+    let through_bird: u32 = received.values().sum();
+    let bird_refusals = bird.received_requests().await.unwrap().len() as u32 - through_bird;
     for request in provider.received_requests().await.unwrap() {
         let body: Value = request.body_json().unwrap();
         *received
@@ -222,16 +279,22 @@ async fn kill_9_at_random_moments_loses_no_text_and_repeats_only_what_was_in_fli
     let duplicates: u32 = received.values().map(|n| n - 1).sum();
     println!(
         "crash drill: {cycles} kills in {:?}; {} changes answered, {} cut off; {} texts stored, \
-         {} provider requests; lost {}, unexpected {}, duplicates {duplicates}",
+         {} taken by the providers ({through_bird} by Bird, {} other calls to it); lost {}, \
+         unexpected {}, duplicates {duplicates}",
         started.elapsed(),
         ledger.accepted.len(),
         ledger.unanswered,
         stored.len(),
         received.values().sum::<u32>(),
+        bird_refusals,
         lost.len(),
         unexpected.len(),
     );
     assert!(!ledger.accepted.is_empty(), "the drill changed nothing");
+    assert!(
+        through_bird > 0 && through_bird < received.values().sum::<u32>(),
+        "both providers sent texts"
+    );
     assert!(lost.is_empty(), "accepted but never sent: {lost:?}");
     assert!(unsent.is_empty(), "not sent after the drain: {unsent:?}");
     assert!(unexpected.is_empty(), "sent but unknown: {unexpected:?}");

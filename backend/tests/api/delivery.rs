@@ -99,7 +99,7 @@ async fn lease_takeover(kind: DbKind) {
         reason: "late".into(),
     };
     assert!(
-        !outbox::record_outcome(&app.db, dead[0].id, "dead-worker", late)
+        !outbox::record_outcome(&app.db, dead[0].id, "dead-worker", "sandbox", late)
             .await
             .unwrap()
     );

@@ -276,6 +276,7 @@ both_databases! {
             "timezone": "Europe/Amsterdam",
             "auto_notify": true,
             "sms_provider": "sandbox",
+            "sms_providers": ["sandbox"],
             "texts_per_recipient_per_hour": 12
         }));
         let (_, pos) = app.create_key("pos", "integration").await;

@@ -13,6 +13,7 @@ mod dashboard;
 mod delivery;
 mod errors;
 mod events;
+mod failover;
 mod fault_drill;
 mod health;
 mod idempotency;

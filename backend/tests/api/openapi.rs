@@ -58,5 +58,5 @@ fn every_route_but_health_metrics_and_webhooks_needs_a_key_and_documents_401() {
             }
         }
     }
-    assert_eq!(operations, 32);
+    assert_eq!(operations, 33);
 }

@@ -244,3 +244,217 @@ async fn without_twilio_configured_its_callbacks_are_refused() {
         json!([])
     );
 }
+
+const SHARED_KEY: &str = "webhooks-shared-secret-0123456789";
+const SHARED_SETTINGS: &str = "key=webhooks_sharedkey_01,algorithm=HMAC_SHA256";
+
+/// Twilio's newer signature, computed here: HMAC-SHA256 with the shared key over the
+/// URL and the sorted fields.
+fn sign_sha256(key: &str, url: &str, fields: &[(&str, &str)]) -> String {
+    let mut sorted = fields.to_vec();
+    sorted.sort();
+    let data: String = std::iter::once(url.to_owned())
+        .chain(sorted.iter().map(|(k, v)| format!("{k}{v}")))
+        .collect();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A status callback with both signature headers as given.
+async fn callback_with_settings(
+    app: &TestApp,
+    fields: &[(&str, &str)],
+    signature: &str,
+    settings: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/webhooks/twilio/status"))
+        .form(fields)
+        .header("X-Twilio-Signature", signature);
+    if let Some(settings) = settings {
+        request = request.header("X-Twilio-Webhooks-Signature-Settings", settings);
+    }
+    request.send().await.unwrap()
+}
+
+async fn twilio_with_webhook_key(server: &MockServer, key: Option<&str>) -> TestApp {
+    let base_url = server.uri();
+    let mut settings = vec![
+        ("ORDER_NOTIFY_SMS_PROVIDER", "twilio"),
+        ("ORDER_NOTIFY_TWILIO_ACCOUNT_SID", SID),
+        ("ORDER_NOTIFY_TWILIO_AUTH_TOKEN", TOKEN),
+        ("ORDER_NOTIFY_TWILIO_BASE_URL", &base_url),
+        ("ORDER_NOTIFY_PUBLIC_URL", PUBLIC_URL),
+    ];
+    if let Some(key) = key {
+        settings.push(("ORDER_NOTIFY_TWILIO_WEBHOOK_KEY", key));
+    }
+    spawn_app_with(DbKind::Sqlite, &settings).await.unwrap()
+}
+
+async fn twilio_accepting(sid: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(messages_path()))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": sid})))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_signed_with_the_shared_key_and_hmac_sha256_is_believed() {
+    let server = twilio_accepting("SM256").await;
+    let app = twilio_with_webhook_key(&server, Some(SHARED_KEY)).await;
+    let text = app.confirm_and_settle().await;
+    assert_eq!(text["state"], "sent");
+    let status_url = format!("{PUBLIC_URL}/webhooks/twilio/status");
+    let with_port = "https://orders.example.com:443/webhooks/twilio/status";
+    let delivered = [("MessageSid", "SM256"), ("MessageStatus", "delivered")];
+
+    let refused = [
+        // The right algorithm with the auth token, not the shared key.
+        (
+            sign_sha256(TOKEN, &status_url, &delivered),
+            Some(SHARED_SETTINGS),
+        ),
+        // The legacy signature, while the call says it was signed with the shared key.
+        (sign(&status_url, &delivered), Some(SHARED_SETTINGS)),
+        // The shared key's signature without the header that names it.
+        (sign_sha256(SHARED_KEY, &status_url, &delivered), None),
+        // An algorithm nobody knows.
+        (
+            sign_sha256(SHARED_KEY, &status_url, &delivered),
+            Some("key=webhooks_sharedkey_01,algorithm=HMAC_SHA512"),
+        ),
+        // Another URL.
+        (
+            sign_sha256(
+                SHARED_KEY,
+                "https://orders.example.com:8443/webhooks/twilio/status",
+                &delivered,
+            ),
+            Some(SHARED_SETTINGS),
+        ),
+    ];
+    for (signature, settings) in refused {
+        let answer = callback_with_settings(&app, &delivered, &signature, settings).await;
+        assert_problem(answer, 401).await;
+    }
+    assert_eq!(
+        app.latest_text(text["order_id"].as_str().unwrap()).await["state"],
+        "sent"
+    );
+
+    // Signed over the URL with its port written out: Twilio does that too.
+    let signature = sign_sha256(SHARED_KEY, with_port, &delivered);
+    let answer = callback_with_settings(&app, &delivered, &signature, Some(SHARED_SETTINGS)).await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        app.latest_text(text["order_id"].as_str().unwrap()).await["state"],
+        "delivered"
+    );
+    // The legacy scheme still works beside it, with or without the port.
+    let read = [("MessageSid", "SM256"), ("MessageStatus", "read")];
+    for url in [status_url.as_str(), with_port] {
+        let signature = sign(url, &read);
+        let answer = callback_with_settings(&app, &read, &signature, None).await;
+        assert_eq!(answer.status(), 200, "{url}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_key_signature_is_refused_while_no_webhook_key_is_set() {
+    let server = twilio_accepting("SM257").await;
+    let app = twilio_with_webhook_key(&server, None).await;
+    let status_url = format!("{PUBLIC_URL}/webhooks/twilio/status");
+    let delivered = [("MessageSid", "SM257"), ("MessageStatus", "delivered")];
+    for key in [SHARED_KEY, TOKEN] {
+        let signature = sign_sha256(key, &status_url, &delivered);
+        let answer =
+            callback_with_settings(&app, &delivered, &signature, Some(SHARED_SETTINGS)).await;
+        assert_problem(answer, 401).await;
+    }
+}
+
+/// Signs calls with Twilio's own Python `RequestValidator` (PyPI `twilio`): prints one
+/// signature per call.
+const TWILIO_SIGN: &str = r#"
+import json, sys
+from twilio.request_validator import RequestValidator
+args = json.loads(sys.argv[1])
+for call in args["calls"]:
+    validator = RequestValidator(call["key"])
+    print(validator.compute_signature(call["url"], call["params"], call["algorithm"]))
+"#;
+
+/// Whether python3 can import Twilio's library; without it this test is skipped
+/// (`pip install twilio`), unless REQUIRE_TWILIO_SDK=1.
+fn twilio_sdk() -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", "import twilio.request_validator"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var("REQUIRE_TWILIO_SDK").is_ok_and(|v| v == "1") {
+            panic!("REQUIRE_TWILIO_SDK=1 but python3 cannot import twilio (pip install twilio)");
+        }
+        eprintln!("skipped: Twilio's Python library is not installed (pip install twilio)");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_twilios_own_validator_signs_is_believed() {
+    if !twilio_sdk() {
+        return;
+    }
+    let server = twilio_accepting("SM258").await;
+    let app = twilio_with_webhook_key(&server, Some(SHARED_KEY)).await;
+    let status_url = format!("{PUBLIC_URL}/webhooks/twilio/status");
+    let with_port = "https://orders.example.com:443/webhooks/twilio/status";
+    let params = json!({"MessageSid": "SM404", "MessageStatus": "delivered", "ErrorCode": ""});
+    let calls = json!([
+        {"key": SHARED_KEY, "url": status_url, "params": params, "algorithm": "HMAC_SHA256"},
+        {"key": SHARED_KEY, "url": with_port, "params": params, "algorithm": "HMAC_SHA256"},
+        {"key": TOKEN, "url": status_url, "params": params, "algorithm": "HMAC_SHA1"},
+        {"key": TOKEN, "url": with_port, "params": params, "algorithm": "HMAC_SHA1"},
+    ]);
+    let args = json!({"calls": calls});
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", TWILIO_SIGN, &args.to_string()])
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let signatures: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(signatures.len(), 4);
+    let fields = [
+        ("MessageSid", "SM404"),
+        ("MessageStatus", "delivered"),
+        ("ErrorCode", ""),
+    ];
+    for (n, signature) in signatures.iter().enumerate() {
+        let settings = (n < 2).then_some(SHARED_SETTINGS);
+        let answer = callback_with_settings(&app, &fields, signature, settings).await;
+        assert_eq!(answer.status(), 200, "call {n}");
+    }
+    // Each one with the other scheme's header is refused.
+    for (n, signature) in signatures.iter().enumerate() {
+        let settings = (n >= 2).then_some(SHARED_SETTINGS);
+        let answer = callback_with_settings(&app, &fields, signature, settings).await;
+        assert_problem(answer, 401).await;
+    }
+}

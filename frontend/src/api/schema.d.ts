@@ -150,6 +150,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/notifications/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One text and its attempts. An integration key sees only texts about orders it
+         *     created (another's is 404).
+         */
+        get: operations["get_notification"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/notifications/{id}/retry": {
         parameters: {
             query?: never;
@@ -512,6 +532,32 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description One attempt at a text: which provider was asked, when, how long it took to answer
+         *     and what it answered.
+         */
+        Attempt: {
+            /**
+             * Format: date-time
+             * @description When the provider was asked.
+             */
+            at: string;
+            /** @description The provider's (or our) words for a failure; null when it took the text. */
+            error?: string | null;
+            outcome: components["schemas"]["AttemptResult"];
+            /** @description `sandbox`, `messagebird`, `twilio` or `bird`. */
+            provider: string;
+            /**
+             * Format: int32
+             * @description How long the provider took to answer, in milliseconds.
+             */
+            took_ms: number;
+        };
+        /**
+         * @description What one attempt at a text came to.
+         * @enum {string}
+         */
+        AttemptResult: "accepted" | "retry" | "refused";
         AuditEntry: {
             /** @example key.created */
             action: string;
@@ -790,6 +836,14 @@ export interface components {
         };
         /** @enum {string} */
         NotificationState: "queued" | "sending" | "sent" | "delivered" | "failed" | "cancelled";
+        /** @description A text with every attempt at it: which provider was asked, when, what it answered. */
+        NotificationWithAttempts: components["schemas"]["Notification"] & {
+            /**
+             * @description Every attempt, oldest first; `provider` above is the one that took the text (or
+             *     was tried last).
+             */
+            attempts_log: components["schemas"]["Attempt"][];
+        };
         NotifyCustomer: {
             /**
              * @description A text of your own (placeholders allowed); without it, the current status's text.
@@ -1026,10 +1080,19 @@ export interface components {
              */
             default_region?: string | null;
             /**
-             * @description The provider that sends the texts.
+             * @description The provider that sends the texts (the first tried, when several do).
              * @example sandbox
              */
             sms_provider: string;
+            /**
+             * @description The providers that send the texts, in the order they are tried
+             *     (`ORDER_NOTIFY_SMS_PROVIDER`).
+             * @example [
+             *       "bird",
+             *       "twilio"
+             *     ]
+             */
+            sms_providers: string[];
             /**
              * Format: int32
              * @description Texts one number may get in any rolling hour (`0`: no limit).
@@ -1484,6 +1547,34 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_notification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The notification's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The text and every attempt at it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationWithAttempts"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2199,6 +2290,8 @@ export interface operations {
             header: {
                 /** @description Twilio's signature of the call */
                 "X-Twilio-Signature": string;
+                /** @description `key=…,algorithm=HMAC_SHA256` when Twilio signed with a webhook shared key */
+                "X-Twilio-Webhooks-Signature-Settings"?: string | null;
             };
             path?: never;
             cookie?: never;
@@ -2230,6 +2323,8 @@ export interface operations {
             header: {
                 /** @description Twilio's signature of the call */
                 "X-Twilio-Signature": string;
+                /** @description `key=…,algorithm=HMAC_SHA256` when Twilio signed with a webhook shared key */
+                "X-Twilio-Webhooks-Signature-Settings"?: string | null;
             };
             path?: never;
             cookie?: never;

@@ -19,3 +19,5 @@ export type SandboxMessage = Schemas['SandboxMessage'];
 export type Encoding = Schemas['Encoding'];
 export type OrderField = Schemas['OrderField'];
 export type Settings = Schemas['Settings'];
+export type Attempt = Schemas['Attempt'];
+export type NotificationWithAttempts = Schemas['NotificationWithAttempts'];

@@ -1,7 +1,7 @@
 // The actions staff take on an order, each sent with its own Idempotency-Key so that a
 // repeated request (a double click, a retry after a timeout) does nothing twice.
 import { idempotencyKey, unwrap } from '../api/client';
-import type { CreateOrder, Notification, Order, OrderEvent, OrderStatus } from '../api/types';
+import type { Attempt, CreateOrder, Notification, Order, OrderEvent, OrderStatus } from '../api/types';
 import { session } from './session.svelte';
 import { statusLabel } from './transitions';
 
@@ -71,6 +71,12 @@ export async function notifyCustomer(orderId: string): Promise<Notification> {
       headers: { 'Idempotency-Key': idempotencyKey() },
     }),
   );
+}
+
+/** Every attempt at a text, oldest first (`GET /notifications/{id}`). */
+export async function attemptsAt(id: string): Promise<Attempt[]> {
+  const text = await unwrap(session.api.GET('/notifications/{id}', { params: { path: { id } } }));
+  return text.attempts_log;
 }
 
 export async function retryNotification(id: string): Promise<Notification> {

@@ -1,6 +1,6 @@
 //! Provider callbacks: status reports and inbound texts. They carry no API key; each
 //! must carry the provider's signature instead, so they are answered only for the
-//! provider that sends the texts and only when its secret is set (404 otherwise).
+//! providers that send the texts and only when their secret is set (404 otherwise).
 //! Unknown references are answered 200 (and logged), so a provider never retries them.
 
 pub mod bird;

@@ -13,7 +13,9 @@ use crate::http::AppState;
 use crate::http::body::RawBody;
 use crate::http::problem::ApiError;
 use crate::sms::twilio::Settings as TwilioSettings;
-use crate::sms::twilio::webhook::{self, INBOUND_SENDER, INBOUND_TEXT, SIGNATURE_HEADER};
+use crate::sms::twilio::webhook::{
+    self, Algorithm, INBOUND_SENDER, INBOUND_TEXT, SETTINGS_HEADER, SIGNATURE_HEADER, Scheme,
+};
 
 /// The fields of a status callback that matter here (Twilio sends more; all of them
 /// are signed).
@@ -47,7 +49,10 @@ pub struct InboundForm {
 }
 
 /// Verifies the call's signature: 404 unless Twilio sends the texts (its auth token
-/// is then set), 401 for a missing or wrong signature.
+/// is then set), 401 for a missing or wrong signature. A call that carries
+/// `X-Twilio-Webhooks-Signature-Settings` is checked with the webhook shared key
+/// (ORDER_NOTIFY_TWILIO_WEBHOOK_KEY) and the algorithm it names; any other with the
+/// auth token and HMAC-SHA1.
 fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(), ApiError> {
     let section = state.settings.sms.answering::<TwilioSettings>();
     let (public_url, token) = signed_by(
@@ -59,20 +64,33 @@ fn authenticate(state: &AppState, req: &HttpRequest, body: &RawBody) -> Result<(
         log::warn!("refused a Twilio callback to {}: {why}", req.path());
         ApiError::Unauthorized("The Twilio signature is missing or invalid.")
     };
-    let given = req
-        .headers()
-        .get(SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| refuse("no signature"))?;
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let given = header(SIGNATURE_HEADER).ok_or_else(|| refuse("no signature"))?;
+    let (key, algorithm) = match webhook::scheme_of(header(SETTINGS_HEADER)).map_err(refuse)? {
+        Scheme::AuthToken => (token, Algorithm::HmacSha1),
+        Scheme::SharedKey(algorithm) => {
+            let key = section
+                .and_then(|s| s.webhook_key.as_ref())
+                .ok_or_else(|| {
+                    refuse(
+                        "signed with a webhook key, and ORDER_NOTIFY_TWILIO_WEBHOOK_KEY is not set",
+                    )
+                })?;
+            (key, algorithm)
+        }
+    };
     let url = called_url(req, public_url);
-    webhook::verify(token.expose(), given, &url, body.bytes()).map_err(refuse)
+    webhook::verify(key.expose(), given, &url, body.bytes(), algorithm).map_err(refuse)
 }
 
 /// A status callback: `delivered` → delivered; `undelivered` and `failed` → failed with
 /// Twilio's error code; other statuses change nothing.
 #[utoipa::path(
     post, path = "/webhooks/twilio/status", tag = "webhooks", operation_id = "twilio_status_callback",
-    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the call")),
+    params(
+        ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the call"),
+        ("X-Twilio-Webhooks-Signature-Settings" = Option<String>, Header, description = "`key=…,algorithm=HMAC_SHA256` when Twilio signed with a webhook shared key"),
+    ),
     request_body(content = StatusCallbackForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Received (also for texts we do not know)"),
@@ -100,7 +118,10 @@ pub async fn status_callback(
 /// Twilio sends no reply of its own making.
 #[utoipa::path(
     post, path = "/webhooks/twilio/inbound", tag = "webhooks", operation_id = "twilio_inbound",
-    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the call")),
+    params(
+        ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the call"),
+        ("X-Twilio-Webhooks-Signature-Settings" = Option<String>, Header, description = "`key=…,algorithm=HMAC_SHA256` when Twilio signed with a webhook shared key"),
+    ),
     request_body(content = InboundForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Received; an empty TwiML response"),

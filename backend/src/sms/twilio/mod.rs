@@ -17,7 +17,12 @@ use crate::setting::{ConfigError, Source};
 /// Twilio in the provider registry.
 pub const PLUGIN: Plugin = Plugin {
     name: "twilio",
-    keys: &["twilio_account_sid", "twilio_auth_token", "twilio_base_url"],
+    keys: &[
+        "twilio_account_sid",
+        "twilio_auth_token",
+        "twilio_base_url",
+        "twilio_webhook_key",
+    ],
     load,
 };
 
@@ -27,6 +32,9 @@ pub struct Settings {
     pub account_sid: Option<String>,
     pub auth_token: Option<Secret>,
     pub base_url: String,
+    /// The shared key Twilio signs webhooks with when they carry
+    /// `X-Twilio-Webhooks-Signature-Settings` (`ORDER_NOTIFY_TWILIO_WEBHOOK_KEY`).
+    pub webhook_key: Option<Secret>,
 }
 
 fn load(source: &dyn Source, chosen: bool) -> Result<Box<dyn Section>, ConfigError> {
@@ -45,6 +53,7 @@ fn load(source: &dyn Source, chosen: bool) -> Result<Box<dyn Section>, ConfigErr
         })?,
         auth_token: source.secret("twilio_auth_token")?,
         base_url: source.http_url("twilio_base_url", "https://api.twilio.com")?,
+        webhook_key: source.secret("twilio_webhook_key")?,
     };
     if chosen && settings.account_sid.is_none() {
         return Err(source.required_for("twilio_account_sid", PLUGIN.name));

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod audit_events;
 pub mod changes;
 pub mod idempotency_records;
+pub mod notification_attempts;
 pub mod notifications;
 pub mod opt_outs;
 pub mod order_events;

@@ -12,6 +12,7 @@ mod m20261130_000006_sending_limits;
 mod m20261130_000007_audit;
 mod m20261130_000008_kitchen;
 mod m20261201_000009_provider_calls;
+mod m20261201_000010_attempts;
 
 pub use m20261125_000003_changes::CHANGES_CHANNEL;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_audit::Migration),
             Box::new(m20261130_000008_kitchen::Migration),
             Box::new(m20261201_000009_provider_calls::Migration),
+            Box::new(m20261201_000010_attempts::Migration),
         ]
     }
 }
