@@ -98,6 +98,20 @@ export async function api<T = unknown>(path: string, init: RequestInit = {}): Pr
   return (response.status === 204 ? null : await response.json()) as T;
 }
 
+/** A caller of another server's API (one a test started) with `key`: `call(path, body?,
+ * method = 'POST')`, failing the test on an answer that is not 2xx. */
+export function apiOn(base: string, key: string) {
+  return async <T>(path: string, body?: unknown, method = 'POST'): Promise<T> => {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+    return (response.status === 204 ? null : await response.json()) as T;
+  };
+}
+
 interface SandboxMessage {
   recipient: string;
   body: string;

@@ -4,7 +4,7 @@
 // how soon the first card shows with fifty open orders.
 import type { BrowserContext, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { api, createOrder, screenshot, signedIn, textsTo, uniquePhone, useBrowser, type Order } from './browser';
+import { api, apiOn, createOrder, screenshot, signedIn, textsTo, uniquePhone, useBrowser, type Order } from './browser';
 import { startServer } from './server';
 
 const browser = useBrowser();
@@ -39,15 +39,7 @@ describe('the kitchen display', () => {
   it('shows every open order by column, oldest first, with code, timer, items and notes', async () => {
     const key = `e2e-kitchen-admin-${Date.now()}-key`;
     const server = await startServer({ adminKey: key });
-    const call = async <T>(path: string, body?: unknown, method = 'POST'): Promise<T> => {
-      const response = await fetch(`${server.baseUrl}${path}`, {
-        method,
-        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      expect(response.ok, `${method} ${path}: ${response.status}`).toBe(true);
-      return (await response.json()) as T;
-    };
+    const call = apiOn(server.baseUrl, key);
     const order = (name: string, extra: object = {}) =>
       call<Order>('/orders', {
         customer_name: name,

@@ -7,6 +7,7 @@ import { chromium, type Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import {
   api,
+  apiOn,
   baseUrl,
   CHROMIUM,
   createOrder,
@@ -390,15 +391,7 @@ describe('the dashboard', () => {
         ORDER_NOTIFY_RETRY_BASE_MS: '200',
       },
     });
-    const call = async <T>(path: string, body?: unknown, method = 'POST'): Promise<T> => {
-      const response = await fetch(`${server.baseUrl}${path}`, {
-        method,
-        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      expect(response.ok, `${method} ${path}: ${response.status}`).toBe(true);
-      return (await response.json()) as T;
-    };
+    const call = apiOn(server.baseUrl, key);
     try {
       const order = await call<{ id: string }>('/orders', {
         customer_name: 'Katherine Johnson',

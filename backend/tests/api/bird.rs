@@ -200,22 +200,9 @@ except Exception as e:
     print(f"the SDK raised after sending: {type(e).__name__}", file=sys.stderr)
 "#;
 
-/// Whether python3 can import Bird's SDK; without it the contract test is skipped
-/// (`pip install messagebird-sdk`), unless REQUIRE_BIRD_SDK=1.
+/// Whether Bird's SDK is there for the contract tests (CI requires it).
 fn bird_sdk() -> bool {
-    let found = std::process::Command::new("python3")
-        .args(["-c", "import bird"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var("REQUIRE_BIRD_SDK").is_ok_and(|v| v == "1") {
-            panic!(
-                "REQUIRE_BIRD_SDK=1 but python3 cannot import bird (pip install messagebird-sdk)"
-            );
-        }
-        eprintln!("skipped: Bird's Python SDK is not installed (pip install messagebird-sdk)");
-    }
-    found
+    python_can_import("bird", "messagebird-sdk", "REQUIRE_BIRD_SDK")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,19 +228,7 @@ async fn the_send_is_the_one_birds_official_sdk_makes() {
         "metadata": {"notification_id": text["id"]},
         "idempotency_key": text["id"],
     });
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args(["-c", SDK_SEND, &args.to_string()])
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_python(SDK_SEND, args).await;
 
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2, "one send from each");
@@ -640,23 +615,9 @@ async fn the_events_these_tests_sign_are_the_ones_birds_sdk_verifies() {
         })
         .collect();
     let args = json!({"secret": WEBHOOK_SECRET, "calls": calls});
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args(["-c", SDK_UNWRAP, &args.to_string()])
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let types = run_python(SDK_UNWRAP, args).await;
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout)
-            .split_whitespace()
-            .collect::<Vec<_>>(),
+        types.split_whitespace().collect::<Vec<_>>(),
         ["sms.received", "sms.delivered", "sms.undelivered"]
     );
 }

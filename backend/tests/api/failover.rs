@@ -165,15 +165,7 @@ async fn with_the_primary_down_every_text_goes_through_the_secondary(kind: DbKin
     assert_eq!(bird.received_requests().await.unwrap().len(), 3);
     assert_eq!(twilio.received_requests().await.unwrap().len(), 6);
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&app.client, &app.url("")).await;
     let value = |series: &str| metric(&metrics, series);
     assert_eq!(
         value(r#"order_notify_provider_attempts_total{provider="bird",outcome="retry"}"#),
@@ -307,15 +299,7 @@ async fn a_refusal_fails_the_text_without_trying_another_provider() {
         );
     }
     // Refusals are answers: Bird stays up.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&app.client, &app.url("")).await;
     assert_eq!(
         metric(
             &metrics,

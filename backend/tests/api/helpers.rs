@@ -591,3 +591,39 @@ pub async fn terminate(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Whether python3 can import `module` (a provider's official library, for a contract
+/// test). Without it the test is skipped, saying what to install (`pip install …`),
+/// unless the variable `require` is 1 (CI), which fails it.
+pub fn python_can_import(module: &str, install: &str, require: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var(require).is_ok_and(|v| v == "1") {
+            panic!("{require}=1 but python3 cannot import {module} (pip install {install})");
+        }
+        eprintln!("skipped: python3 cannot import {module} (pip install {install})");
+    }
+    found
+}
+
+/// Runs a Python `script` with `args` (JSON) as its one argument, off the async
+/// runtime; its standard output, once it has succeeded.
+pub async fn run_python(script: &'static str, args: Value) -> String {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", script, &args.to_string()])
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

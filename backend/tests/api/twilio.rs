@@ -390,20 +390,9 @@ for call in args["calls"]:
     print(validator.compute_signature(call["url"], call["params"], call["algorithm"]))
 "#;
 
-/// Whether python3 can import Twilio's library; without it this test is skipped
-/// (`pip install twilio`), unless REQUIRE_TWILIO_SDK=1.
+/// Whether Twilio's library is there for the contract test (CI requires it).
 fn twilio_sdk() -> bool {
-    let found = std::process::Command::new("python3")
-        .args(["-c", "import twilio.request_validator"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var("REQUIRE_TWILIO_SDK").is_ok_and(|v| v == "1") {
-            panic!("REQUIRE_TWILIO_SDK=1 but python3 cannot import twilio (pip install twilio)");
-        }
-        eprintln!("skipped: Twilio's Python library is not installed (pip install twilio)");
-    }
-    found
+    python_can_import("twilio.request_validator", "twilio", "REQUIRE_TWILIO_SDK")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,20 +412,8 @@ async fn what_twilios_own_validator_signs_is_believed() {
         {"key": TOKEN, "url": with_port, "params": params, "algorithm": "HMAC_SHA1"},
     ]);
     let args = json!({"calls": calls});
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args(["-c", TWILIO_SIGN, &args.to_string()])
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let signatures: Vec<String> = String::from_utf8_lossy(&output.stdout)
+    let signatures: Vec<String> = run_python(TWILIO_SIGN, args)
+        .await
         .lines()
         .map(str::to_owned)
         .collect();
