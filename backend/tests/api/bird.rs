@@ -18,7 +18,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const API_KEY: &str = "bk_eu1_0123456789abcdefTEST";
 /// A webhook secret as Bird shows it: `whsec_` and 24 random bytes in base64.
-const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(crate) const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 async fn app_with_bird(server: &MockServer) -> TestApp {
     bird_app(DbKind::Sqlite, server, None).await.unwrap()
@@ -252,7 +252,7 @@ async fn the_send_is_the_one_birds_official_sdk_makes() {
 
 /// A Standard Webhooks signature (`v1,<base64>`), computed here from the spec: HMAC-SHA256
 /// keyed with the secret's base64 bytes over `id.timestamp.body`.
-fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
+pub(crate) fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
         .unwrap();

@@ -32,8 +32,12 @@ async fn two_providers(
             ("ORDER_NOTIFY_SMS_PROVIDER", "bird,twilio"),
             ("ORDER_NOTIFY_BIRD_API_KEY", "bk_eu1_failover"),
             ("ORDER_NOTIFY_BIRD_BASE_URL", &bird_url),
+            (
+                "ORDER_NOTIFY_BIRD_WEBHOOK_SECRET",
+                crate::bird::WEBHOOK_SECRET,
+            ),
             ("ORDER_NOTIFY_TWILIO_ACCOUNT_SID", SID),
-            ("ORDER_NOTIFY_TWILIO_AUTH_TOKEN", "token"),
+            ("ORDER_NOTIFY_TWILIO_AUTH_TOKEN", crate::twilio::TOKEN),
             ("ORDER_NOTIFY_TWILIO_BASE_URL", &twilio_url),
             ("ORDER_NOTIFY_PUBLIC_URL", "https://orders.example.com"),
             ("ORDER_NOTIFY_RETRY_BASE_MS", "10"),
@@ -307,4 +311,70 @@ async fn a_refusal_fails_the_text_without_trying_another_provider() {
         ),
         1.0
     );
+}
+
+/// With two providers sending, each one's callbacks are answered (signed by its own
+/// scheme); a provider that does not send is still 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sending_providers_callbacks_are_answered() {
+    let bird = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/sms/messages"))
+        .respond_with(bird_accepts())
+        .mount(&bird)
+        .await;
+    let twilio = twilio_accepting().await;
+    let app = two_providers(DbKind::Sqlite, &bird, &twilio, 60_000)
+        .await
+        .unwrap();
+    let key = app.admin_key.clone();
+    let text = one_text(&app, &key).await;
+    assert_eq!(text["provider"], "bird");
+
+    // Bird says the text was delivered.
+    let event = json!({"type": "sms.delivered", "timestamp": "2026-05-21T12:00:00Z", "data": {
+        "sms_id": text["provider_message_id"], "metadata": {"notification_id": text["id"]}}});
+    let body = event.to_string();
+    let now = chrono::Utc::now().timestamp();
+    let signature =
+        crate::bird::standard_signature(crate::bird::WEBHOOK_SECRET, "msg_both_1", now, &body);
+    let answer = app
+        .client
+        .post(app.url("/webhooks/bird"))
+        .header("content-type", "application/json")
+        .header("webhook-id", "msg_both_1")
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 204);
+    let order = text["order_id"].as_str().unwrap();
+    assert_eq!(app.latest_text(order).await["state"], "delivered");
+
+    // The customer texts STOP to the Twilio number.
+    let stop = [("From", "+31612345678"), ("Body", "STOP")];
+    let url = "https://orders.example.com/webhooks/twilio/inbound";
+    let answer = app
+        .client
+        .post(app.url("/webhooks/twilio/inbound"))
+        .header("X-Twilio-Signature", crate::twilio::sign(url, &stop))
+        .form(&stop)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let opt_outs = app.get_json("/opt-outs", &app.admin_key).await;
+    assert_eq!(opt_outs["items"][0]["phone"], "+31612345678");
+    assert_eq!(opt_outs["items"][0]["source"], "twilio");
+
+    let answer = app
+        .client
+        .post(app.url("/webhooks/messagebird"))
+        .form(&[("id", "x"), ("status", "delivered")])
+        .send()
+        .await
+        .unwrap();
+    assert_problem(answer, 404).await;
 }

@@ -13,7 +13,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "twilio-auth-token";
+pub(crate) const TOKEN: &str = "twilio-auth-token";
 const PUBLIC_URL: &str = "https://orders.example.com";
 
 async fn app_with_twilio(server: &MockServer) -> TestApp {
@@ -38,7 +38,7 @@ fn messages_path() -> String {
 }
 
 /// Twilio's signature, computed here independently of the service's code.
-fn sign(url: &str, fields: &[(&str, &str)]) -> String {
+pub(crate) fn sign(url: &str, fields: &[(&str, &str)]) -> String {
     let mut sorted = fields.to_vec();
     sorted.sort();
     let data: String = std::iter::once(url.to_owned())
