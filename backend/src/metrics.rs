@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::domain::AttemptResult;
 use crate::fault::FaultKind;
 use crate::sms::failover::BreakerState;
 use chrono::{DateTime, Utc};
@@ -52,16 +53,6 @@ impl Histogram {
         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
         let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
     }
-}
-
-/// How a send attempt ended, as `provider_errors_total` counts it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SendResult {
-    Accepted,
-    /// Timeouts, connection errors, 5xx, 429: tried again later.
-    Retryable,
-    /// A refusal no retry will change.
-    Refused,
 }
 
 /// The queue as the database has it now.
@@ -137,28 +128,24 @@ impl Metrics {
             .observe(took);
     }
 
-    pub fn record_send(&self, provider: &str, result: SendResult, took: Duration) {
+    pub fn record_send(&self, provider: &str, result: AttemptResult, took: Duration) {
         self.sends
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(provider.to_owned())
             .or_default()
             .observe(took);
-        let outcome = match result {
-            SendResult::Accepted => "accepted",
-            SendResult::Retryable => "retry",
-            SendResult::Refused => "refused",
-        };
         *self
             .provider_attempts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry((provider.to_owned(), outcome))
+            .entry((provider.to_owned(), result.as_str()))
             .or_default() += 1;
+        // `provider_errors_total` keeps the kind names it has always had.
         let kind = match result {
-            SendResult::Accepted => return,
-            SendResult::Retryable => "retryable",
-            SendResult::Refused => "refused",
+            AttemptResult::Accepted => return,
+            AttemptResult::Retry => "retryable",
+            AttemptResult::Refused => "refused",
         };
         *self
             .provider_errors
@@ -484,10 +471,10 @@ mod tests {
     #[test]
     fn provider_errors_are_counted_by_kind_and_accepted_sends_are_not() {
         let metrics = Metrics::default();
-        metrics.record_send("sandbox", SendResult::Accepted, Duration::from_millis(2));
-        metrics.record_send("twilio", SendResult::Retryable, Duration::from_millis(2));
-        metrics.record_send("twilio", SendResult::Retryable, Duration::from_millis(2));
-        metrics.record_send("twilio", SendResult::Refused, Duration::from_millis(2));
+        metrics.record_send("sandbox", AttemptResult::Accepted, Duration::from_millis(2));
+        metrics.record_send("twilio", AttemptResult::Retry, Duration::from_millis(2));
+        metrics.record_send("twilio", AttemptResult::Retry, Duration::from_millis(2));
+        metrics.record_send("twilio", AttemptResult::Refused, Duration::from_millis(2));
         let text = metrics.render(&QueueFigures::default(), Utc::now());
         assert!(text.contains(
             "order_notify_provider_errors_total{provider=\"twilio\",kind=\"retryable\"} 2"

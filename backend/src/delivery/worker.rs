@@ -23,7 +23,6 @@ use super::pace::{HORIZON, Pacer};
 use super::retry::settle;
 use crate::config::Settings;
 use crate::domain::{Attempt, AttemptResult, Notification};
-use crate::metrics::SendResult;
 use crate::service::{Outcome, Services, Settled};
 use crate::sms::failover::Failover;
 use crate::sms::{OutgoingSms, SendOutcome};
@@ -240,15 +239,7 @@ impl Worker {
             SendOutcome::Refused { reason } => (AttemptResult::Refused, Some(reason.clone())),
         };
         let metrics = self.services.metrics();
-        metrics.record_send(
-            provider,
-            match result {
-                AttemptResult::Accepted => SendResult::Accepted,
-                AttemptResult::Retry => SendResult::Retryable,
-                AttemptResult::Refused => SendResult::Refused,
-            },
-            elapsed,
-        );
+        metrics.record_send(provider, result, elapsed);
         metrics.record_breakers(&self.providers.states());
         let took = elapsed.as_millis();
         let elsewhere = result == AttemptResult::Retry && self.providers.another_is_up(provider);

@@ -252,7 +252,7 @@ async fn the_send_is_the_one_birds_official_sdk_makes() {
 
 /// A Standard Webhooks signature (`v1,<base64>`), computed here from the spec: HMAC-SHA256
 /// keyed with the secret's base64 bytes over `id.timestamp.body`.
-pub(crate) fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
+fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
         .unwrap();
@@ -262,7 +262,7 @@ pub(crate) fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &
 }
 
 /// How one event call is signed.
-enum Signing {
+pub(crate) enum Signing {
     /// As Bird signs: the secret, now.
     Bird,
     /// With another secret.
@@ -276,7 +276,12 @@ enum Signing {
 }
 
 /// Posts `event` to `/webhooks/bird` as call `id`, signed as `signing` says.
-async fn post_event(app: &TestApp, id: &str, event: &Value, signing: Signing) -> reqwest::Response {
+pub(crate) async fn post_event(
+    app: &TestApp,
+    id: &str,
+    event: &Value,
+    signing: Signing,
+) -> reqwest::Response {
     let body = event.to_string();
     let now = chrono::Utc::now().timestamp();
     let (timestamp, signature, sent) = match signing {

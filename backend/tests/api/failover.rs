@@ -10,12 +10,6 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const SID: &str = "AC0123456789abcdef0123456789abcdef";
-
-fn twilio_path() -> String {
-    format!("/2010-04-01/Accounts/{SID}/Messages.json")
-}
-
 /// Bird (first) and Twilio (second), each at its stand-in; the breaker trips after 3
 /// failures in a row and cools down for `cooldown_ms`.
 async fn two_providers(
@@ -36,7 +30,7 @@ async fn two_providers(
                 "ORDER_NOTIFY_BIRD_WEBHOOK_SECRET",
                 crate::bird::WEBHOOK_SECRET,
             ),
-            ("ORDER_NOTIFY_TWILIO_ACCOUNT_SID", SID),
+            ("ORDER_NOTIFY_TWILIO_ACCOUNT_SID", crate::twilio::SID),
             ("ORDER_NOTIFY_TWILIO_AUTH_TOKEN", crate::twilio::TOKEN),
             ("ORDER_NOTIFY_TWILIO_BASE_URL", &twilio_url),
             ("ORDER_NOTIFY_PUBLIC_URL", "https://orders.example.com"),
@@ -59,15 +53,7 @@ fn bird_accepts() -> ResponseTemplate {
 }
 
 async fn twilio_accepting() -> MockServer {
-    let twilio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(twilio_path()))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({"sid": "SM123", "status": "queued"})),
-        )
-        .mount(&twilio)
-        .await;
-    twilio
+    crate::twilio::twilio_accepting("SM123").await
 }
 
 /// One order confirmed, its text settled, read back with its attempts.
@@ -334,21 +320,8 @@ async fn every_sending_providers_callbacks_are_answered() {
     // Bird says the text was delivered.
     let event = json!({"type": "sms.delivered", "timestamp": "2026-05-21T12:00:00Z", "data": {
         "sms_id": text["provider_message_id"], "metadata": {"notification_id": text["id"]}}});
-    let body = event.to_string();
-    let now = chrono::Utc::now().timestamp();
-    let signature =
-        crate::bird::standard_signature(crate::bird::WEBHOOK_SECRET, "msg_both_1", now, &body);
-    let answer = app
-        .client
-        .post(app.url("/webhooks/bird"))
-        .header("content-type", "application/json")
-        .header("webhook-id", "msg_both_1")
-        .header("webhook-timestamp", now.to_string())
-        .header("webhook-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let answer =
+        crate::bird::post_event(&app, "msg_both_1", &event, crate::bird::Signing::Bird).await;
     assert_eq!(answer.status(), 204);
     let order = text["order_id"].as_str().unwrap();
     assert_eq!(app.latest_text(order).await["state"], "delivered");

@@ -12,7 +12,7 @@ use sha1::Sha1;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub(crate) const SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub(crate) const TOKEN: &str = "twilio-auth-token";
 const PUBLIC_URL: &str = "https://orders.example.com";
 
@@ -294,7 +294,8 @@ async fn twilio_with_webhook_key(server: &MockServer, key: Option<&str>) -> Test
     spawn_app_with(DbKind::Sqlite, &settings).await.unwrap()
 }
 
-async fn twilio_accepting(sid: &str) -> MockServer {
+/// A Twilio stand-in that takes every text, answering with message `sid`.
+pub(crate) async fn twilio_accepting(sid: &str) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(messages_path()))
