@@ -57,10 +57,13 @@ fn start_worker_with(
             settings.sms_breaker,
         )
         .map_err(StartError::Provider)?;
+    let dispatcher = crate::delivery::webhooks::Dispatcher::new(services.clone(), settings.clone())
+        .map_err(StartError::Webhooks)?;
     let worker = crate::delivery::Worker::new(services, Arc::new(providers), settings);
     let (stop, stopping) = watch::channel(false);
     Ok(RunningWorker {
-        task: tokio::spawn(worker.run(stopping)),
+        task: tokio::spawn(worker.run(stopping.clone())),
+        webhooks: tokio::spawn(dispatcher.run(stopping)),
         stop,
     })
 }
@@ -68,6 +71,8 @@ fn start_worker_with(
 /// A worker task and the switch that stops it.
 pub struct RunningWorker {
     pub(crate) task: tokio::task::JoinHandle<()>,
+    /// The webhook dispatcher beside it, stopped with it.
+    webhooks: tokio::task::JoinHandle<()>,
     stop: watch::Sender<bool>,
 }
 
@@ -81,11 +86,17 @@ impl RunningWorker {
         {
             log::error!("the worker panicked: {e}");
         }
+        if let Err(e) = self.webhooks.await
+            && e.is_panic()
+        {
+            log::error!("the webhook dispatcher panicked: {e}");
+        }
     }
 
     /// Ends it at once, as a crash would: what it was sending keeps its lease.
     pub fn abort(&self) {
         self.task.abort();
+        self.webhooks.abort();
     }
 }
 
@@ -93,6 +104,8 @@ impl RunningWorker {
 pub enum StartError {
     #[error(transparent)]
     Provider(crate::sms::ProviderError),
+    #[error("{0}")]
+    Webhooks(String),
     #[error("cannot open the database at {url}: {source}")]
     Database { url: String, source: sea_orm::DbErr },
     #[error("cannot apply migrations: {0}")]

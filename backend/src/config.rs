@@ -68,6 +68,8 @@ pub struct Settings {
     /// and non-geographic numbers never are.
     pub allowed_countries: AllowedCountries,
     pub auto_notify: bool,
+    /// Whether webhook endpoints may point at private, loopback or link-local addresses.
+    pub webhooks_allow_private_networks: bool,
     /// The zone whose clocks texts tell times in (`{eta}`).
     pub timezone: chrono_tz::Tz,
     /// Texts one number may get in any rolling hour; 0 turns the limit off.
@@ -146,6 +148,7 @@ const FILE_KEYS: &[&str] = &[
     "default_region",
     "allowed_countries",
     "auto_notify",
+    "webhooks_allow_private_networks",
     "timezone",
     "texts_per_recipient_per_hour",
     "texts_per_key_per_day",
@@ -374,6 +377,8 @@ impl Settings {
         let allowed_countries =
             sources.parsed("allowed_countries", allowed_default, parse_countries)?;
         let auto_notify = sources.parsed("auto_notify", true, parse_bool)?;
+        let webhooks_allow_private_networks =
+            sources.parsed("webhooks_allow_private_networks", false, parse_bool)?;
         let timezone = sources.parsed("timezone", chrono_tz::UTC, |raw| {
             raw.parse::<chrono_tz::Tz>().map_err(|_| {
                 format!(
@@ -500,6 +505,7 @@ impl Settings {
             default_region,
             allowed_countries,
             auto_notify,
+            webhooks_allow_private_networks,
             timezone,
             texts_per_recipient_per_hour,
             texts_per_key_per_day,

@@ -12,6 +12,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod net;
+pub mod outbound;
 pub mod service;
 pub mod setting;
 pub mod sms;

@@ -13,6 +13,7 @@ mod secret;
 mod sms;
 mod status;
 mod template;
+mod webhook;
 
 pub use audit::{AuditAction, AuditEntry, NewAuditEntry};
 pub use inbound::{CallbackId, Reply, Report};
@@ -33,4 +34,10 @@ pub use sms::{Encoding, MAX_SEGMENTS, SmsText};
 pub use status::{OrderStatus, StatusChange};
 pub use template::{
     Placeholder, StatusTemplate, Template, TemplateError, TemplateValues, short_ref,
+};
+pub use webhook::{
+    Audience, CustomerEventData, CustomerMessage, DeliveryState, DueWebhook, EndpointUrl,
+    EventType, NotificationEventData, NotificationMessage, OrderEventData, OrderMessage,
+    OrderSnapshot, Subscription, WEBHOOK_RETRY_WINDOW, WebhookAttempt, WebhookDelivery,
+    WebhookEndpoint, WebhookEvent, is_public, message_id, next_webhook_attempt,
 };

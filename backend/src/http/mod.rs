@@ -25,6 +25,7 @@ pub mod sandbox;
 pub mod settings;
 mod state;
 pub mod templates;
+pub mod webhook_endpoints;
 pub mod webhooks;
 
 pub use state::AppState;

@@ -229,6 +229,8 @@ fn operation_mut<'a>(
         // (`routes::schemas`); these are the ones only other schemas or answers name.
         schemas(
             ValidationError, problem::Problem, events::OrderChanged, events::NotificationChanged,
+            crate::domain::OrderMessage, crate::domain::NotificationMessage,
+            crate::domain::CustomerMessage,
         ),
         responses(
             problem::BadRequest, problem::Unauthorized, problem::Forbidden, problem::NotFound,
@@ -247,6 +249,7 @@ fn operation_mut<'a>(
         (name = "keys", description = "API keys (admin only)"),
         (name = "sandbox", description = "The sandbox provider's outbox"),
         (name = "settings", description = "What the dashboard must know of the server's configuration"),
+        (name = "webhook-endpoints", description = "Where an order system hears of changes: signed messages (Standard Webhooks) for each event in `webhooks` (admins and integration keys)"),
         (name = "webhooks", description = "Provider callbacks: answered only for the providers that send the texts, and only with a valid signature"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -262,6 +265,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     for (name, schema) in super::routes::schemas() {
         components.schemas.entry(name).or_insert(schema);
     }
+    doc.webhooks = Some(webhook_messages());
     let touches: [&dyn Modify; 5] = [
         &BearerAuth,
         &Links,
@@ -283,4 +287,96 @@ pub fn yaml() -> String {
     spec()
         .to_yaml()
         .unwrap_or_else(|e| panic!("the OpenAPI document cannot be written as YAML: {e}"))
+}
+
+/// The messages `/webhook-endpoints` receive, one per event type: a POST of
+/// `{"type", "timestamp", "data"}` with the Standard Webhooks headers.
+fn webhook_messages() -> utoipa::openapi::path::Paths {
+    use utoipa::openapi::path::{
+        HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem, Paths,
+    };
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+
+    use crate::domain::EventType;
+
+    let header = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(description))
+            .schema(Some(utoipa::openapi::schema::Object::with_type(
+                utoipa::openapi::schema::Type::String,
+            )))
+            .build()
+    };
+    let mut paths = Paths::new();
+    for kind in EventType::ALL {
+        let (schema, about) = match kind {
+            EventType::OrderCreated => ("OrderMessage", "An order was taken in."),
+            EventType::OrderUpdated => (
+                "OrderMessage",
+                "An order's details were corrected; `data.changed` names them.",
+            ),
+            EventType::OrderStatusChanged => (
+                "OrderMessage",
+                "An order moved to another status; `data.from` is the one it left.",
+            ),
+            EventType::NotificationSent => ("NotificationMessage", "A provider took a text."),
+            EventType::NotificationDelivered => (
+                "NotificationMessage",
+                "A provider reported a text delivered to the handset.",
+            ),
+            EventType::NotificationFailed => (
+                "NotificationMessage",
+                "A text failed: refused, out of attempts, or reported undelivered.",
+            ),
+            EventType::CustomerOptedOut => (
+                "CustomerMessage",
+                "A customer texted STOP (sent to admins' endpoints and to those of keys that created an order for the number).",
+            ),
+            EventType::CustomerOptedIn => (
+                "CustomerMessage",
+                "A customer texted START, or an admin lifted the opt-out.",
+            ),
+        };
+        let operation = OperationBuilder::new()
+            .summary(Some(kind.as_str()))
+            .description(Some(format!(
+                "{about} Delivered at least once: retried with growing waits for 24 hours until the endpoint answers 2xx within 10 s (redirects are not followed); `webhook-id` is the same on every attempt, so a repeat can be recognised."
+            )))
+            .tag("webhook-endpoints")
+            .parameters(Some([
+                header("webhook-id", "The message's id (`msg_…`), the same on every attempt"),
+                header("webhook-timestamp", "Seconds since the Unix epoch at this attempt; refuse one far from your clock"),
+                header(
+                    "webhook-signature",
+                    "`v1,` and the base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body` with the base64-decoded part of the endpoint's `whsec_` secret after the prefix",
+                ),
+            ]))
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name(schema)))
+                            .build(),
+                    )
+                    .required(Some(Required::True))
+                    .build(),
+            ))
+            .response(
+                "2XX",
+                ResponseBuilder::new()
+                    .description("Received; any other answer, or none within 10 s, is retried")
+                    .build(),
+            )
+            .build();
+        paths.paths.insert(
+            kind.as_str().to_owned(),
+            PathItem::new(HttpMethod::Post, operation),
+        );
+    }
+    paths
 }

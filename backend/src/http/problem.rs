@@ -9,8 +9,9 @@ use utoipa::{ToResponse, ToSchema};
 
 use crate::domain::{OrderStatus, ValidationError, version_tag};
 use crate::service::{
-    ChangeStatusError, CreateOrderError, EditOrderError, LiftOptOutError, NotifyError, ReadError,
-    RepeatRefused, RetryError, RevokeKeyError, SaveTemplateError, StorageError,
+    ChangeStatusError, CreateEndpointError, CreateOrderError, EditOrderError, EndpointError,
+    LiftOptOutError, NotifyError, ReadError, RepeatRefused, RetryError, RevokeKeyError,
+    SaveTemplateError, StorageError,
 };
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -398,6 +399,24 @@ impl From<RetryError> for ApiError {
             },
             RetryError::OptedOut(phone) => ApiError::opted_out(&phone),
             RetryError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<CreateEndpointError> for ApiError {
+    fn from(e: CreateEndpointError) -> Self {
+        match e {
+            CreateEndpointError::Invalid { field, message } => ApiError::field(field, message),
+            CreateEndpointError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<EndpointError> for ApiError {
+    fn from(e: EndpointError) -> Self {
+        match e {
+            EndpointError::NotFound(e) => ApiError::NotFound(e.to_string()),
+            EndpointError::Storage(e) => e.into(),
         }
     }
 }

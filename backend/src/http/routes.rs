@@ -17,7 +17,7 @@ use super::problem::ApiError;
 use super::webhooks::{bird, messagebird, twilio};
 use super::{
     audit, events, health, keys, metrics, notifications, opt_outs, orders, sandbox, settings,
-    templates,
+    templates, webhook_endpoints as hooks,
 };
 use crate::domain::Role;
 
@@ -26,6 +26,8 @@ const ALL: Access = Access::Key(&[Role::Admin, Role::Staff, Role::Integration]);
 /// The kitchen: admins and staff.
 const KITCHEN: Access = Access::Key(&[Role::Admin, Role::Staff]);
 const ADMIN: Access = Access::Key(&[Role::Admin]);
+/// Who may have webhooks: admins (every order) and order systems (their own orders).
+const HOOKED: Access = Access::Key(&[Role::Admin, Role::Integration]);
 
 /// One route of the table.
 pub struct Route {
@@ -106,6 +108,10 @@ pub fn table() -> &'static [Route] {
             route!(GET "/keys", ADMIN, keys::list_keys, keys::__path_list_keys),
             route!(POST "/keys", ADMIN, keys::create_key, keys::__path_create_key),
             route!(DELETE "/keys/{id}", ADMIN, keys::revoke_key, keys::__path_revoke_key),
+            route!(GET "/webhook-endpoints", HOOKED, hooks::list_endpoints, hooks::__path_list_endpoints),
+            route!(POST "/webhook-endpoints", HOOKED, hooks::create_endpoint, hooks::__path_create_endpoint),
+            route!(DELETE "/webhook-endpoints/{id}", HOOKED, hooks::delete_endpoint, hooks::__path_delete_endpoint),
+            route!(GET "/webhook-endpoints/{id}/deliveries", HOOKED, hooks::list_deliveries, hooks::__path_list_deliveries),
             route!(GET "/opt-outs", ADMIN, opt_outs::list_opt_outs, opt_outs::__path_list_opt_outs),
             route!(DELETE "/opt-outs/{phone}", ADMIN, opt_outs::remove_opt_out, opt_outs::__path_remove_opt_out),
             route!(GET "/audit", ADMIN, audit::list_audit, audit::__path_list_audit),
@@ -230,6 +236,8 @@ mod tests {
             "/sandbox/messages",
             "/settings",
             "/events",
+            "/webhook-endpoints",
+            "/webhook-endpoints/x/deliveries",
         ] {
             assert!(needs_key(path), "{path}");
         }

@@ -3,10 +3,12 @@
 
 use uuid::Uuid;
 
+use super::webhooks::emit;
 use super::{Page, ReadError, Services, StorageError, key_label, next_position};
 use crate::domain::{
-    Actor, ApiKey, AuditAction, AuditEntry, MAX_SEGMENTS, NewAuditEntry, OptOut, OrderStatus,
-    PhoneNumber, Role, SandboxMessage, Scope, SmsText, StatusTemplate, Template, TemplateValues,
+    Actor, ApiKey, AuditAction, AuditEntry, EventType, MAX_SEGMENTS, NewAuditEntry, OptOut,
+    OrderStatus, PhoneNumber, Role, SandboxMessage, Scope, SmsText, StatusTemplate, Template,
+    TemplateValues, WebhookEvent,
 };
 use crate::store::port::Revocation;
 
@@ -212,12 +214,23 @@ impl Services {
             PhoneNumber::parse(raw, self.settings.default_region).map_err(|_| not_opted_out())?;
         let number = phone.as_str().to_owned();
         let actor = by.clone();
+        let interest = self.webhook_interest().await?;
         let removed = self
             .writer
             .run(move |txn| {
                 Box::pin(async move {
                     let removed = txn.remove_opt_out(&number).await?;
                     if removed {
+                        emit(txn, interest, EventType::CustomerOptedIn, || {
+                            let now = crate::store::now();
+                            WebhookEvent::customer(
+                                EventType::CustomerOptedIn,
+                                &number,
+                                "admin",
+                                now,
+                            )
+                        })
+                        .await?;
                         let detail = "lifted by an admin (DELETE /opt-outs)".to_owned();
                         txn.record_audit(&NewAuditEntry::by(
                             &actor,
@@ -231,6 +244,7 @@ impl Services {
                 })
             })
             .await?;
+        self.ring_webhooks(interest);
         if !removed {
             return Err(not_opted_out());
         }

@@ -4,8 +4,11 @@
 
 use std::time::Duration;
 
+use uuid::Uuid;
+
+use super::webhooks::emit_text;
 use super::{Services, StorageError};
-use crate::domain::Notification;
+use crate::domain::{EventType, Notification};
 
 /// What an attempt did to a text (sent, to be retried, failed for good), and the
 /// attempt with it.
@@ -33,9 +36,41 @@ impl Services {
         outcomes: Vec<Settled>,
     ) -> Result<Vec<bool>, StorageError> {
         let worker = worker.to_owned();
-        self.writer
-            .run(move |txn| Box::pin(async move { txn.record_outcomes(&worker, outcomes).await }))
-            .await
+        let interest = self.webhook_interest().await?;
+        let held = self
+            .writer
+            .run(move |txn| {
+                Box::pin(async move {
+                    // Which texts end here, and how, for the webhooks.
+                    let ends: Vec<(usize, Uuid, EventType)> = outcomes
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, settled)| match settled.outcome {
+                            Outcome::Sent { .. } => {
+                                Some((i, settled.id, EventType::NotificationSent))
+                            }
+                            Outcome::Failed { .. } => {
+                                Some((i, settled.id, EventType::NotificationFailed))
+                            }
+                            Outcome::RetryAt { .. } => None,
+                        })
+                        .collect();
+                    let held = txn.record_outcomes(&worker, outcomes).await?;
+                    for (i, id, kind) in ends {
+                        // Only the worker that still held the text changed it.
+                        if !interest.wants(kind) || held.get(i) != Some(&true) {
+                            continue;
+                        }
+                        if let Some(text) = txn.find_text(id).await? {
+                            emit_text(txn, interest, kind, &text).await?;
+                        }
+                    }
+                    Ok::<_, StorageError>(held)
+                })
+            })
+            .await?;
+        self.ring_webhooks(interest);
+        Ok(held)
     }
 
     /// Hands back `worker`'s leases (it is stopping); how many.

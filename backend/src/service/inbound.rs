@@ -2,9 +2,13 @@
 //! we sent, and a customer's reply (STOP opts the number out, START back in). The
 //! webhooks verify and parse each provider's call; the rules are here, once.
 
+use super::webhooks::{emit, emit_text};
 use super::{Services, StorageError};
 pub use crate::domain::{CallbackId, Reply, Report};
-use crate::domain::{Keyword, NewAuditEntry, PhoneNumber};
+use crate::domain::{
+    EventType, Keyword, NewAuditEntry, NotificationState, PhoneNumber, WebhookEvent,
+};
+use crate::store::port::ReportApplied;
 
 /// What a reply did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +35,9 @@ impl Services {
         report: Report,
         once: Option<CallbackId>,
     ) -> Result<Option<bool>, StorageError> {
-        self.writer
+        let interest = self.webhook_interest().await?;
+        let found = self
+            .writer
             .run(move |txn| {
                 Box::pin(async move {
                     if let Some(call) = &once
@@ -39,16 +45,29 @@ impl Services {
                     {
                         return Ok(None);
                     }
-                    txn.record_delivery_report(
-                        report.reference,
-                        report.provider_message_id.as_deref(),
-                        report.says,
-                    )
-                    .await
-                    .map(Some)
+                    let applied = txn
+                        .record_delivery_report(
+                            report.reference,
+                            report.provider_message_id.as_deref(),
+                            report.says,
+                        )
+                        .await?;
+                    if let ReportApplied::Changed(text) = &applied {
+                        let kind = match text.state {
+                            NotificationState::Delivered => Some(EventType::NotificationDelivered),
+                            NotificationState::Failed => Some(EventType::NotificationFailed),
+                            _ => None,
+                        };
+                        if let Some(kind) = kind {
+                            emit_text(txn, interest, kind, text).await?;
+                        }
+                    }
+                    Ok::<_, StorageError>(Some(applied != ReportApplied::NoText))
                 })
             })
-            .await
+            .await?;
+        self.ring_webhooks(interest);
+        Ok(found)
     }
 
     /// Applies STOP (or a synonym) or START from a customer's reply.
@@ -82,6 +101,7 @@ impl Services {
             return Ok(Some(ReplyOutcome::UnreadableNumber(keyword)));
         };
         let (number, via) = (phone.as_str().to_owned(), reply.via);
+        let interest = self.webhook_interest().await?;
         let applied = self
             .writer
             .run(move |txn| {
@@ -91,8 +111,20 @@ impl Services {
                     {
                         return Ok(false);
                     }
+                    let now = crate::store::now();
                     match keyword {
-                        Keyword::Stop => txn.add_opt_out(&number, via).await?,
+                        Keyword::Stop => {
+                            txn.add_opt_out(&number, via).await?;
+                            emit(txn, interest, EventType::CustomerOptedOut, || {
+                                WebhookEvent::customer(
+                                    EventType::CustomerOptedOut,
+                                    &number,
+                                    via,
+                                    now,
+                                )
+                            })
+                            .await?;
+                        }
                         // Replies come only through a provider's signed callback (the
                         // webhooks answer nothing else), so this is the customer
                         // speaking; who lifted the opt-out stays in the audit trail.
@@ -100,6 +132,15 @@ impl Services {
                             if txn.remove_opt_out(&number).await? {
                                 txn.record_audit(&NewAuditEntry::start_from_customer(&number, via))
                                     .await?;
+                                emit(txn, interest, EventType::CustomerOptedIn, || {
+                                    WebhookEvent::customer(
+                                        EventType::CustomerOptedIn,
+                                        &number,
+                                        via,
+                                        now,
+                                    )
+                                })
+                                .await?;
                             }
                         }
                     }
@@ -110,6 +151,7 @@ impl Services {
         if !applied {
             return Ok(None);
         }
+        self.ring_webhooks(interest);
         Ok(Some(match keyword {
             Keyword::Stop => {
                 log::info!("{phone} opted out of texts (STOP via {via})");

@@ -20,6 +20,7 @@ mod operations;
 mod orders;
 mod template_cache;
 mod texts;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub use orders::{
     StatusChangeRequest, StatusChanged,
 };
 pub use texts::{Notified, NotifyError, RetryError};
+pub use webhooks::{CreateEndpointError, EndpointError, EndpointNotFound, Interest, NewEndpoint};
 
 /// What the use cases work with: the database (reads and the writer), the caches of
 /// templates and keys, the outbox bell the worker listens to, this process's figures,
@@ -60,6 +62,8 @@ pub struct Services {
     metrics: Arc<Metrics>,
     write_check: Arc<WriteCheck>,
     settings: Arc<Settings>,
+    webhook_interest: Arc<webhooks::InterestCache>,
+    webhook_bell: Arc<Notify>,
 }
 
 impl Services {
@@ -81,6 +85,8 @@ impl Services {
             metrics,
             write_check: Arc::default(),
             settings,
+            webhook_interest: Arc::default(),
+            webhook_bell: Arc::default(),
         }
     }
 

@@ -16,6 +16,9 @@ pub const CHANGE_RETENTION: Duration = Duration::hours(1);
 /// longer than any provider keeps retrying one call (Standard Webhooks senders retry
 /// for about a day and a half).
 pub const PROVIDER_CALL_RETENTION: Duration = Duration::days(3);
+/// How long a finished webhook delivery (delivered, or failed for good) stays listed
+/// under its endpoint.
+pub const WEBHOOK_DELIVERY_RETENTION: Duration = Duration::days(7);
 
 /// Whether this process can serve: a write can be committed and its worker (if it has
 /// one) is going round its loop.
@@ -69,6 +72,13 @@ impl Services {
             "old provider calls",
             writer
                 .run(move |txn| txn.prune_provider_calls(before))
+                .await,
+        );
+        let before = store::now() - WEBHOOK_DELIVERY_RETENTION;
+        report(
+            "finished webhook deliveries",
+            writer
+                .run(move |txn| txn.prune_webhook_deliveries(before))
                 .await,
         );
     }

@@ -6,10 +6,11 @@ use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
 use super::texts::Wording;
+use super::webhooks::emit;
 use super::{NotFound, Page, ReadError, Services, StorageError, key_label, next_position};
 use crate::domain::{
-    Actor, HistoryEntry, IfMatch, NewOrder, Notification, Order, OrderEdit, OrderField,
-    OrderFilter, OrderStatus, Scope, StatusChange,
+    Actor, EventType, HistoryEntry, IfMatch, NewOrder, Notification, Order, OrderEdit, OrderField,
+    OrderFilter, OrderStatus, Scope, StatusChange, WebhookEvent,
 };
 use crate::store::port::OrderError;
 use crate::store::writer::WriteError;
@@ -199,11 +200,22 @@ impl Services {
         once: Option<Once<Created>>,
     ) -> Result<Ran<Created>, CreateOrderError> {
         let (this, actor) = (self.clone(), by.clone());
+        let interest = self.webhook_interest().await?;
         let ran = self
             .write_once(once, move |txn| {
                 let (this, new, actor) = (this.clone(), new.clone(), actor.clone());
                 Box::pin(async move {
                     let order = txn.insert_order(new, &actor).await?;
+                    emit(txn, interest, EventType::OrderCreated, || {
+                        WebhookEvent::order(
+                            EventType::OrderCreated,
+                            &order,
+                            None,
+                            None,
+                            order.created_at,
+                        )
+                    })
+                    .await?;
                     let text = if notify {
                         let asked = Wording::StatusTemplate { asked: true };
                         this.queue_text(txn, &order, asked, &actor).await?
@@ -215,6 +227,7 @@ impl Services {
             })
             .await?;
         if let Ran::Done { outcome, .. } = &ran {
+            self.ring_webhooks(interest);
             log::info!(
                 "order {} created by key {:?} ({})",
                 outcome.order.id,
@@ -289,6 +302,7 @@ impl Services {
             asked: request.notify == Some(true),
         };
         let (this, actor, asked) = (self.clone(), by.clone(), request.clone());
+        let interest = self.webhook_interest().await?;
         let ran = self
             .write_once(once, move |txn| {
                 let (this, actor, request) = (this.clone(), actor.clone(), asked.clone());
@@ -314,6 +328,16 @@ impl Services {
                             };
                             let changed = [OrderField::Eta];
                             let order = txn.edit_order(&order, &edit, &changed, &actor).await?;
+                            emit(txn, interest, EventType::OrderUpdated, || {
+                                WebhookEvent::order(
+                                    EventType::OrderUpdated,
+                                    &order,
+                                    None,
+                                    Some(&changed),
+                                    order.updated_at,
+                                )
+                            })
+                            .await?;
                             (order, None, None)
                         }
                         StatusChange::Unchanged => (order, None, None),
@@ -329,6 +353,16 @@ impl Services {
                             let order = txn
                                 .change_status(&order, request.to, request.eta, &actor)
                                 .await?;
+                            emit(txn, interest, EventType::OrderStatusChanged, || {
+                                WebhookEvent::order(
+                                    EventType::OrderStatusChanged,
+                                    &order,
+                                    Some(from),
+                                    None,
+                                    order.updated_at,
+                                )
+                            })
+                            .await?;
                             let text = if wants_text {
                                 this.queue_text(txn, &order, wording, &actor).await?
                             } else {
@@ -352,6 +386,9 @@ impl Services {
             })
             .await?;
         if let Ran::Done { outcome, .. } = &ran {
+            if outcome.from.is_some() || outcome.eta_changed {
+                self.ring_webhooks(interest);
+            }
             if let Some(from) = outcome.from {
                 self.outbox.notify_one();
                 log::info!(
@@ -391,6 +428,7 @@ impl Services {
         once: Option<Once<Edited>>,
     ) -> Result<Ran<Edited>, EditOrderError> {
         let (actor, asked) = (by.clone(), request.clone());
+        let interest = self.webhook_interest().await?;
         let ran = self
             .write_once(once, move |txn| {
                 let (actor, request) = (actor.clone(), asked.clone());
@@ -408,8 +446,20 @@ impl Services {
                     let order = if changed.is_empty() {
                         order
                     } else {
-                        txn.edit_order(&order, &request.edit, &changed, &actor)
-                            .await?
+                        let order = txn
+                            .edit_order(&order, &request.edit, &changed, &actor)
+                            .await?;
+                        emit(txn, interest, EventType::OrderUpdated, || {
+                            WebhookEvent::order(
+                                EventType::OrderUpdated,
+                                &order,
+                                None,
+                                Some(&changed),
+                                order.updated_at,
+                            )
+                        })
+                        .await?;
+                        order
                     };
                     let last_text = txn.latest_texts(&[order.id]).await?.remove(&order.id);
                     Ok::<_, EditOrderError>(Edited {
@@ -423,6 +473,7 @@ impl Services {
         if let Ran::Done { outcome, .. } = &ran
             && !outcome.changed.is_empty()
         {
+            self.ring_webhooks(interest);
             let fields: Vec<&str> = outcome.changed.iter().map(|f| f.as_str()).collect();
             log::info!(
                 "order {} edited ({}) by key {:?} ({})",

@@ -9,8 +9,8 @@ use tokio::sync::Notify;
 
 use super::*;
 use crate::domain::{
-    Actor, CustomerName, DeliveryReport, IfMatch, NewOrder, NotificationState, OrderEdit,
-    OrderField, OrderItems, OrderStatus, PhoneNumber, Scope, Template,
+    Actor, CustomerName, DeliveryReport, EventType, IfMatch, NewOrder, NotificationState,
+    OrderEdit, OrderField, OrderItems, OrderStatus, PhoneNumber, Scope, Template,
 };
 use crate::metrics::Metrics;
 use crate::store::writer::Writer;
@@ -907,4 +907,120 @@ async fn a_preview_renders_for_a_visible_order_or_the_sample_one() {
     let stranger = Scope::CreatedBy(uuid::Uuid::now_v7());
     let hidden = k.services.preview(stranger, &words, Some(order.id)).await;
     assert!(matches!(hidden, Err(ReadError::NotFound(_))));
+}
+
+/// The webhook outbox as written: (type, order id, the body's JSON), oldest first.
+async fn outbox(k: &Kitchen) -> Vec<(String, Option<uuid::Uuid>, serde_json::Value)> {
+    use crate::store::entities::webhook_deliveries as deliveries;
+    use sea_orm::{EntityTrait, QueryOrder};
+    deliveries::Entity::find()
+        .order_by_asc(deliveries::Column::Seq)
+        .all(&k.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            (
+                d.event_type,
+                d.order_id,
+                serde_json::from_str(&d.body).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reports_replies_and_lifted_opt_outs_write_their_webhook_events_with_the_change() {
+    let k = kitchen(&[("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "true")]).await;
+    let order = k.order("+31612345622").await;
+    // Nothing is written while no endpoint wants anything.
+    assert!(outbox(&k).await.is_empty());
+    let admin = Actor {
+        key_id: None,
+        name: "owner".to_owned(),
+        role: crate::domain::Role::Admin,
+    };
+    let wanted = NewEndpoint {
+        url: "http://127.0.0.1:9/hooks".to_owned(),
+        events: Some(vec![
+            EventType::NotificationDelivered,
+            EventType::NotificationFailed,
+            EventType::CustomerOptedOut,
+            EventType::CustomerOptedIn,
+        ]),
+    };
+    k.services
+        .create_webhook_endpoint(&admin, wanted)
+        .await
+        .unwrap();
+
+    // A status change is not among the events wanted.
+    let first = k.change(to(order.id, OrderStatus::Confirmed, None)).await;
+    let first = first.unwrap().text.unwrap();
+    let second = k.change(to(order.id, OrderStatus::Delayed, None)).await;
+    let second = second.unwrap().text.unwrap();
+    assert!(outbox(&k).await.is_empty());
+    k.set_state(first.id, "sent", Some("p-1")).await;
+    k.set_state(second.id, "sent", Some("p-2")).await;
+    let at = chrono::Utc::now();
+    let report = |id: &str, says| Report {
+        reference: None,
+        provider_message_id: Some(id.to_owned()),
+        says,
+    };
+    let delivered = report("p-1", DeliveryReport::Delivered { at });
+    k.services.apply_delivery_report(delivered).await.unwrap();
+    let failed = DeliveryReport::Failed {
+        reason: "Handset is off".to_owned(),
+    };
+    k.services
+        .apply_delivery_report(report("p-2", failed.clone()))
+        .await
+        .unwrap();
+    // A late report changes nothing, so it tells nobody anything.
+    k.services
+        .apply_delivery_report(report("p-1", failed))
+        .await
+        .unwrap();
+
+    let reply = |text: &str| Reply {
+        sender: "+31612345622".to_owned(),
+        text: text.to_owned(),
+        via: "twilio",
+    };
+    k.services.apply_reply(reply("STOP")).await.unwrap();
+    k.services.apply_reply(reply("START")).await.unwrap();
+    k.services.apply_reply(reply("STOP")).await.unwrap();
+    k.services
+        .lift_opt_out(&admin, "+31612345622")
+        .await
+        .unwrap();
+
+    let written = outbox(&k).await;
+    let kinds: Vec<&str> = written.iter().map(|(kind, ..)| kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "notification.delivered",
+            "notification.failed",
+            "customer.opted_out",
+            "customer.opted_in",
+            "customer.opted_out",
+            "customer.opted_in",
+        ]
+    );
+    let (_, about, body) = &written[0];
+    assert_eq!(*about, Some(order.id));
+    assert_eq!(body["type"], "notification.delivered");
+    assert_eq!(body["data"]["notification"]["id"], first.id.to_string());
+    assert_eq!(body["data"]["notification"]["state"], "delivered");
+    let (_, _, body) = &written[1];
+    assert_eq!(body["data"]["notification"]["last_error"], "Handset is off");
+    let (_, about, body) = &written[2];
+    assert_eq!(*about, None);
+    assert_eq!(
+        body["data"],
+        serde_json::json!({"phone": "+31612345622", "source": "twilio"})
+    );
+    assert_eq!(written[5].2["data"]["source"], "admin");
 }

@@ -32,6 +32,7 @@ pub mod provider_calls;
 pub mod sandbox;
 mod sea;
 pub mod templates;
+pub mod webhooks;
 pub mod write_check;
 pub mod writer;
 

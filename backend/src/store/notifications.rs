@@ -14,6 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{notifications, opt_outs};
+use super::port::ReportApplied;
 pub use super::port::{RecentTexts, Requeue};
 use crate::domain::{DeliveryReport, Notification, NotificationState, Order, SmsText};
 
@@ -326,7 +327,7 @@ pub async fn record_delivery_report(
     reference: Option<Uuid>,
     provider_message_id: Option<&str>,
     report: DeliveryReport,
-) -> Result<bool, DbErr> {
+) -> Result<ReportApplied, DbErr> {
     let mut found = None;
     if let Some(id) = reference {
         found = find_notification(db, id).await?;
@@ -342,7 +343,7 @@ pub async fn record_delivery_report(
             .transpose()?;
     }
     let Some(notification) = found else {
-        return Ok(false);
+        return Ok(ReportApplied::NoText);
     };
     let now = super::now();
     let mut update = notifications::Entity::update_many()
@@ -369,7 +370,7 @@ pub async fn record_delivery_report(
             Expr::value(provider_id),
         );
     }
-    update
+    let updated = update
         .filter(notifications::Column::Id.eq(notification.id))
         .filter(notifications::Column::State.is_in([
             NotificationState::Sending.as_str(),
@@ -377,5 +378,11 @@ pub async fn record_delivery_report(
         ]))
         .exec(db)
         .await?;
-    Ok(true)
+    if updated.rows_affected == 0 {
+        return Ok(ReportApplied::Unchanged);
+    }
+    Ok(match find_notification(db, notification.id).await? {
+        Some(text) => ReportApplied::Changed(Box::new(text)),
+        None => ReportApplied::Unchanged,
+    })
 }

@@ -22,6 +22,9 @@ use crate::domain::{
     NewOrder, Notification, NotificationState, OptOut, Order, OrderEdit, OrderField, OrderFilter,
     OrderStatus, Role, SandboxMessage, Scope, SmsText, StatusTemplate, Template,
 };
+use crate::domain::{
+    DueWebhook, Subscription, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent,
+};
 pub use crate::fault::FaultKind;
 use crate::metrics::QueueFigures;
 
@@ -202,6 +205,17 @@ pub enum Requeue {
     NotFailed(NotificationState),
 }
 
+/// What a provider's status report did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReportApplied {
+    /// It names no text we know.
+    NoText,
+    /// The text had already moved on (delivered or failed): reports only move forward.
+    Unchanged,
+    /// The text, as the report left it.
+    Changed(Box<Notification>),
+}
+
 /// What the worker writes after an attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -304,6 +318,24 @@ pub trait Reads: Send + Sync {
 
     /// The newest texts the sandbox provider "sent", newest first.
     async fn sandbox_messages(&self, limit: u64) -> Result<Vec<SandboxMessage>, StorageError>;
+
+    /// The webhook endpoints `scope` may see, oldest first.
+    async fn webhook_endpoints(&self, scope: Scope) -> Result<Vec<WebhookEndpoint>, StorageError>;
+    async fn webhook_endpoint(
+        &self,
+        id: Uuid,
+        scope: Scope,
+    ) -> Result<Option<WebhookEndpoint>, StorageError>;
+    /// What each live endpoint wants.
+    async fn webhook_subscriptions(&self) -> Result<Vec<Subscription>, StorageError>;
+    /// A page of an endpoint's deliveries, newest first, older than `before` when
+    /// given; and whether there are more.
+    async fn webhook_deliveries(
+        &self,
+        endpoint: Uuid,
+        limit: u64,
+        before: Option<i64>,
+    ) -> Result<(Vec<WebhookDelivery>, bool), StorageError>;
 }
 
 /// What a writing transaction may do besides reading. Nothing of it is kept unless the
@@ -360,19 +392,52 @@ pub trait Writes: Reads {
     ) -> Result<RecentTexts, StorageError>;
     /// Puts a failed text back in the queue with a fresh set of attempts.
     async fn requeue_failed(&self, id: Uuid) -> Result<Requeue, StorageError>;
-    /// Applies a provider's report to the text it names; whether it named one.
+    /// Applies a provider's report to the text it names.
     async fn record_delivery_report(
         &self,
         reference: Option<Uuid>,
         provider_message_id: Option<&str>,
         report: DeliveryReport,
-    ) -> Result<bool, StorageError>;
+    ) -> Result<ReportApplied, StorageError>;
 
     /// Records that the provider's call `call_id` is being applied; whether it is the
     /// first time (a repeat must change nothing).
     async fn first_sight(&self, provider: &str, call_id: &str) -> Result<bool, StorageError>;
     /// Forgets the provider calls received before `before`; how many.
     async fn prune_provider_calls(&self, before: DateTime<Utc>) -> Result<u64, StorageError>;
+
+    /// A new webhook endpoint and its signing secret (shown once).
+    async fn create_webhook_endpoint(
+        &self,
+        url: &str,
+        subscription: &Subscription,
+        owner: Option<Uuid>,
+        created_by: &str,
+    ) -> Result<(WebhookEndpoint, String), StorageError>;
+    /// Deletes the endpoint if `scope` may see it (what it had yet to get fails);
+    /// whether there was one.
+    async fn delete_webhook_endpoint(&self, id: Uuid, scope: Scope) -> Result<bool, StorageError>;
+    /// Queues `event` for every endpoint that wants it and may hear of it; how many.
+    async fn enqueue_webhook(&self, event: &WebhookEvent) -> Result<u64, StorageError>;
+    /// Leases up to `limit` due webhook deliveries to `worker` for `lease`.
+    async fn claim_due_webhooks(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueWebhook>, StorageError>;
+    /// Records an attempt at a delivery, if `worker` still holds it; whether it did.
+    async fn record_webhook_attempt(
+        &self,
+        event_id: Uuid,
+        endpoint_id: Uuid,
+        worker: &str,
+        attempt: &WebhookAttempt,
+    ) -> Result<bool, StorageError>;
+    /// Hands back the deliveries `worker` holds; how many.
+    async fn release_webhook_leases(&self, worker: &str) -> Result<u64, StorageError>;
+    /// Forgets the deliveries that ended before `before`; how many.
+    async fn prune_webhook_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StorageError>;
 
     /// Records a STOP; `source` says where it came from.
     async fn add_opt_out(&self, phone: &str, source: &str) -> Result<(), StorageError>;

@@ -12,17 +12,20 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use super::port::{
-    Change, Claim, Cursor, KeySource, OrderError, Reads, RecentTexts, Requeue, Revocation, Settled,
-    StorageError, StoredResponse, Writes,
+    Change, Claim, Cursor, KeySource, OrderError, Reads, RecentTexts, ReportApplied, Requeue,
+    Revocation, Settled, StorageError, StoredResponse, Writes,
 };
 use super::{
     audit, changes, fault, idempotency, keys, notifications, opt_outs, orders, outbox,
-    provider_calls, sandbox, templates, write_check,
+    provider_calls, sandbox, templates, webhooks, write_check,
 };
 use crate::domain::{
     Actor, ApiKey, Attempt, AuditAction, AuditEntry, DeliveryReport, HistoryEntry, NewAuditEntry,
     NewOrder, Notification, NotificationState, OptOut, Order, OrderEdit, OrderField, OrderFilter,
     OrderStatus, Role, SandboxMessage, Scope, SmsText, StatusTemplate, Template,
+};
+use crate::domain::{
+    DueWebhook, Subscription, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent,
 };
 use crate::metrics::QueueFigures;
 
@@ -157,6 +160,31 @@ impl<C: ConnectionTrait + Send + Sync> Reads for C {
     async fn sandbox_messages(&self, limit: u64) -> Result<Vec<SandboxMessage>, StorageError> {
         Ok(sandbox::recent(self, limit).await?)
     }
+
+    async fn webhook_endpoints(&self, scope: Scope) -> Result<Vec<WebhookEndpoint>, StorageError> {
+        Ok(webhooks::list_endpoints(self, scope).await?)
+    }
+
+    async fn webhook_endpoint(
+        &self,
+        id: Uuid,
+        scope: Scope,
+    ) -> Result<Option<WebhookEndpoint>, StorageError> {
+        Ok(webhooks::find_endpoint(self, id, scope).await?)
+    }
+
+    async fn webhook_subscriptions(&self) -> Result<Vec<Subscription>, StorageError> {
+        Ok(webhooks::subscriptions(self).await?)
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        endpoint: Uuid,
+        limit: u64,
+        before: Option<i64>,
+    ) -> Result<(Vec<WebhookDelivery>, bool), StorageError> {
+        Ok(webhooks::list_deliveries(self, endpoint, limit, before).await?)
+    }
 }
 
 #[async_trait]
@@ -221,7 +249,7 @@ impl Writes for DatabaseTransaction {
         reference: Option<Uuid>,
         provider_message_id: Option<&str>,
         report: DeliveryReport,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<ReportApplied, StorageError> {
         Ok(
             notifications::record_delivery_report(self, reference, provider_message_id, report)
                 .await?,
@@ -234,6 +262,51 @@ impl Writes for DatabaseTransaction {
 
     async fn prune_provider_calls(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
         Ok(provider_calls::prune(self, before).await?)
+    }
+
+    async fn create_webhook_endpoint(
+        &self,
+        url: &str,
+        subscription: &Subscription,
+        owner: Option<Uuid>,
+        created_by: &str,
+    ) -> Result<(WebhookEndpoint, String), StorageError> {
+        Ok(webhooks::create_endpoint(self, url, subscription, owner, created_by).await?)
+    }
+
+    async fn delete_webhook_endpoint(&self, id: Uuid, scope: Scope) -> Result<bool, StorageError> {
+        Ok(webhooks::delete_endpoint(self, id, scope).await?)
+    }
+
+    async fn enqueue_webhook(&self, event: &WebhookEvent) -> Result<u64, StorageError> {
+        Ok(webhooks::enqueue(self, event).await?)
+    }
+
+    async fn claim_due_webhooks(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<DueWebhook>, StorageError> {
+        Ok(webhooks::claim_due(self, worker, limit, lease).await?)
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        event_id: Uuid,
+        endpoint_id: Uuid,
+        worker: &str,
+        attempt: &WebhookAttempt,
+    ) -> Result<bool, StorageError> {
+        Ok(webhooks::record_attempt(self, event_id, endpoint_id, worker, attempt).await?)
+    }
+
+    async fn release_webhook_leases(&self, worker: &str) -> Result<u64, StorageError> {
+        Ok(webhooks::release_leases(self, worker).await?)
+    }
+
+    async fn prune_webhook_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
+        Ok(webhooks::prune(self, before).await?)
     }
 
     async fn add_opt_out(&self, phone: &str, source: &str) -> Result<(), StorageError> {

@@ -36,4 +36,5 @@ mod storage;
 mod storage_drill;
 mod templates;
 mod twilio;
+mod webhook_endpoints;
 mod webhooks;

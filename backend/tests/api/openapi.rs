@@ -58,5 +58,46 @@ fn every_route_but_health_metrics_and_webhooks_needs_a_key_and_documents_401() {
             }
         }
     }
-    assert_eq!(operations, 33);
+    assert_eq!(operations, 37);
+}
+
+#[test]
+fn every_message_an_endpoint_can_receive_is_described_with_its_signature_headers() {
+    let spec: Value = serde_json::to_value(openapi::spec()).unwrap();
+    let hooks = spec["webhooks"].as_object().unwrap();
+    let mut names: Vec<&str> = hooks.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "customer.opted_in",
+            "customer.opted_out",
+            "notification.delivered",
+            "notification.failed",
+            "notification.sent",
+            "order.created",
+            "order.status_changed",
+            "order.updated",
+        ]
+    );
+    for (name, item) in hooks {
+        let post = &item["post"];
+        let headers: Vec<&str> = post["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            headers,
+            ["webhook-id", "webhook-timestamp", "webhook-signature"],
+            "{name}"
+        );
+        let schema = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap();
+        let target = spec.pointer(schema.trim_start_matches('#')).unwrap();
+        assert!(target["properties"]["type"].is_object(), "{name}: {target}");
+        assert!(target["properties"]["data"].is_object(), "{name}: {target}");
+    }
 }

@@ -429,6 +429,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The endpoints this key manages (an admin: every one). */
+        get: operations["list_endpoints"];
+        put?: never;
+        /**
+         * Register an endpoint. Its events are signed with the secret in the response,
+         *     shown once; they come in the `webhooks` of this document.
+         */
+        post: operations["create_endpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook-endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete an endpoint: nothing more is sent to it, including what it had yet to get. */
+        delete: operations["delete_endpoint"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhook-endpoints/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The endpoint's recent deliveries, newest first: each event with its attempts, the
+         *     last answer's status and error, and when the next attempt is due.
+         */
+        get: operations["list_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhooks/bird": {
         parameters: {
             query?: never;
@@ -529,7 +587,392 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "customer.opted_in": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * customer.opted_in
+         * @description A customer texted START, or an admin lifted the opt-out. Delivered at least once: retried with growing waits for 24 hours until the endpoint answers 2xx within 10 s (redirects are not followed); `webhook-id` is the same on every attempt, so a repeat can be recognised.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_…`), the same on every attempt */
+                    "webhook-id": string;
+                    /** @description Seconds since the Unix epoch at this attempt; refuse one far from your clock */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body` with the base64-decoded part of the endpoint's `whsec_` secret after the prefix */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CustomerMessage"];
+                };
+            };
+            responses: {
+                /** @description Received; any other answer, or none within 10 s, is retried */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "customer.opted_out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * customer.opted_out
+         * @description A customer texted STOP (sent to admins' endpoints and to those of keys that created an order for the number). Delivered at least once: retried with growing waits for 24 hours until the endpoint answers 2xx within 10 s (redirects are not followed); `webhook-id` is the same on every attempt, so a repeat can be recognised.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_…`), the same on every attempt */
+                    "webhook-id": string;
+                    /** @description Seconds since the Unix epoch at this attempt; refuse one far from your clock */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body` with the base64-decoded part of the endpoint's `whsec_` secret after the prefix */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CustomerMessage"];
+                };
+            };
+            responses: {
+                /** @description Received; any other answer, or none within 10 s, is retried */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "notification.delivered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * notification.delivered
+         * @description A provider reported a text delivered to the handset. Delivered at least once: retried with growing waits for 24 hours until the endpoint answers 2xx within 10 s (redirects are not followed); `webhook-id` is the same on every attempt, so a repeat can be recognised.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_…`), the same on every attempt */
+                    "webhook-id": string;
+                    /** @description Seconds since the Unix epoch at this attempt; refuse one far from your clock */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body` with the base64-decoded part of the endpoint's `whsec_` secret after the prefix */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NotificationMessage"];
+                };
+            };
+            responses: {
+                /** @description Received; any other answer, or none within 10 s, is retried */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "notification.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * notification.failed
+         * @description A text failed: refused, out of attempts, or reported undelivered. Delivered at least once: retried with growing waits for 24 hours until the endpoint answers 2xx within 10 s (redirects are not followed); `webhook-id` is the same on every attempt, so a repeat can be recognised.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_…`), the same on every attempt */
+                    "webhook-id": string;
+                    /** @description Seconds since the Unix epoch at this attempt; refuse one far from your clock */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body` with the base64-decoded part of the endpoint's `whsec_` secret after the prefix */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NotificationMessage"];
+                };
+            };
+            responses: {
+                /** @description Received; any other answer, or none within 10 s, is retried */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "notification.sent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * notification.sent
+         * @description A provider took a text. Delivered at least once: retried with growing waits for 24 hours until the endpoint answers 2xx within 10 s (redirects are not followed); `webhook-id` is the same on every attempt, so a repeat can be recognised.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_…`), the same on every attempt */
+                    "webhook-id": string;
+                    /** @description Seconds since the Unix epoch at this attempt; refuse one far from your clock */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body` with the base64-decoded part of the endpoint's `whsec_` secret after the prefix */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["NotificationMessage"];
+                };
+            };
+            responses: {
+                /** @description Received; any other answer, or none within 10 s, is retried */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.created
+         * @description An order was taken in. Delivered at least once: retried with growing waits for 24 hours until the endpoint answers 2xx within 10 s (redirects are not followed); `webhook-id` is the same on every attempt, so a repeat can be recognised.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_…`), the same on every attempt */
+                    "webhook-id": string;
+                    /** @description Seconds since the Unix epoch at this attempt; refuse one far from your clock */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body` with the base64-decoded part of the endpoint's `whsec_` secret after the prefix */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["OrderMessage"];
+                };
+            };
+            responses: {
+                /** @description Received; any other answer, or none within 10 s, is retried */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.status_changed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.status_changed
+         * @description An order moved to another status; `data.from` is the one it left. Delivered at least once: retried with growing waits for 24 hours until the endpoint answers 2xx within 10 s (redirects are not followed); `webhook-id` is the same on every attempt, so a repeat can be recognised.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_…`), the same on every attempt */
+                    "webhook-id": string;
+                    /** @description Seconds since the Unix epoch at this attempt; refuse one far from your clock */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body` with the base64-decoded part of the endpoint's `whsec_` secret after the prefix */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["OrderMessage"];
+                };
+            };
+            responses: {
+                /** @description Received; any other answer, or none within 10 s, is retried */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.updated
+         * @description An order's details were corrected; `data.changed` names them. Delivered at least once: retried with growing waits for 24 hours until the endpoint answers 2xx within 10 s (redirects are not followed); `webhook-id` is the same on every attempt, so a repeat can be recognised.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The message's id (`msg_…`), the same on every attempt */
+                    "webhook-id": string;
+                    /** @description Seconds since the Unix epoch at this attempt; refuse one far from your clock */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body` with the base64-decoded part of the endpoint's `whsec_` secret after the prefix */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["OrderMessage"];
+                };
+            };
+            responses: {
+                /** @description Received; any other answer, or none within 10 s, is retried */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /**
@@ -696,6 +1139,16 @@ export interface components {
              */
             phone: string;
         };
+        CreateWebhookEndpoint: {
+            /** @description The events to receive (at least one); leave it out for every event. */
+            events?: components["schemas"]["EventType"][] | null;
+            /**
+             * @description `https://` (or `http://`) on the public internet; private, loopback and
+             *     link-local addresses are refused, as are names that resolve to them.
+             * @example https://shop.example/hooks/order-notify
+             */
+            url: string;
+        };
         /** @description A new key with its secret: the only response that ever contains it. */
         CreatedKey: {
             /** Format: date-time */
@@ -707,6 +1160,34 @@ export interface components {
             name: string;
             role: components["schemas"]["Role"];
         };
+        /** @description A new endpoint with its signing secret: the only response that ever contains it. */
+        CreatedWebhookEndpoint: components["schemas"]["WebhookEndpoint"] & {
+            /**
+             * @description Verifies `webhook-signature` (Standard Webhooks: HMAC-SHA256 with the base64
+             *     after `whsec_`, over `webhook-id.webhook-timestamp.body`). It cannot be shown again.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
+        };
+        /** @description What a `customer.*` message carries. */
+        CustomerEventData: {
+            /** @description E.164. */
+            phone: string;
+            /** @description Where it came from: the provider the reply came through, or `admin`. */
+            source: string;
+        };
+        /** @description A webhook message about a customer's consent to texts. */
+        CustomerMessage: {
+            data: components["schemas"]["CustomerEventData"];
+            /** Format: date-time */
+            timestamp: string;
+            type: components["schemas"]["EventType"];
+        };
+        /**
+         * @description Where a delivery stands.
+         * @enum {string}
+         */
+        DeliveryState: "pending" | "sending" | "delivered" | "failed";
         /** @description Corrections to an order's details: only the fields given change (at least one). */
         EditOrder: {
             /**
@@ -733,6 +1214,11 @@ export interface components {
         };
         /** @enum {string} */
         Encoding: "GSM-7" | "UCS-2";
+        /**
+         * @description What happened, as the `type` of a webhook message.
+         * @enum {string}
+         */
+        EventType: "order.created" | "order.updated" | "order.status_changed" | "notification.sent" | "notification.delivered" | "notification.failed" | "customer.opted_out" | "customer.opted_in";
         Health: {
             /** @example ok */
             status: string;
@@ -829,6 +1315,18 @@ export interface components {
             order_id: string;
             state: components["schemas"]["NotificationState"];
         };
+        /** @description What a `notification.*` message carries. */
+        NotificationEventData: {
+            /** @description The text right after the change (its `order_id` names the order). */
+            notification: components["schemas"]["Notification"];
+        };
+        /** @description A webhook message about a text. */
+        NotificationMessage: {
+            data: components["schemas"]["NotificationEventData"];
+            /** Format: date-time */
+            timestamp: string;
+            type: components["schemas"]["EventType"];
+        };
         NotificationPage: {
             items: components["schemas"]["Notification"][];
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
@@ -913,6 +1411,14 @@ export interface components {
             /** Format: int32 */
             version: number;
         };
+        /** @description What an `order.*` message carries. */
+        OrderEventData: {
+            /** @description `order.updated`: the details that changed. */
+            changed?: components["schemas"]["OrderField"][] | null;
+            from?: components["schemas"]["OrderStatus"] | null;
+            /** @description The order right after the change. */
+            order: components["schemas"]["OrderSnapshot"];
+        };
         OrderEventList: {
             items: components["schemas"]["OrderEventView"][];
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
@@ -952,10 +1458,41 @@ export interface components {
              */
             quantity: number;
         };
+        /** @description A webhook message about an order: `{"type", "timestamp", "data"}`. */
+        OrderMessage: {
+            data: components["schemas"]["OrderEventData"];
+            /**
+             * Format: date-time
+             * @description When it happened.
+             */
+            timestamp: string;
+            type: components["schemas"]["EventType"];
+        };
         OrderPage: {
             items: components["schemas"]["Order"][];
             /** @description Pass as `cursor` to get the next page; `null` on the last page. */
             next_cursor?: string | null;
+        };
+        /** @description An order as a webhook shows it: the API's order without its latest text. */
+        OrderSnapshot: {
+            /** Format: date-time */
+            created_at: string;
+            customer_name: string;
+            /** Format: date-time */
+            eta?: string | null;
+            external_ref?: string | null;
+            /** Format: uuid */
+            id: string;
+            items: components["schemas"]["OrderItem"][];
+            notes?: string | null;
+            /** @description How the texts name the order (`{order_ref}`). */
+            order_ref: string;
+            phone: string;
+            status: components["schemas"]["OrderStatus"];
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: int32 */
+            version: number;
         };
         /**
          * @description Where an order is in its life. `delivered` and `cancelled` are final.
@@ -1166,6 +1703,64 @@ export interface components {
             /** @description The field's path in the request, such as `items[2].quantity`. */
             field: string;
             message: string;
+        };
+        /** @description One event's delivery to one endpoint, with its latest attempt. */
+        WebhookDelivery: {
+            /** Format: int32 */
+            attempts: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            delivered_at?: string | null;
+            /**
+             * @description The `webhook-id` it is sent with (the same on every attempt).
+             * @example msg_01938f0c5c7a7b3e9d2c4b1a0f9e8d7c
+             */
+            id: string;
+            /** Format: date-time */
+            last_attempt_at?: string | null;
+            /** @description Why the latest attempt failed, if it did. */
+            last_error?: string | null;
+            /**
+             * Format: int32
+             * @description The HTTP status of the latest answer (`null`: none yet, or no answer).
+             */
+            last_status?: number | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due, while it is pending.
+             */
+            next_attempt_at?: string | null;
+            /** Format: uuid */
+            order_id?: string | null;
+            state: components["schemas"]["DeliveryState"];
+            type: components["schemas"]["EventType"];
+        };
+        WebhookDeliveryPage: {
+            items: components["schemas"]["WebhookDelivery"][];
+            /** @description Pass as `cursor` to get the next page; `null` on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description An endpoint without its secret. */
+        WebhookEndpoint: {
+            /**
+             * @description `true`: an admin's endpoint, hearing of every order; `false`: an integration
+             *     key's, hearing only of the orders that key created.
+             */
+            all_orders: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The name of the key that created it. */
+            created_by: string;
+            /** @description The events it receives; `null`: every event. */
+            events?: components["schemas"]["EventType"][] | null;
+            /** Format: uuid */
+            id: string;
+            /** @example https://shop.example/hooks/order-notify */
+            url: string;
+        };
+        WebhookEndpointList: {
+            items: components["schemas"]["WebhookEndpoint"][];
         };
     };
     responses: {
@@ -2139,6 +2734,127 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_endpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Endpoints, oldest first, without secrets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    create_endpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookEndpoint"];
+            };
+        };
+        responses: {
+            /** @description Created; `secret` signs its messages */
+            201: {
+                headers: {
+                    /** @description The endpoint's deliveries */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedWebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    delete_endpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_deliveries: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 200 (default 50). */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deliveries, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];

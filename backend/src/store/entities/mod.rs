@@ -13,3 +13,5 @@ pub mod provider_calls;
 pub mod sandbox_messages;
 pub mod stream_tokens;
 pub mod templates;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;

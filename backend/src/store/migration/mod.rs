@@ -13,6 +13,7 @@ mod m20261130_000007_audit;
 mod m20261130_000008_kitchen;
 mod m20261201_000009_provider_calls;
 mod m20261201_000010_attempts;
+mod m20261202_000011_webhooks_out;
 
 pub use m20261125_000003_changes::CHANGES_CHANNEL;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_kitchen::Migration),
             Box::new(m20261201_000009_provider_calls::Migration),
             Box::new(m20261201_000010_attempts::Migration),
+            Box::new(m20261202_000011_webhooks_out::Migration),
         ]
     }
 }
