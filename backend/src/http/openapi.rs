@@ -115,6 +115,20 @@ impl Modify for Links {
                 "$response.body#/id",
             ),
             (
+                "create_endpoint",
+                "201",
+                "list_deliveries",
+                "id",
+                "$response.body#/id",
+            ),
+            (
+                "create_endpoint",
+                "201",
+                "delete_endpoint",
+                "id",
+                "$response.body#/id",
+            ),
+            (
                 "create_key",
                 "201",
                 "revoke_key",

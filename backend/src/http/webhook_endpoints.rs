@@ -56,7 +56,11 @@ pub struct WebhookEndpointList {
 pub struct CreateWebhookEndpoint {
     /// `https://` (or `http://`) on the public internet; private, loopback and
     /// link-local addresses are refused, as are names that resolve to them.
-    #[schema(example = "https://shop.example/hooks/order-notify", max_length = 2048)]
+    #[schema(
+        example = "https://shop.example/hooks/order-notify",
+        max_length = 2048,
+        format = "webhook-url"
+    )]
     pub url: String,
     /// The events to receive (at least one); leave it out for every event.
     #[serde(default)]

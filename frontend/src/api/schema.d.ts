@@ -1143,6 +1143,7 @@ export interface components {
             /** @description The events to receive (at least one); leave it out for every event. */
             events?: components["schemas"]["EventType"][] | null;
             /**
+             * Format: webhook-url
              * @description `https://` (or `http://`) on the public internet; private, loopback and
              *     link-local addresses are refused, as are names that resolve to them.
              * @example https://shop.example/hooks/order-notify
