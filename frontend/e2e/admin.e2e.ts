@@ -1,7 +1,41 @@
-// What admins do in the browser: texts (templates) with a live preview, and API keys;
-// and what a wrong or revoked key sees.
+// What admins do in the browser: texts (templates) with a live preview, API keys and
+// webhooks; and what a wrong or revoked key sees.
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { api, baseUrl, useBrowser, screenshot, signedIn } from './browser';
+import { accessibilityViolations, api, baseUrl, createOrder, useBrowser, screenshot, signedIn } from './browser';
+
+interface Received {
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+/** An order system's receiver: `/ok` answers 204, anything else 503; keeps every call. */
+async function receiver(): Promise<{ url: string; calls: Received[]; close: () => void }> {
+  const calls: Received[] = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      calls.push({ path: request.url ?? '', headers: request.headers, body });
+      response.writeHead(request.url === '/ok' ? 204 : 503).end();
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, calls, close: () => server.close() };
+}
+
+/** Standard Webhooks, checked with Node's own HMAC: `v1,` + base64 HMAC-SHA256 of
+ * `id.timestamp.body` under the secret's base64 bytes. */
+function signedBy(call: Received, secret: string): boolean {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const signed = `${call.headers['webhook-id']}.${call.headers['webhook-timestamp']}.${call.body}`;
+  const expected = createHmac('sha256', key).update(signed).digest('base64');
+  return String(call.headers['webhook-signature']).split(' ').includes(`v1,${expected}`);
+}
 
 const browser = useBrowser();
 
@@ -96,5 +130,87 @@ describe('admin pages', () => {
     expect(await page.getByRole('navigation', { name: 'Main' }).count()).toBe(0);
     await screenshot(page, 'sign-in-error');
     await context.close();
+  });
+
+  it('registers webhook endpoints, shows the secret once and how each message went', async () => {
+    const orderSystem = await receiver();
+    try {
+      const page = await signedIn(browser());
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await page.getByRole('heading', { name: 'Webhooks' }).waitFor();
+
+      // An address that cannot be reached is refused in words, next to the field.
+      const address = page.getByLabel('Address');
+      await address.fill('https://hooks.invalid/orders');
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      await page.locator('#hook-url-error').filter({ hasText: 'does not resolve' }).waitFor();
+      expect(await address.getAttribute('aria-invalid')).toBe('true');
+
+      await address.fill(`${orderSystem.url}/ok`);
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      const panel = page.getByTestId('new-webhook-secret');
+      await panel.waitFor();
+      const secret = (await panel.locator('code').first().textContent())!.trim();
+      expect(secret).toMatch(/^whsec_/);
+      await page.setViewportSize({ width: 1024, height: 768 });
+      await screenshot(page, 'webhooks-secret');
+      await panel.getByRole('button', { name: 'I have stored it' }).click();
+      expect(await page.content()).not.toContain(secret);
+
+      // A second one, for new orders only, whose receiver is down.
+      await address.fill(`${orderSystem.url}/down`);
+      await page.getByLabel('Every event').uncheck();
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      await page.getByRole('alert').filter({ hasText: 'Choose at least one event' }).waitFor();
+      await page.getByLabel(/An order comes in/).check();
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      await page.getByTestId('new-webhook-secret').filter({ hasText: '/down' }).waitFor();
+      await page.getByRole('button', { name: 'I have stored it' }).click();
+
+      const order = await createOrder('Webhook Wanda');
+      await expect.poll(() => orderSystem.calls.filter((c) => c.path === '/ok').length).toBeGreaterThanOrEqual(1);
+      const first = orderSystem.calls.find((c) => c.path === '/ok')!;
+      expect(signedBy(first, secret)).toBe(true);
+      expect(signedBy(first, 'whsec_' + Buffer.alloc(32, 7).toString('base64'))).toBe(false);
+      expect(JSON.parse(first.body)).toMatchObject({ type: 'order.created', data: { order: { id: order.id } } });
+
+      const endpoints = page.getByTestId('webhook-endpoint');
+      const ok = endpoints.filter({ hasText: '/ok' });
+      const down = endpoints.filter({ hasText: '/down' });
+      expect(await down.textContent()).toContain('order.created · every order');
+      await expect
+        .poll(async () => {
+          await ok.getByRole('button', { name: /recent deliveries/ }).click();
+          return ok.getByRole('list').textContent();
+        })
+        .toMatch(/order\.created.*Delivered at \d\d:\d\d \(HTTP 204\)/);
+      await expect
+        .poll(async () => {
+          await down.getByRole('button', { name: /recent deliveries/ }).click();
+          return down.getByRole('list').textContent();
+        })
+        .toMatch(/Not delivered yet \(1 attempt: answered 503 Service Unavailable\)\. Next try at/);
+
+      expect(await accessibilityViolations(page)).toEqual([]);
+      await page.setViewportSize({ width: 1024, height: 768 });
+      await screenshot(page, 'webhooks');
+      await page.setViewportSize({ width: 390, height: 844 });
+      await screenshot(page, 'webhooks-390x844');
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth)).toBe(true);
+
+      // Deleted: gone from the page, and the API agrees.
+      await page.setViewportSize({ width: 1024, height: 768 });
+      await down.getByRole('button', { name: /Delete/ }).click();
+      await down.getByRole('button', { name: /Really delete/ }).click();
+      await page.getByTestId('toast').filter({ hasText: 'Nothing more is sent' }).waitFor();
+      await expect.poll(() => endpoints.count()).toBe(1);
+      const listed = await api<{ items: { url: string }[] }>('/webhook-endpoints');
+      expect(listed.items.map((e) => e.url)).toEqual([`${orderSystem.url}/ok`]);
+      await api(`/webhook-endpoints/${(await api<{ items: { id: string }[] }>('/webhook-endpoints')).items[0]!.id}`, {
+        method: 'DELETE',
+      });
+    } finally {
+      orderSystem.close();
+    }
   });
 });

@@ -21,3 +21,7 @@ export type OrderField = Schemas['OrderField'];
 export type Settings = Schemas['Settings'];
 export type Attempt = Schemas['Attempt'];
 export type NotificationWithAttempts = Schemas['NotificationWithAttempts'];
+export type EventType = Schemas['EventType'];
+export type WebhookEndpoint = Schemas['WebhookEndpoint'];
+export type CreatedWebhookEndpoint = Schemas['CreatedWebhookEndpoint'];
+export type WebhookDelivery = Schemas['WebhookDelivery'];

@@ -1,7 +1,7 @@
 // Hash routes (`#/templates`), so that no page address can collide with an API path and
 // the server needs to know only index.html.
 
-export type Page = 'board' | 'new' | 'failed' | 'templates' | 'sandbox' | 'keys';
+export type Page = 'board' | 'new' | 'failed' | 'templates' | 'sandbox' | 'keys' | 'webhooks';
 
 export interface Route {
   page: Page;
@@ -9,7 +9,7 @@ export interface Route {
   orderId: string | null;
 }
 
-const PAGES: readonly Page[] = ['board', 'new', 'failed', 'templates', 'sandbox', 'keys'];
+const PAGES: readonly Page[] = ['board', 'new', 'failed', 'templates', 'sandbox', 'keys', 'webhooks'];
 
 /** Reads a location hash: `#/order/<id>` is the board with that order's panel open. */
 export function parseHash(hash: string): Route {

@@ -12,6 +12,7 @@ describe('hash routes', () => {
   it('name each page', () => {
     expect(parseHash('#/templates').page).toBe('templates');
     expect(parseHash('#/keys').page).toBe('keys');
+    expect(parseHash('#/webhooks').page).toBe('webhooks');
   });
 
   it('open an order panel on the board, round trip', () => {
