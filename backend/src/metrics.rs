@@ -92,7 +92,13 @@ pub struct Metrics {
     connections_refused: AtomicU64,
     /// Texts a sending limit stopped, by kind (see [`SEND_LIMITS`]).
     send_refusals: [AtomicU64; SEND_LIMITS.len()],
+    /// Attempts at webhook deliveries, by what they came to (see [`WEBHOOK_OUTCOMES`]).
+    webhook_attempts: [AtomicU64; WEBHOOK_OUTCOMES.len()],
 }
+
+/// What an attempt at a webhook delivery came to: `delivered` (2xx), `retry` (tried
+/// again later), `failed` (out of its 24 hours).
+pub const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retry", "failed"];
 
 /// The sending limits `/metrics` counts refusals of: `recipient` (texts to one number
 /// per hour), `key` (texts one integration key causes per day), `length` (more than
@@ -214,6 +220,14 @@ impl Metrics {
     pub fn record_send_refusal(&self, kind: &str) {
         if let Some(i) = SEND_LIMITS.iter().position(|k| *k == kind) {
             self.send_refusals[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// This process's dispatcher made an attempt at a webhook delivery (`outcome` is one
+    /// of [`WEBHOOK_OUTCOMES`]).
+    pub fn record_webhook_attempt(&self, outcome: &str) {
+        if let Some(i) = WEBHOOK_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.webhook_attempts[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -422,6 +436,17 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "order_notify_send_limit_refusals_total{{kind=\"{kind}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str(
+            "# HELP order_notify_webhook_attempts_total Attempts at webhook deliveries (this process), by what they came to.\n\
+             # TYPE order_notify_webhook_attempts_total counter\n",
+        );
+        for (outcome, count) in WEBHOOK_OUTCOMES.iter().zip(&self.webhook_attempts) {
+            let _ = writeln!(
+                out,
+                "order_notify_webhook_attempts_total{{outcome=\"{outcome}\"}} {}",
                 count.load(Ordering::Relaxed)
             );
         }

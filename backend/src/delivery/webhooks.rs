@@ -134,6 +134,12 @@ impl Dispatcher {
                 }
             }
         };
+        let outcome = match &attempt {
+            WebhookAttempt::Delivered { .. } => "delivered",
+            WebhookAttempt::Retry { .. } => "retry",
+            WebhookAttempt::GaveUp { .. } => "failed",
+        };
+        self.services.metrics().record_webhook_attempt(outcome);
         match &attempt {
             WebhookAttempt::Delivered { .. } => log::debug!(
                 "webhook {} delivered to endpoint {}",

@@ -327,6 +327,11 @@ both_databases! {
         assert!(matches!(delivery["state"].as_str(), Some("pending" | "sending")), "{delivery}");
         let followed = server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/elsewhere").count();
         assert_eq!(followed, 0, "a redirect was followed");
+        // /metrics counts this process's attempts by what they came to.
+        let figures = scrape(&app.client, &app.address).await;
+        assert_eq!(metric(&figures, r#"order_notify_webhook_attempts_total{outcome="delivered"}"#), 1.0);
+        assert!(metric(&figures, r#"order_notify_webhook_attempts_total{outcome="retry"}"#) >= 3.0);
+        assert_eq!(metric(&figures, r#"order_notify_webhook_attempts_total{outcome="failed"}"#), 0.0);
     }
 
     async fn an_integration_keys_endpoint_hears_only_of_the_orders_that_key_created(app) {
