@@ -6,11 +6,11 @@ use uuid::Uuid;
 
 use super::once::{Once, OnceError, Ran, RepeatRefused};
 use super::texts::Wording;
-use super::webhooks::emit;
+use super::webhooks::emit_order;
 use super::{NotFound, Page, ReadError, Services, StorageError, key_label, next_position};
 use crate::domain::{
     Actor, EventType, HistoryEntry, IfMatch, NewOrder, Notification, Order, OrderEdit, OrderField,
-    OrderFilter, OrderStatus, Scope, StatusChange, WebhookEvent,
+    OrderFilter, OrderStatus, Scope, StatusChange,
 };
 use crate::store::port::OrderError;
 use crate::store::writer::WriteError;
@@ -206,16 +206,7 @@ impl Services {
                 let (this, new, actor) = (this.clone(), new.clone(), actor.clone());
                 Box::pin(async move {
                     let order = txn.insert_order(new, &actor).await?;
-                    emit(txn, interest, EventType::OrderCreated, || {
-                        WebhookEvent::order(
-                            EventType::OrderCreated,
-                            &order,
-                            None,
-                            None,
-                            order.created_at,
-                        )
-                    })
-                    .await?;
+                    emit_order(txn, interest, EventType::OrderCreated, &order, None, None).await?;
                     let text = if notify {
                         let asked = Wording::StatusTemplate { asked: true };
                         this.queue_text(txn, &order, asked, &actor).await?
@@ -328,15 +319,14 @@ impl Services {
                             };
                             let changed = [OrderField::Eta];
                             let order = txn.edit_order(&order, &edit, &changed, &actor).await?;
-                            emit(txn, interest, EventType::OrderUpdated, || {
-                                WebhookEvent::order(
-                                    EventType::OrderUpdated,
-                                    &order,
-                                    None,
-                                    Some(&changed),
-                                    order.updated_at,
-                                )
-                            })
+                            emit_order(
+                                txn,
+                                interest,
+                                EventType::OrderUpdated,
+                                &order,
+                                None,
+                                Some(&changed),
+                            )
                             .await?;
                             (order, None, None)
                         }
@@ -353,15 +343,14 @@ impl Services {
                             let order = txn
                                 .change_status(&order, request.to, request.eta, &actor)
                                 .await?;
-                            emit(txn, interest, EventType::OrderStatusChanged, || {
-                                WebhookEvent::order(
-                                    EventType::OrderStatusChanged,
-                                    &order,
-                                    Some(from),
-                                    None,
-                                    order.updated_at,
-                                )
-                            })
+                            emit_order(
+                                txn,
+                                interest,
+                                EventType::OrderStatusChanged,
+                                &order,
+                                Some(from),
+                                None,
+                            )
                             .await?;
                             let text = if wants_text {
                                 this.queue_text(txn, &order, wording, &actor).await?
@@ -449,15 +438,14 @@ impl Services {
                         let order = txn
                             .edit_order(&order, &request.edit, &changed, &actor)
                             .await?;
-                        emit(txn, interest, EventType::OrderUpdated, || {
-                            WebhookEvent::order(
-                                EventType::OrderUpdated,
-                                &order,
-                                None,
-                                Some(&changed),
-                                order.updated_at,
-                            )
-                        })
+                        emit_order(
+                            txn,
+                            interest,
+                            EventType::OrderUpdated,
+                            &order,
+                            None,
+                            Some(&changed),
+                        )
                         .await?;
                         order
                     };

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::{Page, Services, StorageError, next_position};
 use crate::domain::{
-    Actor, DueWebhook, EndpointUrl, EventType, Notification, Role, Scope, Subscription,
-    WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent,
+    Actor, DueWebhook, EndpointUrl, EventType, Notification, Order, OrderField, OrderStatus, Role,
+    Scope, Subscription, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent,
 };
 use crate::outbound::{self, Refused};
 use crate::store::Writes;
@@ -294,6 +294,22 @@ pub(crate) async fn emit(
         txn.enqueue_webhook(&make()).await?;
     }
     Ok(())
+}
+
+/// Queues an `order.*` event about `order` as it is now (with the status it left, or
+/// the details that changed), if some endpoint wants it.
+pub(crate) async fn emit_order(
+    txn: &dyn Writes,
+    interest: Interest,
+    kind: EventType,
+    order: &Order,
+    from: Option<OrderStatus>,
+    changed: Option<&[OrderField]>,
+) -> Result<(), StorageError> {
+    emit(txn, interest, kind, || {
+        WebhookEvent::order(kind, order, from, changed, order.updated_at)
+    })
+    .await
 }
 
 /// Queues a `notification.*` event about `text`, to the endpoints of the key that

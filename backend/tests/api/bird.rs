@@ -571,18 +571,6 @@ async fn birds_events_are_not_found_without_bird_and_its_secret() {
     assert_problem(answer, 404).await;
 }
 
-/// Verifies calls with Bird's official SDK (`client.webhooks.unwrap`, which also checks
-/// each event against Bird's own models): prints each event's type, or raises.
-const SDK_UNWRAP: &str = r#"
-import json, sys
-from bird import Bird
-args = json.loads(sys.argv[1])
-client = Bird(webhook_secret=args["secret"])
-for call in args["calls"]:
-    event = client.webhooks.unwrap(call["body"].encode(), call["headers"])
-    print(event.root.type)
-"#;
-
 /// The events these tests send, signed as they sign them, are what Bird's SDK accepts:
 /// so the signing and the events' shape are Bird's, not only our reading of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -620,7 +608,7 @@ async fn the_events_these_tests_sign_are_the_ones_birds_sdk_verifies() {
         })
         .collect();
     let args = json!({"secret": WEBHOOK_SECRET, "calls": calls});
-    let types = run_python(SDK_UNWRAP, args).await;
+    let types = run_python(BIRD_SDK_UNWRAP, args).await;
     assert_eq!(
         types.split_whitespace().collect::<Vec<_>>(),
         ["sms.received", "sms.delivered", "sms.undelivered"]

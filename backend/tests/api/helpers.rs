@@ -627,3 +627,15 @@ pub async fn run_python(script: &'static str, args: Value) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Verifies calls with Bird's official SDK (`client.webhooks.unwrap`, which also checks
+/// each event against Bird's own models): prints each event's type, or raises.
+pub const BIRD_SDK_UNWRAP: &str = r#"
+import json, sys
+from bird import Bird
+args = json.loads(sys.argv[1])
+client = Bird(webhook_secret=args["secret"])
+for call in args["calls"]:
+    event = client.webhooks.unwrap(call["body"].encode(), call["headers"])
+    print(event.root.type)
+"#;

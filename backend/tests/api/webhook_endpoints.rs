@@ -97,17 +97,6 @@ fn verify(request: &Request, secret: &str) -> Value {
     serde_json::from_slice(&request.body).unwrap()
 }
 
-/// Bird's SDK verifying the calls: prints each event's type, or raises.
-const SDK_UNWRAP: &str = r#"
-import json, sys
-from bird import Bird
-args = json.loads(sys.argv[1])
-client = Bird(webhook_secret=args["secret"])
-for call in args["calls"]:
-    event = client.webhooks.unwrap(call["body"].encode(), call["headers"])
-    print(event.root.type)
-"#;
-
 fn types(calls: &[Request], secret: &str) -> Vec<String> {
     calls
         .iter()
@@ -252,7 +241,7 @@ both_databases! {
                     "webhook-signature": header(c, "webhook-signature"),
                 },
             })).collect();
-            let printed = run_python(SDK_UNWRAP, json!({"secret": secret, "calls": calls_json})).await;
+            let printed = run_python(BIRD_SDK_UNWRAP, json!({"secret": secret, "calls": calls_json})).await;
             let mut sdk_types: Vec<&str> = printed.lines().collect();
             sdk_types.sort();
             assert_eq!(sdk_types, seen);
@@ -260,7 +249,7 @@ both_databases! {
             let other = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
             let refused = tokio::task::spawn_blocking(move || {
                 std::process::Command::new("python3")
-                    .args(["-c", SDK_UNWRAP, &json!({"secret": other, "calls": calls_json}).to_string()])
+                    .args(["-c", BIRD_SDK_UNWRAP, &json!({"secret": other, "calls": calls_json}).to_string()])
                     .output()
                     .unwrap()
             }).await.unwrap();
