@@ -1024,3 +1024,60 @@ async fn reports_replies_and_lifted_opt_outs_write_their_webhook_events_with_the
     );
     assert_eq!(written[5].2["data"]["source"], "admin");
 }
+
+#[tokio::test]
+async fn a_customers_stop_reaches_the_keys_that_created_orders_for_that_number_only() {
+    let k = kitchen(&[("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "true")]).await;
+    let admin = Actor {
+        key_id: None,
+        name: "owner".to_owned(),
+        role: crate::domain::Role::Admin,
+    };
+    let mut shops = Vec::new();
+    for name in ["Webshop", "Till"] {
+        let (key, _) = k
+            .services
+            .create_key(
+                &admin,
+                name.to_owned(),
+                crate::domain::Role::Integration,
+                KeySource::Api,
+            )
+            .await
+            .unwrap();
+        let shop = Actor {
+            key_id: Some(key.id),
+            name: name.to_owned(),
+            role: crate::domain::Role::Integration,
+        };
+        let hook = NewEndpoint {
+            url: format!("http://127.0.0.1:9/{name}"),
+            events: Some(vec![EventType::CustomerOptedOut]),
+        };
+        let (endpoint, _) = k
+            .services
+            .create_webhook_endpoint(&shop, hook)
+            .await
+            .unwrap();
+        shops.push((shop, endpoint.id));
+    }
+    // Only the webshop ever took an order for this number.
+    let (webshop, webshop_hook) = &shops[0];
+    let created = k
+        .services
+        .create_order(webshop, new_order("+31612345623"), false, None);
+    done(created.await.unwrap());
+    let stop = Reply {
+        sender: "+31612345623".to_owned(),
+        text: "STOP".to_owned(),
+        via: "twilio",
+    };
+    k.services.apply_reply(stop).await.unwrap();
+
+    use crate::store::entities::webhook_deliveries as deliveries;
+    use sea_orm::EntityTrait;
+    let written = deliveries::Entity::find().all(&k.db).await.unwrap();
+    let endpoints: Vec<uuid::Uuid> = written.iter().map(|d| d.endpoint_id).collect();
+    assert_eq!(endpoints, [*webshop_hook], "only the webshop's endpoint");
+    assert_eq!(written[0].event_type, "customer.opted_out");
+}

@@ -406,4 +406,45 @@ both_databases! {
         }
         assert_eq!(server.received_requests().await.unwrap().len(), 0, "connected to a private address");
     }
+
+    async fn a_message_nobody_takes_for_24_hours_fails_for_good(app) {
+        let kind = app.kind;
+        drop(app);
+        let server = MockServer::start().await;
+        Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).mount(&server).await;
+        let Some(app) = app_calling_private(kind, &[("ORDER_NOTIFY_RETRY_BASE_MS", "200")]).await else { return };
+        let hook = register(&app, &app.admin_key, json!({"url": format!("{}/down", server.uri()), "events": ["order.created"]})).await;
+        app.create_order("Too late").await;
+        wait_for_calls(&server, "/down", 1).await;
+        // The event happened a day ago (as if the endpoint had been failing all along).
+        use order_notify::store::entities::webhook_deliveries as deliveries;
+        use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+        let day_ago = chrono::Utc::now() - chrono::Duration::hours(24) - chrono::Duration::seconds(1);
+        deliveries::Entity::update_many()
+            .col_expr(deliveries::Column::CreatedAt, Expr::value(day_ago))
+            .filter(deliveries::Column::EventType.eq("order.created"))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        let path = format!("/webhook-endpoints/{}/deliveries", hook["id"].as_str().unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let listed = app.get_json(&path, &app.admin_key).await;
+            let delivery = &listed["items"][0];
+            if delivery["state"] == "failed" {
+                assert_eq!(delivery["last_status"], 500);
+                assert!(delivery["last_error"].as_str().unwrap().contains("500"), "{delivery}");
+                assert_eq!(delivery["next_attempt_at"], Value::Null);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never gave up: {delivery}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Given up: no more attempts.
+        let calls = server.received_requests().await.unwrap().len();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(server.received_requests().await.unwrap().len(), calls);
+        let figures = scrape(&app.client, &app.address).await;
+        assert_eq!(metric(&figures, r#"order_notify_webhook_attempts_total{outcome="failed"}"#), 1.0);
+    }
 }
