@@ -52,7 +52,7 @@ fn classify_sqlx(error: &sqlx::Error) -> Option<FaultKind> {
 }
 
 /// SQLite's primary result codes (the low byte of an extended one).
-fn sqlite_fault(extended: i32) -> Option<FaultKind> {
+pub(crate) fn sqlite_fault(extended: i32) -> Option<FaultKind> {
     match extended & 0xff {
         5 => Some(FaultKind::Busy),
         8 => Some(FaultKind::ReadOnly),

@@ -31,6 +31,7 @@ pub mod port;
 pub mod provider_calls;
 pub mod sandbox;
 mod sea;
+pub mod sqlite;
 pub mod templates;
 pub mod webhooks;
 pub mod write_check;
