@@ -83,7 +83,17 @@ impl PhoneNumber {
             .map_err(|_| PhoneError::Unparseable(trimmed.to_owned()))?;
         let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
         // E.164 allows 15 digits at most; some national plans in the parser allow more.
-        if !phonenumber::is_valid(&number) || e164.len() > 16 {
+        // And the number must stand on its own as it is stored and texted: a national
+        // spelling can pass on the region's rules while its E.164 form is invalid (the
+        // fuzz target found Brazil's "9090000)90000" → +559000090000), and would then be
+        // refused when read back.
+        let stands_alone = || {
+            phonenumber::parse(None, &e164).is_ok_and(|again| {
+                phonenumber::is_valid(&again)
+                    && again.format().mode(phonenumber::Mode::E164).to_string() == e164
+            })
+        };
+        if !phonenumber::is_valid(&number) || e164.len() > 16 || !stands_alone() {
             return Err(PhoneError::Invalid(trimmed.to_owned()));
         }
         Ok(PhoneNumber(e164))
@@ -272,5 +282,12 @@ mod tests {
             PhoneNumber::parse("73909221970005", Some("DE".parse().unwrap())),
             Err(PhoneError::Invalid(_))
         ));
+        // Valid by Brazil's national rules, invalid as the +55 number it would be stored
+        // as: refused, so what is stored always reads back as itself.
+        assert!(matches!(
+            PhoneNumber::parse("9090000)90000", Some("BR".parse().unwrap())),
+            Err(PhoneError::Invalid(_))
+        ));
+        assert!(PhoneNumber::parse("+559000090000", None).is_err());
     }
 }
