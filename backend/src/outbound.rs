@@ -19,10 +19,21 @@ const LOOKUP_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// Why an address may not be called.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    #[error("{host} is {ip}, a private, loopback, link-local or reserved address")]
+    #[error("{}", private(host, ip))]
     Private { host: String, ip: IpAddr },
     #[error("{0} does not resolve to any address")]
     Unresolved(String),
+}
+
+/// "localhost is 127.0.0.1, a private …" for a name; "10.0.0.8 is a private …" for an
+/// address.
+fn private(host: &str, ip: &IpAddr) -> String {
+    let what = "a private, loopback, link-local or reserved address";
+    if host == ip.to_string() {
+        format!("{ip} is {what}")
+    } else {
+        format!("{host} is {ip}, {what}")
+    }
 }
 
 /// Resolves `host` (an address stays as it is) and checks every address it gives,
@@ -100,6 +111,19 @@ mod tests {
             assert!(check_host(host, 80, true).await.is_ok(), "{host} allowed");
         }
         assert!(check_host("93.184.216.34", 443, false).await.is_ok());
+        let named = check_host("localhost", 80, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(named.starts_with("localhost is "), "{named}");
+        let literal = check_host("10.0.0.8", 80, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            literal,
+            "10.0.0.8 is a private, loopback, link-local or reserved address"
+        );
     }
 
     #[tokio::test]
