@@ -447,11 +447,6 @@ impl WebhookEvent {
         };
         WebhookEvent::new(kind, Audience::CustomersOf(phone.to_owned()), None, message)
     }
-
-    /// The `webhook-id` header: stable across retries.
-    pub fn message_id(&self) -> String {
-        message_id(self.id)
-    }
 }
 
 /// The `webhook-id` of the event with this id.

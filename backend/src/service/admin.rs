@@ -244,10 +244,10 @@ impl Services {
                 })
             })
             .await?;
-        self.ring_webhooks(interest);
         if !removed {
             return Err(not_opted_out());
         }
+        self.ring_webhooks(interest, &[EventType::CustomerOptedIn]);
         log::info!(
             "opt-out of {phone} lifted by key {:?} ({})",
             by.name,

@@ -37,6 +37,9 @@ impl Services {
     ) -> Result<Vec<bool>, StorageError> {
         let worker = worker.to_owned();
         let interest = self.webhook_interest().await?;
+        let ends_some = outcomes
+            .iter()
+            .any(|settled| !matches!(settled.outcome, Outcome::RetryAt { .. }));
         let held = self
             .writer
             .run(move |txn| {
@@ -69,7 +72,10 @@ impl Services {
                 })
             })
             .await?;
-        self.ring_webhooks(interest);
+        if ends_some {
+            let kinds = [EventType::NotificationSent, EventType::NotificationFailed];
+            self.ring_webhooks(interest, &kinds);
+        }
         Ok(held)
     }
 

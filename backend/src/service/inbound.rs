@@ -66,7 +66,13 @@ impl Services {
                 })
             })
             .await?;
-        self.ring_webhooks(interest);
+        if found == Some(true) {
+            let kinds = [
+                EventType::NotificationDelivered,
+                EventType::NotificationFailed,
+            ];
+            self.ring_webhooks(interest, &kinds);
+        }
         Ok(found)
     }
 
@@ -151,7 +157,11 @@ impl Services {
         if !applied {
             return Ok(None);
         }
-        self.ring_webhooks(interest);
+        let kind = match keyword {
+            Keyword::Stop => EventType::CustomerOptedOut,
+            Keyword::Start => EventType::CustomerOptedIn,
+        };
+        self.ring_webhooks(interest, &[kind]);
         Ok(Some(match keyword {
             Keyword::Stop => {
                 log::info!("{phone} opted out of texts (STOP via {via})");

@@ -218,7 +218,7 @@ impl Services {
             })
             .await?;
         if let Ran::Done { outcome, .. } = &ran {
-            self.ring_webhooks(interest);
+            self.ring_webhooks(interest, &[EventType::OrderCreated]);
             log::info!(
                 "order {} created by key {:?} ({})",
                 outcome.order.id,
@@ -375,8 +375,10 @@ impl Services {
             })
             .await?;
         if let Ran::Done { outcome, .. } = &ran {
-            if outcome.from.is_some() || outcome.eta_changed {
-                self.ring_webhooks(interest);
+            if outcome.from.is_some() {
+                self.ring_webhooks(interest, &[EventType::OrderStatusChanged]);
+            } else if outcome.eta_changed {
+                self.ring_webhooks(interest, &[EventType::OrderUpdated]);
             }
             if let Some(from) = outcome.from {
                 self.outbox.notify_one();
@@ -461,7 +463,7 @@ impl Services {
         if let Ran::Done { outcome, .. } = &ran
             && !outcome.changed.is_empty()
         {
-            self.ring_webhooks(interest);
+            self.ring_webhooks(interest, &[EventType::OrderUpdated]);
             let fields: Vec<&str> = outcome.changed.iter().map(|f| f.as_str()).collect();
             log::info!(
                 "order {} edited ({}) by key {:?} ({})",

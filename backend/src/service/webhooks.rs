@@ -233,9 +233,11 @@ impl Services {
         self.webhook_bell.clone()
     }
 
-    /// Rings the dispatcher's bell when some endpoint may have been given an event.
-    pub(crate) fn ring_webhooks(&self, interest: Interest) {
-        if interest.any() {
+    /// Rings the dispatcher's bell after a write that may have queued an event of one
+    /// of `kinds`: only when some endpoint wants one of them, since every ring costs the
+    /// dispatcher a claim through the writer.
+    pub(crate) fn ring_webhooks(&self, interest: Interest, kinds: &[EventType]) {
+        if kinds.iter().any(|kind| interest.wants(*kind)) {
             self.webhook_bell.notify_one();
         }
     }
