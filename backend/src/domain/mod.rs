@@ -36,8 +36,7 @@ pub use template::{
     Placeholder, StatusTemplate, Template, TemplateError, TemplateValues, short_ref,
 };
 pub use webhook::{
-    Audience, CustomerEventData, CustomerMessage, DeliveryState, DueWebhook, EndpointUrl,
-    EventType, NotificationEventData, NotificationMessage, OrderEventData, OrderMessage,
-    OrderSnapshot, Subscription, WEBHOOK_RETRY_WINDOW, WebhookAttempt, WebhookDelivery,
+    Audience, CustomerMessage, DeliveryState, DueWebhook, EndpointUrl, EventType,
+    NotificationMessage, OrderMessage, Subscription, WebhookAttempt, WebhookDelivery,
     WebhookEndpoint, WebhookEvent, is_public, message_id, next_webhook_attempt,
 };
