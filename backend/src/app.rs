@@ -37,8 +37,19 @@ pub fn start_worker(
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
 ) -> Result<RunningWorker, StartError> {
-    let writer = Writer::new(db.clone(), metrics.clone());
-    let services = Services::new(Arc::new(db), writer, outbox, metrics, settings.clone());
+    let writer = Writer::new(
+        db.clone(),
+        &settings.database_url,
+        &settings.db_pool,
+        metrics.clone(),
+    )
+    .map_err(StartError::Writer)?;
+    let reads =
+        store::read_pool(&db, &settings.database_url).map_err(|source| StartError::Database {
+            url: redact_url(&settings.database_url),
+            source,
+        })?;
+    let services = Services::new(reads, writer, outbox, metrics, settings.clone());
     start_worker_with(settings, services)
 }
 
@@ -108,6 +119,8 @@ pub enum StartError {
     Webhooks(String),
     #[error("cannot open the database at {url}: {source}")]
     Database { url: String, source: sea_orm::DbErr },
+    #[error("cannot start the database writer: {0}")]
+    Writer(store::StorageError),
     #[error("cannot apply migrations: {0}")]
     Migration(sea_orm::DbErr),
     #[error("cannot prepare API keys: {0}")]
@@ -135,16 +148,25 @@ pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, St
 
 /// The use cases on `db`, for a command that runs beside the service (`keys`): its
 /// writes go through a writer of its own.
-pub fn services_for(settings: Arc<Settings>, db: DatabaseConnection) -> Services {
+pub fn services_for(
+    settings: Arc<Settings>,
+    db: DatabaseConnection,
+) -> Result<Services, StartError> {
     let metrics = Arc::new(Metrics::default());
-    let writer = Writer::new(db.clone(), metrics.clone());
-    Services::new(
+    let writer = Writer::new(
+        db.clone(),
+        &settings.database_url,
+        &settings.db_pool,
+        metrics.clone(),
+    )
+    .map_err(StartError::Writer)?;
+    Ok(Services::new(
         Arc::new(db),
         writer,
         Arc::new(Notify::new()),
         metrics,
         settings,
-    )
+    ))
 }
 
 /// A first admin key, created when no key exists at all, and the sign-in link for it.
@@ -211,22 +233,21 @@ impl Application {
         let limiter = RateLimiter::new(settings.rate_limit, settings.rate_limit_burst);
         let outbox = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::default());
-        let reads =
-            store::read_pool(&db, &settings.database_url, &settings.db_pool).map_err(|source| {
-                StartError::Database {
-                    url: settings.database_url.clone(),
-                    source,
-                }
-            })?;
-        let events = LiveHub::start(reads.clone());
-        let writer = Writer::new(db, metrics.clone());
-        let services = Services::new(
-            Arc::new(reads),
-            writer,
-            outbox,
+        let reads = store::read_pool(&db, &settings.database_url).map_err(|source| {
+            StartError::Database {
+                url: redact_url(&settings.database_url),
+                source,
+            }
+        })?;
+        let events = LiveHub::start(&db, reads.clone());
+        let writer = Writer::new(
+            db.clone(),
+            &settings.database_url,
+            &settings.db_pool,
             metrics.clone(),
-            settings.clone(),
-        );
+        )
+        .map_err(StartError::Writer)?;
+        let services = Services::new(reads, writer, outbox, metrics.clone(), settings.clone());
         spawn_housekeeping(services.clone());
         let for_worker = services.clone();
         let services_data = web::Data::new(services.clone());
@@ -336,7 +357,13 @@ pub fn operations_server(
         source,
     };
     let listener = TcpListener::bind(addr).map_err(bind_error)?;
-    let writer = Writer::new(db.clone(), metrics.clone());
+    let writer = Writer::new(
+        db.clone(),
+        &settings.database_url,
+        &settings.db_pool,
+        metrics.clone(),
+    )
+    .map_err(StartError::Writer)?;
     let services = web::Data::new(Services::new(
         Arc::new(db),
         writer,

@@ -164,7 +164,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => {
-            manage_keys(command, &app::services_for(Arc::new(settings), db)).await
+            manage_keys(command, &app::services_for(Arc::new(settings), db)?).await
         }
         Command::Openapi { .. } => unreachable!("handled before the settings are read"),
     }

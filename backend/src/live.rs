@@ -42,8 +42,9 @@ pub struct LiveHub {
 }
 
 impl LiveHub {
-    /// Starts the pump (and on PostgreSQL the listener) for `db`.
-    pub fn start(db: DatabaseConnection) -> Arc<LiveHub> {
+    /// Starts the pump, reading the change log through `reads`, and on PostgreSQL the
+    /// listener on `db`.
+    pub fn start(db: &DatabaseConnection, reads: Arc<dyn Reads>) -> Arc<LiveHub> {
         let (sender, _) = broadcast::channel(BACKLOG);
         let (ready_tx, ready) = watch::channel(false);
         let (closing, _) = watch::channel(false);
@@ -52,7 +53,8 @@ impl LiveHub {
             tokio::spawn(listen(db.clone(), wake.clone(), closing.subscribe()));
         }
         tokio::spawn(pump(
-            db,
+            reads,
+            db.get_database_backend(),
             sender.clone(),
             wake,
             ready_tx,
@@ -100,13 +102,14 @@ impl LiveHub {
 }
 
 async fn pump(
-    db: DatabaseConnection,
+    db: Arc<dyn Reads>,
+    backend: DbBackend,
     sender: broadcast::Sender<Arc<Change>>,
     wake: Arc<Notify>,
     ready: watch::Sender<bool>,
     mut closing: watch::Receiver<bool>,
 ) {
-    let poll = poll_interval(db.get_database_backend());
+    let poll = poll_interval(backend);
     let mut cursor = loop {
         match db.latest_change().await {
             Ok(cursor) => break cursor,
@@ -127,7 +130,7 @@ async fn pump(
             _ = tokio::time::sleep(poll) => {}
             _ = closing.changed() => return,
         }
-        match pump_once(&db, &sender, &mut cursor).await {
+        match pump_once(db.as_ref(), &sender, &mut cursor).await {
             Ok(()) if failing => {
                 log::info!("live events read the change log again");
                 failing = false;
@@ -150,7 +153,7 @@ async fn pump(
 /// later point, so it has everything up to where the pump continues; one that
 /// subscribed before it keeps the pump reading.
 async fn pump_once(
-    db: &DatabaseConnection,
+    db: &dyn Reads,
     sender: &broadcast::Sender<Arc<Change>>,
     cursor: &mut Cursor,
 ) -> Result<(), StorageError> {

@@ -33,7 +33,13 @@ async fn kitchen(settings: &[(&str, &str)]) -> Kitchen {
         env.insert(format!("ORDER_NOTIFY_{name}"), (*value).to_owned());
     }
     let settings = Arc::new(Settings::load(&env, None).unwrap());
-    let writer = Writer::new(db.clone(), Arc::new(Metrics::default()));
+    let writer = Writer::new(
+        db.clone(),
+        &url,
+        &crate::config::PoolSettings::default(),
+        Arc::new(Metrics::default()),
+    )
+    .unwrap();
     let services = Services::new(
         Arc::new(db.clone()),
         writer,

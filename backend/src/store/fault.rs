@@ -32,6 +32,9 @@ fn classify_runtime(error: &RuntimeErr) -> Option<FaultKind> {
 fn classify_sqlx(error: &sqlx::Error) -> Option<FaultKind> {
     match error {
         sqlx::Error::Database(database) => {
+            if let Some(fault) = super::sqlite::engine::fault_of(database.as_ref()) {
+                return fault;
+            }
             if let Some(sqlite) = database.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
                 let code = sqlite.code()?.parse::<i32>().ok()?;
                 return sqlite_fault(code);

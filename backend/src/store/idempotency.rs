@@ -5,8 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set,
-    TryInsertResult,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set, TryInsertResult,
 };
 use uuid::Uuid;
 
@@ -115,7 +114,7 @@ pub async fn claim(
 
 /// Stores the response inside the transaction that did the work.
 pub async fn complete(
-    txn: &DatabaseTransaction,
+    txn: &impl super::InTransaction,
     key_id: Uuid,
     idempotency_key: &str,
     response: &StoredResponse,

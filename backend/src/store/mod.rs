@@ -4,6 +4,8 @@
 //! …), for SQLite and PostgreSQL. Connecting, migrations and fault recognition are here
 //! too.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -39,6 +41,15 @@ pub mod writer;
 
 pub use migration::Migrator;
 pub use port::{Reads, StorageError, Writes};
+
+/// A connection inside a writing transaction: sea-orm's own on PostgreSQL, a batch of
+/// the SQLite engine's writer on SQLite. The store's writes take one, so none of them
+/// can run outside a transaction.
+pub trait InTransaction: ConnectionTrait + Send + Sync {}
+
+impl InTransaction for DatabaseTransaction {}
+
+impl InTransaction for sqlite::InBatch {}
 
 /// Opens the database named by the URL with the default pool settings.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
@@ -79,40 +90,37 @@ pub async fn connect_with(url: &str, pool: &PoolSettings) -> Result<DatabaseConn
     Database::connect(options).await
 }
 
-/// Connections that only read, beside the one that writes. On a SQLite file, WAL lets
-/// readers run at the same time as each other and as the writer, so a page of orders
-/// no longer waits behind a queue of status changes on the single connection; they are
-/// opened read-only, when first needed, and replaced after a read meets a broken file. On PostgreSQL (a pool already) and an in-memory
-/// SQLite database (private to its connection) it is the same connection.
-pub fn read_pool(
-    db: &DatabaseConnection,
-    url: &str,
-    pool: &PoolSettings,
-) -> Result<DatabaseConnection, DbErr> {
-    use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+/// Connections that only read, beside the one that writes. On a SQLite file they are
+/// the SQLite engine's read connections (`store::sqlite`): WAL lets readers run at the
+/// same time as each other and as the writer, so a page of orders never waits behind a
+/// queue of status changes; each read runs on the thread that asks. On PostgreSQL (a
+/// pool already) it is `db` itself.
+pub fn read_pool(db: &DatabaseConnection, url: &str) -> Result<Arc<dyn Reads>, DbErr> {
+    Ok(match sqlite_path(url)? {
+        Some(path) => sqlite::ReadConnections::new(path),
+        None => Arc::new(db.clone()),
+    })
+}
+
+/// The file a SQLite URL names; `None` for PostgreSQL. An in-memory database lives
+/// inside sqlx's one connection, out of the SQLite engine's reach, so it is refused.
+pub fn sqlite_path(url: &str) -> Result<Option<PathBuf>, DbErr> {
+    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
     use std::str::FromStr;
 
-    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
-        return Ok(db.clone());
+    if !url.starts_with("sqlite:") {
+        return Ok(None);
     }
     let options = SqliteConnectOptions::from_str(url)
-        .map_err(|e| DbErr::Custom(format!("cannot read the SQLite URL: {e}")))?
-        .read_only(true)
-        .busy_timeout(Duration::from_secs(5));
-    let readers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(2, 8) as u32;
-    let pool = SqlitePoolOptions::new()
-        .max_connections(readers)
-        .min_connections(0)
-        .acquire_timeout(pool.acquire_timeout)
-        // A read connection opened before a read met a broken file (an I/O error, a
-        // damaged page) is closed instead of reused; a new one is opened in its place.
-        .before_acquire(|_, meta| {
-            Box::pin(async move { Ok(!fault::opened_before_read_fault(meta.age)) })
-        })
-        .connect_lazy_with(options);
-    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+        .map_err(|e| DbErr::Custom(format!("cannot read the SQLite URL: {e}")))?;
+    let file = options.get_filename().to_path_buf();
+    let name = file.to_string_lossy();
+    if name == ":memory:" || name.contains("sqlx-in-memory") || url.contains("mode=memory") {
+        return Err(DbErr::Custom(
+            "an in-memory SQLite database cannot be used: order-notify keeps its orders in a file (sqlite://order-notify.db?mode=rwc)".to_owned(),
+        ));
+    }
+    Ok(Some(file))
 }
 
 /// Starts a transaction that is going to write. On SQLite it is `BEGIN IMMEDIATE`: the

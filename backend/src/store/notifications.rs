@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Statement,
 };
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ use crate::domain::{DeliveryReport, Notification, NotificationState, Order, SmsT
 /// the oldest of them was queued. On PostgreSQL it first locks the number until the
 /// transaction ends, so two instances cannot both count the same free place.
 pub async fn recent_to(
-    txn: &DatabaseTransaction,
+    txn: &impl super::InTransaction,
     recipient: &str,
     since: DateTime<Utc>,
 ) -> Result<RecentTexts, DbErr> {
@@ -39,7 +39,7 @@ pub async fn recent_to(
 /// The texts `key` caused since `since` that were not cancelled, locked on PostgreSQL
 /// as [`recent_to`] is.
 pub async fn recent_by(
-    txn: &DatabaseTransaction,
+    txn: &impl super::InTransaction,
     key: Uuid,
     since: DateTime<Utc>,
 ) -> Result<RecentTexts, DbErr> {
@@ -48,7 +48,7 @@ pub async fn recent_by(
 }
 
 async fn recent(
-    txn: &DatabaseTransaction,
+    txn: &impl super::InTransaction,
     lock_name: &str,
     whose: sea_orm::sea_query::SimpleExpr,
     since: DateTime<Utc>,
@@ -62,17 +62,24 @@ async fn recent(
         );
         txn.execute_raw(lock).await?;
     }
-    let (count, oldest): (i64, Option<DateTime<Utc>>) = notifications::Entity::find()
+    /// Read by name (an expression is named after the column whose type it has), so
+    /// every engine hands it over alike.
+    #[derive(sea_orm::FromQueryResult)]
+    struct Recent {
+        count: i64,
+        created_at: Option<DateTime<Utc>>,
+    }
+    let (count, oldest) = notifications::Entity::find()
         .select_only()
         .column_as(C::Id.count(), "count")
-        .column_as(C::CreatedAt.min(), "oldest")
+        .column_as(C::CreatedAt.min(), "created_at")
         .filter(whose)
         .filter(C::CreatedAt.gte(since))
         .filter(C::State.ne(NotificationState::Cancelled.as_str()))
-        .into_tuple()
+        .into_model::<Recent>()
         .one(txn)
         .await?
-        .unwrap_or((0, None));
+        .map_or((0, None), |r| (r.count, r.created_at));
     Ok(RecentTexts {
         count: u64::try_from(count).unwrap_or(0),
         oldest,
@@ -118,7 +125,7 @@ pub(super) fn to_notification(row: notifications::Model) -> Result<Notification,
 /// looked up inside the insert (`INSERT … SELECT … CASE WHEN EXISTS`), so the check and
 /// the record cannot disagree and it costs no extra round trip.
 pub async fn queue_notification(
-    txn: &DatabaseTransaction,
+    txn: &impl super::InTransaction,
     order: &Order,
     text: SmsText,
     provider: &str,

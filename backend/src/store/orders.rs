@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -52,7 +52,7 @@ fn scoped(query: sea_orm::Select<orders::Entity>, scope: Scope) -> sea_orm::Sele
 /// Appends the history step that brought `order` (as it is after the step) from
 /// `from`, naming the fields it `changed`.
 async fn append_event(
-    txn: &DatabaseTransaction,
+    txn: &impl super::InTransaction,
     order: &Order,
     from: Option<OrderStatus>,
     actor: &Actor,
@@ -83,7 +83,7 @@ async fn append_event(
 
 /// Inserts a pending order and the history event that records its creation.
 pub async fn create_order(
-    txn: &DatabaseTransaction,
+    txn: &impl super::InTransaction,
     new: NewOrder,
     actor: &Actor,
 ) -> Result<Order, OrderError> {
@@ -120,7 +120,7 @@ pub async fn create_order(
     .await;
     let model = match inserted {
         Ok(model) => model,
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+        Err(e) if super::sqlite::is_unique_violation(&e) => {
             return Err(OrderError::DuplicateExternalRef(
                 external_ref.unwrap_or_default(),
             ));
@@ -208,7 +208,7 @@ pub async fn list_orders(
 /// another request) makes this fail with `ConcurrentChange` instead of silently
 /// overwriting it. Returns the order as written.
 async fn change_at_version(
-    txn: &DatabaseTransaction,
+    txn: &impl super::InTransaction,
     order: &Order,
     changed: Order,
     fields: &[OrderField],
@@ -263,7 +263,7 @@ async fn change_at_version(
 /// Moves an order to `target` (and, when `eta` is given, promises that time): writes
 /// it, bumps the version and appends the history step, at the version the caller read.
 pub async fn change_status(
-    txn: &DatabaseTransaction,
+    txn: &impl super::InTransaction,
     order: &Order,
     target: OrderStatus,
     eta: Option<Option<DateTime<Utc>>>,
@@ -284,7 +284,7 @@ pub async fn change_status(
 /// Corrects `order`'s details as `edit` says, bumps the version and appends a history
 /// entry naming the `changed` fields (the status stays), at the version the caller read.
 pub async fn edit_order(
-    txn: &DatabaseTransaction,
+    txn: &impl super::InTransaction,
     order: &Order,
     edit: &OrderEdit,
     changed: &[OrderField],

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -127,7 +127,7 @@ pub async fn record_outcome(
 /// so one fsync on SQLite, for the whole batch); for each, whether `worker` still held
 /// its lease. Every attempt is kept, whoever holds the lease now: it was made.
 pub async fn record_outcomes(
-    txn: &DatabaseTransaction,
+    txn: &impl super::InTransaction,
     worker: &str,
     outcomes: Vec<Settled>,
 ) -> Result<Vec<bool>, DbErr> {
@@ -183,15 +183,22 @@ pub async fn attempts_at(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Atte
 
 /// Texts by state and the oldest one still queued, for `/metrics`.
 pub async fn queue_figures(db: &impl ConnectionTrait) -> Result<QueueFigures, DbErr> {
-    use sea_orm::sea_query::Func;
+    #[derive(sea_orm::FromQueryResult)]
+    struct ByState {
+        state: String,
+        count: i64,
+    }
     let counts: Vec<(String, i64)> = notifications::Entity::find()
         .select_only()
         .column(notifications::Column::State)
-        .expr(Func::count(Expr::col(notifications::Column::Id)))
+        .column_as(notifications::Column::Id.count(), "count")
         .group_by(notifications::Column::State)
-        .into_tuple()
+        .into_model::<ByState>()
         .all(db)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|row| (row.state, row.count))
+        .collect();
     let oldest = notifications::Entity::find()
         .filter(notifications::Column::State.eq(NotificationState::Queued.as_str()))
         .order_by_asc(notifications::Column::CreatedAt)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
 use super::port::{
@@ -188,7 +188,7 @@ impl<C: ConnectionTrait + Send + Sync> Reads for C {
 }
 
 #[async_trait]
-impl Writes for DatabaseTransaction {
+impl<C: super::InTransaction> Writes for C {
     async fn insert_order(&self, new: NewOrder, actor: &Actor) -> Result<Order, OrderError> {
         orders::create_order(self, new, actor).await
     }

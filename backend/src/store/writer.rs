@@ -1,5 +1,5 @@
 //! Group commit: on SQLite, every request that writes hands its work to one writer
-//! task, which runs whatever has gathered in one transaction, each piece of work inside
+//! thread, which runs whatever has gathered in one transaction, each piece of work inside
 //! its own savepoint, and commits them together. A durable commit (an fsync with
 //! `synchronous=FULL`) costs the same for one change as for a hundred, so under load
 //! the cost is shared; with one request at a time a batch is that one request.
@@ -9,6 +9,10 @@
 //! the batch is committed, so an answer never reports a write that could still be lost;
 //! if the commit fails, every piece of work in it fails with it (none of it happened).
 //!
+//! On SQLite the batch runs on a thread of its own, on a connection of the SQLite
+//! engine (`store::sqlite`): every statement of every piece of work is a call into
+//! SQLite on that thread, with no hand-off to another thread and back.
+//!
 //! PostgreSQL takes many writers at once and shares the cost of its commits by itself,
 //! so there the work runs on the caller's own transaction from the pool.
 
@@ -17,11 +21,13 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::fault::FaultKind;
 use super::port::{StorageError, Writes};
+use super::sqlite::{Durability, InBatch, WriteConnection};
+use crate::config::PoolSettings;
 use crate::metrics::Metrics;
 
 /// How many pieces of work one transaction takes at most: enough to share an fsync
@@ -53,7 +59,7 @@ pub struct Writer {
 enum Mode {
     /// Each piece of work in its own transaction (PostgreSQL).
     Direct(DatabaseConnection),
-    /// Handed to the writer task (SQLite).
+    /// Handed to the writer's thread (SQLite).
     Batched(mpsc::UnboundedSender<Box<dyn Job>>),
 }
 
@@ -69,7 +75,7 @@ struct Done {
 
 /// A caller's work with the way back to the caller, types erased.
 trait Job: Send {
-    fn run<'t>(self: Box<Self>, txn: &'t DatabaseTransaction) -> BoxFuture<'t, Done>;
+    fn run<'t>(self: Box<Self>, batch: &'t InBatch) -> BoxFuture<'t, Done>;
     /// Answers the caller without running the work, or without keeping it.
     fn refuse(self: Box<Self>, error: StorageError);
 }
@@ -81,14 +87,14 @@ struct Pending<F, T, E> {
 
 impl<F, T, E> Job for Pending<F, T, E>
 where
-    F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
+    F: for<'t> FnOnce(&'t InBatch) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: WriteError,
 {
-    fn run<'t>(self: Box<Self>, txn: &'t DatabaseTransaction) -> BoxFuture<'t, Done> {
+    fn run<'t>(self: Box<Self>, batch: &'t InBatch) -> BoxFuture<'t, Done> {
         let Pending { work, reply } = *self;
         Box::pin(async move {
-            let result = work(txn).await;
+            let result = work(batch).await;
             let fault = result
                 .as_ref()
                 .err()
@@ -116,23 +122,48 @@ where
 }
 
 impl Writer {
-    /// A writer for `db`. On SQLite it starts the writer task (so it must be called
-    /// inside the Tokio runtime); the task ends when the last clone of the writer is
-    /// dropped, after finishing the work it was given.
+    /// A writer for `db`, opened from `url`. On a SQLite file it starts the writer's thread, which owns a
+    /// connection of the SQLite engine (`store::sqlite`) to that file, kept as `pool`
+    /// says (`synchronous`); the thread ends when the last clone of the writer is
+    /// dropped, after finishing the work it was given. An in-memory SQLite database is
+    /// refused (it lives inside sqlx's one connection).
     /// Committed batches, storage faults and reconnections are counted in `metrics`.
-    pub fn new(db: DatabaseConnection, metrics: Arc<Metrics>) -> Writer {
-        if db.get_database_backend() != DbBackend::Sqlite {
-            return Writer {
+    pub fn new(
+        db: DatabaseConnection,
+        url: &str,
+        pool: &PoolSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Writer, StorageError> {
+        let Some(path) = super::sqlite_path(url)? else {
+            return Ok(Writer {
                 mode: Mode::Direct(db),
                 metrics,
-            };
-        }
+            });
+        };
+        let durability = if pool.sqlite_full_sync {
+            Durability::Full
+        } else {
+            Durability::Normal
+        };
+        let connection = WriteConnection::new(path, durability);
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(db, queue, metrics.clone()));
-        Writer {
+        let counted = metrics.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || {
+                // The work's futures wait on nothing but this thread's connection; a
+                // runtime of its own lets them use Tokio's types all the same.
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a current-thread runtime starts");
+                runtime.block_on(write_batches(connection, queue, counted));
+            })
+            .map_err(|e| StorageError::other(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(Writer {
             mode: Mode::Batched(jobs),
             metrics,
-        }
+        })
     }
 
     /// Runs `work` in a writing transaction and answers what it returned once its
@@ -141,65 +172,76 @@ impl Writer {
     /// it, the answer is that error (a storage fault: `store::fault`) and nothing of
     /// the transaction is kept.
     ///
-    /// On SQLite the work runs in the writer task, even if the caller stops waiting, so
-    /// it owns what it uses (`'static`).
+    /// On SQLite the work runs on the writer's thread, even if the caller stops
+    /// waiting, so it owns what it uses (`'static`).
     pub async fn run<F, T, E>(&self, work: F) -> Result<T, E>
     where
         F: for<'t> FnOnce(&'t dyn Writes) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: WriteError,
     {
-        self.run_on_transaction(move |txn: &DatabaseTransaction| work(txn))
-            .await
+        match &self.mode {
+            Mode::Direct(db) => self.run_direct(db, work).await,
+            Mode::Batched(_) => self.run_in_batch(move |batch: &InBatch| work(batch)).await,
+        }
     }
 
-    /// [`Writer::run`], with the engine's own transaction: for the writer's tests.
-    pub(super) async fn run_on_transaction<F, T, E>(&self, work: F) -> Result<T, E>
+    /// One transaction of its own, from the pool (PostgreSQL).
+    async fn run_direct<F, T, E>(&self, db: &DatabaseConnection, work: F) -> Result<T, E>
     where
-        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
+        F: for<'t> FnOnce(&'t dyn Writes) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: WriteError,
     {
-        match &self.mode {
-            Mode::Direct(db) => {
-                // A connection that fails here is not reused: sqlx pings each one as it
-                // goes back to the pool and closes those that do not answer.
-                let txn = super::begin_write(db)
+        // A connection that fails here is not reused: sqlx pings each one as it goes
+        // back to the pool and closes those that do not answer.
+        let txn: DatabaseTransaction = super::begin_write(db)
+            .await
+            .map_err(StorageError::from)
+            .inspect_err(|e| self.note_fault(e))?;
+        match work(&txn).await {
+            Ok(value) => {
+                txn.commit()
                     .await
                     .map_err(StorageError::from)
                     .inspect_err(|e| self.note_fault(e))?;
-                match work(&txn).await {
-                    Ok(value) => {
-                        txn.commit()
-                            .await
-                            .map_err(StorageError::from)
-                            .inspect_err(|e| self.note_fault(e))?;
-                        self.metrics.record_write_batch(1);
-                        Ok(value)
-                    }
-                    Err(e) => {
-                        if let Some(fault) = e.storage_fault() {
-                            self.note_fault(fault);
-                        }
-                        // Its own error says more than a failed rollback's (the
-                        // transaction ends either way).
-                        let _ = txn.rollback().await;
-                        Err(e)
-                    }
-                }
+                self.metrics.record_write_batch(1);
+                Ok(value)
             }
-            Mode::Batched(jobs) => {
-                let (reply, answer) = oneshot::channel();
-                jobs.send(Box::new(Pending { work, reply }))
-                    .map_err(|_| StorageError::other("the database writer has stopped"))?;
-                answer.await.map_err(|_| {
-                    // The work panicked (the writer logged it) or the writer was stopped.
-                    E::from(StorageError::other(
-                        "the write was abandoned; nothing of it was kept",
-                    ))
-                })?
+            Err(e) => {
+                if let Some(fault) = e.storage_fault() {
+                    self.note_fault(fault);
+                }
+                // Its own error says more than a failed rollback's (the transaction
+                // ends either way).
+                let _ = txn.rollback().await;
+                Err(e)
             }
         }
+    }
+
+    /// Hands `work` to the writer's thread for its next batch (SQLite); with the
+    /// batch's connection itself, for the writer's tests.
+    pub(super) async fn run_in_batch<F, T, E>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'t> FnOnce(&'t InBatch) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: WriteError,
+    {
+        let Mode::Batched(jobs) = &self.mode else {
+            return Err(E::from(StorageError::other(
+                "only a SQLite writer batches its work",
+            )));
+        };
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Box::new(Pending { work, reply }))
+            .map_err(|_| StorageError::other("the database writer has stopped"))?;
+        answer.await.map_err(|_| {
+            // The work panicked (the writer logged it) or the writer was stopped.
+            E::from(StorageError::other(
+                "the write was abandoned; nothing of it was kept",
+            ))
+        })?
     }
 
     fn note_fault(&self, error: &StorageError) {
@@ -218,14 +260,15 @@ struct Ended {
 }
 
 async fn write_batches(
-    db: DatabaseConnection,
+    connection: Arc<WriteConnection>,
     mut queue: mpsc::UnboundedReceiver<Box<dyn Job>>,
     metrics: Arc<Metrics>,
 ) {
+    let batch_connection = InBatch(connection.clone());
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut log = FaultLog::default();
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let ended = commit_batch(&db, std::mem::take(&mut batch)).await;
+        let ended = commit_batch(&batch_connection, std::mem::take(&mut batch)).await;
         if ended.committed > 0 {
             metrics.record_write_batch(ended.committed);
             log.recovered();
@@ -236,11 +279,8 @@ async fn write_batches(
                 metrics.record_storage_error(kind);
             }
             log.failed(kind, &error);
-            match reconnect(&db).await {
-                Ok(true) => metrics.record_writer_reconnect(),
-                Ok(false) => {}
-                Err(e) => log::warn!("cannot open a new database connection yet: {e}"),
-            }
+            connection.reopen();
+            metrics.record_writer_reconnect();
         }
     }
 }
@@ -301,38 +341,37 @@ impl FaultLog {
 /// marks the connection broken: after such an error SQLite may or may not have rolled
 /// the transaction back by itself, so what the connection believes and what the file
 /// holds can disagree, and only a new connection is sure to start clean.
-async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Ended {
-    let txn = match super::begin_write(db).await {
-        Ok(txn) => txn,
-        Err(e) => {
-            let e = StorageError::from(e);
-            for job in batch {
-                job.refuse(e.clone());
-            }
-            return Ended {
-                committed: 0,
-                broken: Some(e),
-            };
+async fn commit_batch(conn: &InBatch, batch: Vec<Box<dyn Job>>) -> Ended {
+    // The write lock is taken up front, waiting up to the busy timeout while another
+    // process (a `worker`, the command line) writes; a plain BEGIN would read first
+    // and then fail at once when its first write finds the lock taken.
+    if let Err(e) = conn.execute_unprepared("BEGIN IMMEDIATE").await {
+        let e = StorageError::from(e);
+        for job in batch {
+            job.refuse(e.clone());
         }
-    };
+        return Ended {
+            committed: 0,
+            broken: Some(e),
+        };
+    }
     // One savepoint marks where the current piece of work began: kept work is
-    // released and the mark set again after it, failed work is rolled back to it. The
-    // statements go in one round trip each, and COMMIT releases the last mark. Work on
-    // its own needs no mark.
+    // released and the mark set again after it, failed work is rolled back to it.
+    // COMMIT releases the last mark. Work on its own needs no mark.
     let alone = batch.len() == 1;
     let mut finished: Vec<Done> = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     let mut broken = if alone {
         None
     } else {
-        txn.execute_unprepared("SAVEPOINT job")
+        conn.execute_unprepared("SAVEPOINT job")
             .await
             .err()
             .map(StorageError::from)
     };
     if broken.is_none() {
         for job in jobs.by_ref() {
-            let done = run_guarded(job, &txn).await;
+            let done = run_guarded(job, conn).await;
             let keep = done.as_ref().is_some_and(|d| d.keep);
             let fault = done.as_ref().and_then(|d| d.fault.clone());
             if let Some(done) = done {
@@ -350,7 +389,7 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Ende
             } else {
                 "ROLLBACK TO job"
             };
-            if let Err(e) = txn.execute_unprepared(reset).await {
+            if let Err(e) = conn.execute_unprepared(reset).await {
                 broken = Some(e.into());
                 break;
             }
@@ -360,11 +399,21 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Ende
     let ended = match broken {
         Some(e) => {
             // The connection is replaced whatever the rollback says.
-            let _ = txn.rollback().await;
+            let _ = conn.execute_unprepared("ROLLBACK").await;
             Err(e)
         }
-        None if kept == 0 => txn.rollback().await.map_err(StorageError::from),
-        None => txn.commit().await.map_err(StorageError::from),
+        None if kept == 0 => conn
+            .execute_unprepared("ROLLBACK")
+            .await
+            .map(drop)
+            .map_err(StorageError::from),
+        None => match conn.execute_unprepared("COMMIT").await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let _ = conn.execute_unprepared("ROLLBACK").await;
+                Err(StorageError::from(e))
+            }
+        },
     };
     if let Err(e) = &ended {
         for job in jobs {
@@ -386,33 +435,10 @@ async fn commit_batch(db: &DatabaseConnection, batch: Vec<Box<dyn Job>>) -> Ende
     }
 }
 
-/// Replaces the writer's SQLite connection with a new one (opened with the same
-/// pragmas, by the pool, when next needed). Returns whether it did: an in-memory
-/// database lives only as long as its connection, so that one is kept.
-async fn reconnect(db: &DatabaseConnection) -> Result<bool, DbErr> {
-    let pool = db.get_sqlite_connection_pool();
-    let file = pool
-        .connect_options()
-        .get_filename()
-        .to_string_lossy()
-        .into_owned();
-    if file == ":memory:" || file.contains("sqlx-in-memory") {
-        return Ok(false);
-    }
-    let connection = pool
-        .acquire()
-        .await
-        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(e))))?;
-    // Closing takes it out of the pool for good; a failure to say goodbye to the file
-    // changes nothing about that.
-    let _ = connection.close().await;
-    Ok(true)
-}
-
 /// Runs a job; a panic in it is logged and its caller gets an error (its reply channel
-/// is dropped), instead of ending the writer task for everyone.
-async fn run_guarded(job: Box<dyn Job>, txn: &DatabaseTransaction) -> Option<Done> {
-    match AssertUnwindSafe(job.run(txn)).catch_unwind().await {
+/// is dropped), instead of ending the writer's thread for everyone.
+async fn run_guarded(job: Box<dyn Job>, batch: &InBatch) -> Option<Done> {
+    match AssertUnwindSafe(job.run(batch)).catch_unwind().await {
         Ok(done) => Some(done),
         Err(_) => {
             log::error!("a database write panicked; it was rolled back");
@@ -425,7 +451,7 @@ async fn run_guarded(job: Box<dyn Job>, txn: &DatabaseTransaction) -> Option<Don
 mod tests {
     use super::*;
     use crate::metrics::QueueFigures;
-    use sea_orm::{ConnectionTrait, Statement};
+    use sea_orm::{DbBackend, Statement};
 
     /// A SQLite file with `schema`, and the connection a writer would be given.
     struct TestFile {
@@ -482,9 +508,8 @@ mod tests {
     fn insert(
         n: i64,
         then_fail: bool,
-    ) -> impl for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<i64, StorageError>>
-    + Send
-    + 'static {
+    ) -> impl for<'t> FnOnce(&'t InBatch) -> BoxFuture<'t, Result<i64, StorageError>> + Send + 'static
+    {
         move |txn| {
             Box::pin(async move {
                 txn.execute_unprepared(&format!("INSERT INTO t (n) VALUES ({n})"))
@@ -497,18 +522,47 @@ mod tests {
         }
     }
 
+    /// Holds the writer's thread in a write of its own until `gate` opens (and a
+    /// moment more), so that the writes sent meanwhile share the next batch.
+    fn hold(writer: &Writer, gate: Arc<std::sync::Barrier>) -> tokio::task::JoinHandle<()> {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            writer
+                .run_in_batch(
+                    move |_: &InBatch| -> BoxFuture<'_, Result<(), StorageError>> {
+                        gate.wait();
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        Box::pin(async { Ok(()) })
+                    },
+                )
+                .await
+                .unwrap();
+        })
+    }
+
     #[tokio::test]
     async fn writes_sent_together_share_one_commit_and_fail_one_by_one() {
         let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
         let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(file.db.clone(), metrics.clone());
-        // All are handed over before the writer task first runs (one thread), so they
-        // form one batch: 1..=20, where every fifth fails after writing, and a 21st
-        // that breaks the primary key.
+        let writer = Writer::new(
+            file.db.clone(),
+            &file.url,
+            &PoolSettings::default(),
+            metrics.clone(),
+        )
+        .unwrap();
+        // The writer's thread is held in a write of its own while the others are
+        // handed over, so they form one batch: 1..=20, where every fifth fails after
+        // writing, and a 21st that breaks the primary key.
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let holding = hold(&writer, gate.clone());
+        tokio::task::spawn_blocking(move || gate.wait())
+            .await
+            .unwrap();
         let mut calls: Vec<_> = (1..=20)
-            .map(|n| writer.run_on_transaction(insert(n, n % 5 == 0)))
+            .map(|n| writer.run_in_batch(insert(n, n % 5 == 0)))
             .collect();
-        calls.push(writer.run_on_transaction(insert(3, false)));
+        calls.push(writer.run_in_batch(insert(3, false)));
         let results = futures_util::future::join_all(calls).await;
 
         let kept: Vec<i64> = (1..=20).filter(|n| n % 5 != 0).collect();
@@ -522,20 +576,25 @@ mod tests {
                 .to_string()
                 .contains("UNIQUE")
         );
+        holding.await.unwrap();
         assert_eq!(file.numbers("t").await, kept);
-        assert_eq!(batches(&metrics), (1, kept.len() as u64));
+        // The holding write's batch, then one for all the others.
+        assert_eq!(batches(&metrics), (2, kept.len() as u64 + 1));
     }
 
     #[tokio::test]
     async fn a_write_on_its_own_that_fails_leaves_nothing() {
         let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
         let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(file.db.clone(), metrics.clone());
-        assert!(writer.run_on_transaction(insert(7, true)).await.is_err());
-        assert_eq!(
-            writer.run_on_transaction(insert(8, false)).await.unwrap(),
-            8
-        );
+        let writer = Writer::new(
+            file.db.clone(),
+            &file.url,
+            &PoolSettings::default(),
+            metrics.clone(),
+        )
+        .unwrap();
+        assert!(writer.run_in_batch(insert(7, true)).await.is_err());
+        assert_eq!(writer.run_in_batch(insert(8, false)).await.unwrap(), 8);
         assert_eq!(file.numbers("t").await, [8]);
         assert_eq!(batches(&metrics), (1, 1));
     }
@@ -551,10 +610,16 @@ mod tests {
         )
         .await;
         let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(file.db.clone(), metrics.clone());
+        let writer = Writer::new(
+            file.db.clone(),
+            &file.url,
+            &PoolSettings::default(),
+            metrics.clone(),
+        )
+        .unwrap();
         let write = |sql: &'static str| {
-            writer.run_on_transaction(
-                move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), StorageError>> {
+            writer.run_in_batch(
+                move |txn: &InBatch| -> BoxFuture<'_, Result<(), StorageError>> {
                     Box::pin(async move {
                         txn.execute_unprepared(sql).await?;
                         Ok(())
@@ -562,16 +627,26 @@ mod tests {
                 },
             )
         };
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let holding = hold(&writer, gate.clone());
+        tokio::task::spawn_blocking(move || gate.wait())
+            .await
+            .unwrap();
         let (good, bad) = tokio::join!(
             write("INSERT INTO parent (n) VALUES (1); INSERT INTO t (n, parent) VALUES (1, 1)"),
             write("INSERT INTO t (n, parent) VALUES (2, 99)"),
         );
+        holding.await.unwrap();
         let error = good.unwrap_err().to_string();
         assert!(error.contains("FOREIGN KEY"), "{error}");
         assert!(bad.is_err());
         assert!(file.numbers("parent").await.is_empty());
         assert!(file.numbers("t").await.is_empty());
-        assert_eq!(batches(&metrics), (0, 0));
+        assert_eq!(
+            batches(&metrics),
+            (1, 1),
+            "only the holding write committed"
+        );
         // The writer goes on, on a new connection, and what it commits is committed.
         // (It answers a failed batch before replacing the connection, and replaces it
         // before it takes the next batch: after the next write, the count is certain.)
@@ -583,17 +658,32 @@ mod tests {
     #[tokio::test]
     async fn a_storage_fault_in_one_write_fails_its_whole_batch_and_replaces_the_connection() {
         let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB)").await;
+        let metrics = Arc::new(Metrics::default());
+        let writer = Writer::new(
+            file.db.clone(),
+            &file.url,
+            &PoolSettings::default(),
+            metrics.clone(),
+        )
+        .unwrap();
         // The writer's connection may not grow the file: the large write below meets
         // SQLITE_FULL, a real storage fault, after two small ones that fit.
-        file.db
-            .execute_unprepared("PRAGMA max_page_count = 3")
+        writer
+            .run_in_batch(
+                |batch: &InBatch| -> BoxFuture<'_, Result<(), StorageError>> {
+                    Box::pin(async move {
+                        batch
+                            .execute_unprepared("PRAGMA max_page_count = 3")
+                            .await?;
+                        Ok(())
+                    })
+                },
+            )
             .await
             .unwrap();
-        let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(file.db.clone(), metrics.clone());
         let write = |n: i64, bytes: usize| {
-            writer.run_on_transaction(
-                move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), StorageError>> {
+            writer.run_in_batch(
+                move |txn: &InBatch| -> BoxFuture<'_, Result<(), StorageError>> {
                     Box::pin(async move {
                         let sql = format!("INSERT INTO t (n, pad) VALUES ({n}, zeroblob({bytes}))");
                         txn.execute_unprepared(&sql).await?;
@@ -602,6 +692,11 @@ mod tests {
                 },
             )
         };
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let holding = hold(&writer, gate.clone());
+        tokio::task::spawn_blocking(move || gate.wait())
+            .await
+            .unwrap();
         let results = futures_util::future::join_all([
             write(1, 10),
             write(2, 10),
@@ -609,12 +704,14 @@ mod tests {
             write(4, 10),
         ])
         .await;
+        holding.await.unwrap();
         for (n, result) in (1..).zip(&results) {
             let error = result.as_ref().expect_err(&format!("write {n} must fail"));
             assert_eq!(error.fault(), Some(FaultKind::Full), "write {n}: {error}");
         }
         assert!(file.numbers("t").await.is_empty());
-        assert_eq!(batches(&metrics), (0, 0));
+        // Committed: the page limit's batch and the holding write's, nothing else.
+        assert_eq!(batches(&metrics), (2, 2));
         // The new connection has the default page limit: the large write now fits.
         write(5, 65536).await.unwrap();
         assert_eq!(file.numbers("t").await, [5]);
@@ -640,10 +737,11 @@ mod tests {
             .await
             .unwrap();
         let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(db.clone(), metrics.clone());
+        let writer =
+            Writer::new(db.clone(), &url, &PoolSettings::default(), metrics.clone()).unwrap();
         let write = |n: i64| {
-            writer.run_on_transaction(
-                move |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), StorageError>> {
+            writer.run_in_batch(
+                move |txn: &InBatch| -> BoxFuture<'_, Result<(), StorageError>> {
                     Box::pin(async move {
                         let sql = format!("INSERT INTO t (n, pad) VALUES ({n}, zeroblob(20000))");
                         txn.execute_unprepared(&sql).await?;
@@ -748,17 +846,22 @@ mod tests {
     #[tokio::test]
     async fn a_write_that_panics_is_undone_and_the_writer_goes_on() {
         let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
-        let writer = Writer::new(file.db.clone(), Arc::new(Metrics::default()));
-        let panicking = writer.run_on_transaction(
-            |txn: &DatabaseTransaction| -> BoxFuture<'_, Result<(), StorageError>> {
+        let writer = Writer::new(
+            file.db.clone(),
+            &file.url,
+            &PoolSettings::default(),
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
+        let panicking =
+            writer.run_in_batch(|txn: &InBatch| -> BoxFuture<'_, Result<(), StorageError>> {
                 Box::pin(async move {
                     txn.execute_unprepared("INSERT INTO t (n) VALUES (1)")
                         .await?;
                     panic!("a bug in a handler");
                 })
-            },
-        );
-        let (panicked, fine) = tokio::join!(panicking, writer.run_on_transaction(insert(2, false)));
+            });
+        let (panicked, fine) = tokio::join!(panicking, writer.run_in_batch(insert(2, false)));
         assert!(panicked.unwrap_err().to_string().contains("abandoned"));
         assert_eq!(fine.unwrap(), 2);
         assert_eq!(file.numbers("t").await, [2]);

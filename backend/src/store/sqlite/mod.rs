@@ -1,9 +1,10 @@
-//! The SQLite engine without a per-statement hand-off (issue 19), being built beside
-//! the sea-orm one: sqlx runs each SQLite connection on a thread of its own and every
-//! statement crosses a channel to it and back, several times per request; here the
-//! thread that owns the connection runs a whole batch of writes synchronously.
-//! `writer` is its group commit; the reads and the storage port follow.
+//! SQLite's own engine (issue 19): rusqlite, called on the thread that needs it, under
+//! the queries sea-orm builds. sqlx runs each SQLite connection on a thread of its own
+//! and every statement crosses a channel to it and back, several times per request;
+//! here the writer's thread runs a whole batch of writes on its connection, and a read
+//! runs on the request's own thread. PostgreSQL stays on sqlx, and migrations run
+//! through sqlx on both.
 
-pub mod writer;
+pub mod engine;
 
-pub use writer::{DirectWriter, Durability, storage_error};
+pub use engine::{Durability, InBatch, ReadConnections, WriteConnection, is_unique_violation};
