@@ -86,7 +86,7 @@ class Database:
 
 
 class Server:
-    def __init__(self, database, workdir, args=("serve", "--no-worker"), extra=None):
+    def __init__(self, database, workdir, args=("serve", "--no-worker"), extra=None, binary=None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
@@ -102,7 +102,7 @@ class Server:
             **(extra or {}),
         }
         started = time.perf_counter()
-        self.process = subprocess.Popen([SERVER, *args], cwd=workdir, env=env, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen([binary or SERVER, *args], cwd=workdir, env=env, stdout=subprocess.DEVNULL)
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.process.returncode}")
@@ -244,11 +244,14 @@ def raw_limit(database_kind, scenario, workdir, seconds, driver="sqlx", per_comm
 
 # ---------------------------------------------------------------- runs
 
-def api_scenarios(kind, workdir, options):
+def api_scenarios(kind, workdir, options, build, limits):
+    """The scenarios against `build` (label, server binary) on a fresh `kind` database.
+    `limits` keeps the raw limits measured, so a second build is compared with the same."""
+    label, binary = build
     database = Database(kind, workdir)
-    results = {"kind": kind, "scenarios": {}}
+    results = {"kind": kind, "build": label, "scenarios": {}}
     try:
-        server = Server(database, workdir)
+        server = Server(database, workdir, binary=binary)
         log(f"[{kind}] seeding {ORDERS} orders")
         ids = seed(server.base)
         ids_file = os.path.join(workdir, "ids.txt")
@@ -264,19 +267,19 @@ def api_scenarios(kind, workdir, options):
                 rate = max(100, int(peak["rps"] * 0.5))
                 log(f"[{kind}] {scenario}: oha at {rate}/s")
                 fixed = oha(scenario, server.base, ids, rate, options.seconds)
-            log(f"[{kind}] {scenario}: raw limit")
-            raw = raw_limit(kind, scenario, workdir, options.raw_seconds)
-            row = {"wrk_c64": peak, "oha": fixed, "raw_per_second": raw}
-            # SQLite's own limit: called directly (rusqlite), one write per commit and,
-            # for writes, 32 per commit as the group commit gathers them. The ratio is
-            # to the best of these, not to the old driver's limit.
-            limit = raw
-            if kind.startswith("sqlite"):
-                row["raw_rusqlite"] = raw_limit(kind, scenario, workdir, options.raw_seconds, "rusqlite")
-                limit = row["raw_rusqlite"]
-                if scenario in ("status-change", "notify"):
-                    row["raw_rusqlite_batched"] = raw_limit(kind, scenario, workdir, options.raw_seconds, "rusqlite", 32)
-                    limit = max(limit, row["raw_rusqlite_batched"])
+            if (kind, scenario) not in limits:
+                log(f"[{kind}] {scenario}: raw limit")
+                raw = {"raw_per_second": raw_limit(kind, scenario, workdir, options.raw_seconds)}
+                # SQLite's own limit: called directly (rusqlite), one write per commit
+                # and, for writes, 32 per commit as the group commit gathers them. The
+                # ratio is to the best of these, not to the old driver's limit.
+                if kind.startswith("sqlite"):
+                    raw["raw_rusqlite"] = raw_limit(kind, scenario, workdir, options.raw_seconds, "rusqlite")
+                    if scenario in ("status-change", "notify"):
+                        raw["raw_rusqlite_batched"] = raw_limit(kind, scenario, workdir, options.raw_seconds, "rusqlite", 32)
+                limits[(kind, scenario)] = raw
+            row = {"wrk_c64": peak, "oha": fixed, **limits[(kind, scenario)]}
+            limit = max(row.get("raw_rusqlite_batched", 0), row.get("raw_rusqlite", 0)) or row["raw_per_second"]
             row["ratio"] = peak["rps"] / limit if limit else None
             if scenario == "status-change":
                 for c in (16, 256):
@@ -287,7 +290,7 @@ def api_scenarios(kind, workdir, options):
         server.stop()
         starts = []
         for _ in range(5):
-            again = Server(database, workdir)
+            again = Server(database, workdir, binary=binary)
             starts.append(again.startup * 1000)
             again.stop()
         results["startup_ms"] = statistics.median(starts)
@@ -296,9 +299,10 @@ def api_scenarios(kind, workdir, options):
     return results
 
 
-def dispatch(workdir, options):
+def dispatch(workdir, options, build):
     """20k queued texts drained through a stub provider with 50 ms latency; then texts
     queued at a steady rate, for the enqueue → accepted latency."""
+    label, binary = build
     port = free_port()
     stub = subprocess.Popen([STUB, str(port), "50"], stdout=subprocess.DEVNULL)
     concurrency = options.send_concurrency
@@ -308,12 +312,12 @@ def dispatch(workdir, options):
     database = Database("sqlite-full", workdir)
     try:
         time.sleep(0.3)
-        api = Server(database, workdir, extra=extra)
+        api = Server(database, workdir, extra=extra, binary=binary)
         log(f"[dispatch] queueing {options.texts} texts")
         seed(api.base, options.texts, notify=True)
         api.stop()
         started = time.perf_counter()
-        server = Server(database, workdir, args=("serve",), extra=extra)
+        server = Server(database, workdir, args=("serve",), extra=extra, binary=binary)
         while http("GET", f"http://127.0.0.1:{port}/stats")["requests"] < options.texts:
             if time.perf_counter() - started > 600:
                 raise RuntimeError("the queue did not drain in 10 minutes")
@@ -327,7 +331,7 @@ def dispatch(workdir, options):
         seed(server.base, options.steady_rate * options.seconds // 10, notify=True)  # warm-up
         latencies = steady_latency(server.base, database.path, options)
         server.stop()
-        return {"texts": stats["requests"], "duplicates": stats["duplicates"], "concurrency": concurrency,
+        return {"build": label, "texts": stats["requests"], "duplicates": stats["duplicates"], "concurrency": concurrency,
                 "latency_ms": 50, "sms_per_second": sustained, "bound": bound,
                 "ratio": sustained / min(bound, 5000), "enqueue_to_accepted_p50_ms": latencies[0],
                 "enqueue_to_accepted_p99_ms": latencies[1], "steady_rate": options.steady_rate,
@@ -366,8 +370,8 @@ def parse_time(text):
 # ---------------------------------------------------------------- report
 
 def table(results, dispatched):
-    lines = ["| database | scenario | req/s (wrk c=64) | p50 / p99 ms (c=64) | p50 / p99 ms at a fixed rate (oha) | errors | raw limit /s: sqlx · direct (1 per commit / 32) | ratio to the best limit |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| database | build | scenario | req/s (wrk c=64) | p50 / p99 ms (c=64) | p50 / p99 ms at a fixed rate (oha) | errors | raw limit /s: sqlx · direct (1 per commit / 32) | ratio to the best limit |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for result in results:
         for scenario, row in result["scenarios"].items():
             peak, fixed = row["wrk_c64"], row["oha"]
@@ -378,7 +382,7 @@ def table(results, dispatched):
                 limits += f" · {row['raw_rusqlite']:,.0f}"
                 if "raw_rusqlite_batched" in row:
                     limits += f" / {row['raw_rusqlite_batched']:,.0f}"
-            lines.append(f"| {result['kind']} | {scenario} | {peak['rps']:,.0f} | {peak['p50_ms']:.2f} / {peak['p99_ms']:.2f} | "
+            lines.append(f"| {result['kind']} | {result['build']} | {scenario} | {peak['rps']:,.0f} | {peak['p50_ms']:.2f} / {peak['p99_ms']:.2f} | "
                          f"{fixed_text} | {errors} | {limits} | {row['ratio']:.2f} |")
     lines.append("")
     for result in results:
@@ -387,13 +391,12 @@ def table(results, dispatched):
         if change and "wrk_c16" in change:
             p16, p256 = change["wrk_c16"]["p99_ms"], change["wrk_c256"]["p99_ms"]
             extra = f"; status change p99 c=16 {p16:.2f} ms, c=256 {p256:.2f} ms ({p256 / p16:.1f}×)"
-        lines.append(f"- {result['kind']}: start-up to ready {result['startup_ms']:.0f} ms (median of 5), "
+        lines.append(f"- {result['kind']}, {result['build']}: start-up to ready {result['startup_ms']:.0f} ms (median of 5), "
                      f"RSS idle {result['idle_rss_mib']:.1f} MiB, peak {result['peak_rss_mib']:.1f} MiB{extra}")
-    if dispatched:
-        d = dispatched
+    for d in dispatched:
         p50 = "—" if d["enqueue_to_accepted_p50_ms"] is None else f"{d['enqueue_to_accepted_p50_ms']:.0f}"
         p99 = "—" if d["enqueue_to_accepted_p99_ms"] is None else f"{d['enqueue_to_accepted_p99_ms']:.0f}"
-        lines.append(f"- dispatch (sqlite-full, stub provider 50 ms, concurrency {d['concurrency']}): {d['texts']} texts at "
+        lines.append(f"- dispatch, {d['build']} (sqlite-full, stub provider 50 ms, concurrency {d['concurrency']}): {d['texts']} texts at "
                      f"{d['sms_per_second']:,.0f} SMS/s (bound {d['bound']:,.0f}/s, ratio {d['ratio']:.2f}), duplicates "
                      f"{d['duplicates']}; steady {d['steady_rate']}/s: enqueue → accepted p50 {p50} ms, p99 {p99} ms")
     return "\n".join(lines)
@@ -410,12 +413,18 @@ def main():
     parser.add_argument("--steady-rate", type=int, default=1000)
     parser.add_argument("--no-dispatch", action="store_true")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--label", default="this build", help="what to call this build's rows")
+    parser.add_argument("--before", help="another server binary, measured the same way in the same run, row by row before this build")
+    parser.add_argument("--before-label", default="before")
     options = parser.parse_args()
     options.scenarios = options.scenarios.split(",")
     workdir = tempfile.mkdtemp(prefix="order-notify-bench-")
     try:
-        results = [api_scenarios(kind, workdir, options) for kind in options.databases.split(",") if kind]
-        dispatched = None if options.no_dispatch else dispatch(workdir, options)
+        builds = ([(options.before_label, options.before)] if options.before else []) + [(options.label, SERVER)]
+        limits = {}
+        results = [api_scenarios(kind, workdir, options, build, limits)
+                   for kind in options.databases.split(",") if kind for build in builds]
+        dispatched = [] if options.no_dispatch else [dispatch(workdir, options, build) for build in builds]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report = table(results, dispatched)

@@ -3,9 +3,7 @@
 //! that meets one is answered 503 with nothing of it kept, and the connection it ran on
 //! is not trusted again.
 
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::{self, error::DatabaseError};
 use sea_orm::{DbErr, RuntimeErr};
@@ -81,30 +79,24 @@ fn postgres_fault(sqlstate: &str) -> Option<FaultKind> {
     }
 }
 
-/// When a read last met a storage fault, so the read connections opened before it are
-/// closed instead of reused (`store::read_pool`): a SQLite handle that saw an I/O error
-/// may keep a stale view of the file. Milliseconds since [`EPOCH`], 0 for never.
-static LAST_READ_FAULT: AtomicU64 = AtomicU64::new(0);
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+/// How many times read connections were retired: a read connection opened before the
+/// last time is closed instead of reused (`store::sqlite::ReadConnections`), since a
+/// SQLite handle that saw an I/O error may keep a stale view of the file.
+static READ_GENERATION: AtomicU64 = AtomicU64::new(0);
 
-/// Notes a read that met `kind`: every read connection open now is retired.
+/// Notes a storage fault that says the file is broken: every read connection open now
+/// is retired.
 pub fn note_read_fault(kind: FaultKind) {
     log::warn!(
         "a read met a storage fault ({}); read connections are reopened",
         kind.as_str()
     );
-    let now = EPOCH.elapsed().as_millis() as u64;
-    LAST_READ_FAULT.store(now.max(1), Ordering::Release);
+    READ_GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
-/// Whether a read connection that has been open for `age` predates the last read fault.
-pub fn opened_before_read_fault(age: Duration) -> bool {
-    let fault = LAST_READ_FAULT.load(Ordering::Acquire);
-    if fault == 0 {
-        return false;
-    }
-    let opened = EPOCH.elapsed().saturating_sub(age);
-    opened.as_millis() as u64 <= fault
+/// The current generation of read connections (see [`note_read_fault`]).
+pub fn read_generation() -> u64 {
+    READ_GENERATION.load(Ordering::Acquire)
 }
 
 #[cfg(test)]

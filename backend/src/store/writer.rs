@@ -268,9 +268,8 @@ async fn write_batches(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut log = FaultLog::default();
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let ended = commit_batch(&batch_connection, std::mem::take(&mut batch)).await;
+        let ended = commit_batch(&batch_connection, std::mem::take(&mut batch), &metrics).await;
         if ended.committed > 0 {
-            metrics.record_write_batch(ended.committed);
             log.recovered();
         }
         if let Some(error) = ended.broken {
@@ -341,7 +340,9 @@ impl FaultLog {
 /// marks the connection broken: after such an error SQLite may or may not have rolled
 /// the transaction back by itself, so what the connection believes and what the file
 /// holds can disagree, and only a new connection is sure to start clean.
-async fn commit_batch(conn: &InBatch, batch: Vec<Box<dyn Job>>) -> Ended {
+/// A committed batch is counted in `metrics` before anyone hears of it, so a client
+/// that reads `/metrics` after its answer finds its write counted.
+async fn commit_batch(conn: &InBatch, batch: Vec<Box<dyn Job>>, metrics: &Metrics) -> Ended {
     // The write lock is taken up front, waiting up to the busy timeout while another
     // process (a `worker`, the command line) writes; a plain BEGIN would read first
     // and then fail at once when its first write finds the lock taken.
@@ -415,9 +416,13 @@ async fn commit_batch(conn: &InBatch, batch: Vec<Box<dyn Job>>) -> Ended {
             }
         },
     };
-    if let Err(e) = &ended {
-        for job in jobs {
-            job.refuse(e.clone());
+    match &ended {
+        Ok(()) if kept > 0 => metrics.record_write_batch(kept),
+        Ok(()) => {}
+        Err(e) => {
+            for job in jobs {
+                job.refuse(e.clone());
+            }
         }
     }
     for done in finished {

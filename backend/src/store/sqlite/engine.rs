@@ -36,7 +36,7 @@ use sea_orm::{
 };
 
 use crate::store::entities;
-use crate::store::fault::{self, sqlite_fault};
+use crate::store::fault::{self, FaultKind, sqlite_fault};
 
 /// How SQLite must keep what it commits (`PRAGMA synchronous`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +101,10 @@ impl WriteConnection {
 /// fault is closed with every idle one, so none keeps a stale view of a broken file.
 pub struct ReadConnections {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    /// Idle connections, each with the generation it was opened in: one opened before
+    /// the last storage fault that said the file is broken (`fault::note_read_fault`)
+    /// is closed when it comes back.
+    idle: Mutex<Vec<(u64, Connection)>>,
 }
 
 impl fmt::Debug for ReadConnections {
@@ -120,17 +123,26 @@ impl ReadConnections {
 
     fn with<T>(&self, run: impl FnOnce(&Connection) -> Result<T, DbErr>) -> Result<T, DbErr> {
         let idle = lock(&self.idle).pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => open_reader(&self.path).map_err(|e| conn_error(&e))?,
+        let (generation, conn) = match idle {
+            Some(idle) => idle,
+            None => (
+                fault::read_generation(),
+                open_reader(&self.path).map_err(|e| conn_error(&e))?,
+            ),
         };
         let result = run(&conn);
         match result.as_ref().err().and_then(fault::classify) {
-            Some(kind) => {
+            // A broken file: this connection and every one opened before now go.
+            Some(kind @ (FaultKind::Io | FaultKind::Corrupt | FaultKind::CannotOpen)) => {
                 fault::note_read_fault(kind);
                 lock(&self.idle).clear();
             }
-            None => lock(&self.idle).push(conn),
+            // Busy, full, read-only or no fault: the connection is not to blame, and is
+            // kept unless it predates a broken file seen elsewhere.
+            _ if generation == fault::read_generation() => {
+                lock(&self.idle).push((generation, conn));
+            }
+            _ => {}
         }
         result
     }
