@@ -197,6 +197,11 @@ fn open_writer(path: &Path, durability: Durability) -> rusqlite::Result<Connecti
     };
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Each write of a batch runs in a savepoint, and SQLite keeps what a savepoint
+    // would undo in a statement journal: in memory, not in a temporary file written
+    // (and then thrown away) for every batch. It holds only the pages the batch
+    // changed; what is committed goes to the WAL as before.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
