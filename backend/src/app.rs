@@ -29,6 +29,28 @@ use crate::service::Services;
 use crate::store;
 use crate::store::writer::Writer;
 
+/// The store for a process on `db`: its reads (on SQLite the engine's read
+/// connections, on PostgreSQL the pool) and its writer, counting into `metrics`.
+fn storage(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    metrics: &Arc<Metrics>,
+) -> Result<(Arc<dyn store::Reads>, Writer), StartError> {
+    let reads =
+        store::read_pool(db, &settings.database_url).map_err(|source| StartError::Database {
+            url: redact_url(&settings.database_url),
+            source,
+        })?;
+    let writer = Writer::new(
+        db.clone(),
+        &settings.database_url,
+        &settings.db_pool,
+        metrics.clone(),
+    )
+    .map_err(StartError::Writer)?;
+    Ok((reads, writer))
+}
+
 /// Starts a worker in this process that sends what `outbox` announces (and polls for
 /// the rest), with a writer of its own (a process that serves no API).
 pub fn start_worker(
@@ -37,18 +59,7 @@ pub fn start_worker(
     outbox: Arc<Notify>,
     metrics: Arc<Metrics>,
 ) -> Result<RunningWorker, StartError> {
-    let writer = Writer::new(
-        db.clone(),
-        &settings.database_url,
-        &settings.db_pool,
-        metrics.clone(),
-    )
-    .map_err(StartError::Writer)?;
-    let reads =
-        store::read_pool(&db, &settings.database_url).map_err(|source| StartError::Database {
-            url: redact_url(&settings.database_url),
-            source,
-        })?;
+    let (reads, writer) = storage(&settings, &db, &metrics)?;
     let services = Services::new(reads, writer, outbox, metrics, settings.clone());
     start_worker_with(settings, services)
 }
@@ -153,15 +164,9 @@ pub fn services_for(
     db: DatabaseConnection,
 ) -> Result<Services, StartError> {
     let metrics = Arc::new(Metrics::default());
-    let writer = Writer::new(
-        db.clone(),
-        &settings.database_url,
-        &settings.db_pool,
-        metrics.clone(),
-    )
-    .map_err(StartError::Writer)?;
+    let (reads, writer) = storage(&settings, &db, &metrics)?;
     Ok(Services::new(
-        Arc::new(db),
+        reads,
         writer,
         Arc::new(Notify::new()),
         metrics,
@@ -233,20 +238,8 @@ impl Application {
         let limiter = RateLimiter::new(settings.rate_limit, settings.rate_limit_burst);
         let outbox = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::default());
-        let reads = store::read_pool(&db, &settings.database_url).map_err(|source| {
-            StartError::Database {
-                url: redact_url(&settings.database_url),
-                source,
-            }
-        })?;
+        let (reads, writer) = storage(&settings, &db, &metrics)?;
         let events = LiveHub::start(&db, reads.clone());
-        let writer = Writer::new(
-            db.clone(),
-            &settings.database_url,
-            &settings.db_pool,
-            metrics.clone(),
-        )
-        .map_err(StartError::Writer)?;
         let services = Services::new(reads, writer, outbox, metrics.clone(), settings.clone());
         spawn_housekeeping(services.clone());
         let for_worker = services.clone();
@@ -357,15 +350,9 @@ pub fn operations_server(
         source,
     };
     let listener = TcpListener::bind(addr).map_err(bind_error)?;
-    let writer = Writer::new(
-        db.clone(),
-        &settings.database_url,
-        &settings.db_pool,
-        metrics.clone(),
-    )
-    .map_err(StartError::Writer)?;
+    let (reads, writer) = storage(&settings, &db, &metrics)?;
     let services = web::Data::new(Services::new(
-        Arc::new(db),
+        reads,
         writer,
         Arc::new(Notify::new()),
         metrics,

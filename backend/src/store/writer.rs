@@ -476,6 +476,17 @@ mod tests {
     }
 
     impl TestFile {
+        /// A writer on this file, counting into `metrics`.
+        fn writer(&self, metrics: Arc<Metrics>) -> Writer {
+            Writer::new(
+                self.db.clone(),
+                &self.url,
+                &PoolSettings::default(),
+                metrics,
+            )
+            .unwrap()
+        }
+
         /// What is committed in `table`, as another connection sees it.
         async fn numbers(&self, table: &str) -> Vec<i64> {
             let other = crate::store::connect(&self.url).await.unwrap();
@@ -549,13 +560,7 @@ mod tests {
     async fn writes_sent_together_share_one_commit_and_fail_one_by_one() {
         let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
         let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(
-            file.db.clone(),
-            &file.url,
-            &PoolSettings::default(),
-            metrics.clone(),
-        )
-        .unwrap();
+        let writer = file.writer(metrics.clone());
         // The writer's thread is held in a write of its own while the others are
         // handed over, so they form one batch: 1..=20, where every fifth fails after
         // writing, and a 21st that breaks the primary key.
@@ -591,13 +596,7 @@ mod tests {
     async fn a_write_on_its_own_that_fails_leaves_nothing() {
         let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
         let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(
-            file.db.clone(),
-            &file.url,
-            &PoolSettings::default(),
-            metrics.clone(),
-        )
-        .unwrap();
+        let writer = file.writer(metrics.clone());
         assert!(writer.run_in_batch(insert(7, true)).await.is_err());
         assert_eq!(writer.run_in_batch(insert(8, false)).await.unwrap(), 8);
         assert_eq!(file.numbers("t").await, [8]);
@@ -615,13 +614,7 @@ mod tests {
         )
         .await;
         let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(
-            file.db.clone(),
-            &file.url,
-            &PoolSettings::default(),
-            metrics.clone(),
-        )
-        .unwrap();
+        let writer = file.writer(metrics.clone());
         let write = |sql: &'static str| {
             writer.run_in_batch(
                 move |txn: &InBatch| -> BoxFuture<'_, Result<(), StorageError>> {
@@ -664,13 +657,7 @@ mod tests {
     async fn a_storage_fault_in_one_write_fails_its_whole_batch_and_replaces_the_connection() {
         let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB)").await;
         let metrics = Arc::new(Metrics::default());
-        let writer = Writer::new(
-            file.db.clone(),
-            &file.url,
-            &PoolSettings::default(),
-            metrics.clone(),
-        )
-        .unwrap();
+        let writer = file.writer(metrics.clone());
         // The writer's connection may not grow the file: the large write below meets
         // SQLITE_FULL, a real storage fault, after two small ones that fit.
         writer
@@ -851,13 +838,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_that_panics_is_undone_and_the_writer_goes_on() {
         let file = database("CREATE TABLE t (n INTEGER PRIMARY KEY)").await;
-        let writer = Writer::new(
-            file.db.clone(),
-            &file.url,
-            &PoolSettings::default(),
-            Arc::new(Metrics::default()),
-        )
-        .unwrap();
+        let writer = file.writer(Arc::new(Metrics::default()));
         let panicking =
             writer.run_in_batch(|txn: &InBatch| -> BoxFuture<'_, Result<(), StorageError>> {
                 Box::pin(async move {
