@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sea_orm::sqlx::{self, error::DatabaseError};
+use sea_orm::sqlx;
 use sea_orm::{DbErr, RuntimeErr};
 
 pub use crate::fault::FaultKind;
@@ -30,17 +30,13 @@ fn classify_runtime(error: &RuntimeErr) -> Option<FaultKind> {
 fn classify_sqlx(error: &sqlx::Error) -> Option<FaultKind> {
     match error {
         sqlx::Error::Database(database) => {
-            if let Some(fault) = super::sqlite::engine::fault_of(database.as_ref()) {
-                return fault;
-            }
-            if let Some(sqlite) = database.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
-                let code = sqlite.code()?.parse::<i32>().ok()?;
-                return sqlite_fault(code);
-            }
             if let Some(postgres) = database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                 return postgres_fault(postgres.code());
             }
-            None
+            // SQLite's errors, from sqlx's driver or the SQLite engine's
+            // (`store::sqlite::engine::SqliteError`), carry its extended result code.
+            let code = database.code()?.parse::<i32>().ok()?;
+            sqlite_fault(code)
         }
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

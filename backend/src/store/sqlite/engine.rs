@@ -36,7 +36,7 @@ use sea_orm::{
 };
 
 use crate::store::entities;
-use crate::store::fault::{self, FaultKind, sqlite_fault};
+use crate::store::fault::{self, FaultKind};
 
 /// How SQLite must keep what it commits (`PRAGMA synchronous`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -620,13 +620,6 @@ pub fn is_unique_violation(error: &DbErr) -> bool {
         }
         _ => false,
     }
-}
-
-/// The storage fault under a SQLite error of this engine, if it is one.
-pub fn fault_of(error: &dyn DatabaseError) -> Option<Option<crate::fault::FaultKind>> {
-    error
-        .try_downcast_ref::<SqliteError>()
-        .map(|e| e.code.and_then(sqlite_fault))
 }
 
 /// The handle a batch's writes get: the writer's connection inside the batch's
