@@ -424,7 +424,10 @@ impl OrderSearch {
             .map(PhoneNumber::into_string);
         OrderSearch {
             text: fold(raw),
-            digits: (national.len() >= 3).then(|| national.to_owned()),
+            // Only a search written as a number is looked for among the phone numbers:
+            // the digits scattered through an order's code ("#3F2B94") or a street
+            // ("Keizersgracht 123a") would otherwise find whoever's number holds them.
+            digits: (looks_like_number && national.len() >= 3).then(|| national.to_owned()),
             phone,
         }
     }
@@ -653,6 +656,29 @@ pub fn tag_list_matches(list: &str, current: &str, allow_weak: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_search_written_as_a_number_looks_among_phone_numbers() {
+        let nl = Some(phonenumber::country::Id::NL);
+        let number = OrderSearch::new("06-12 34 56 01", nl);
+        assert_eq!(number.digits.as_deref(), Some("612345601"));
+        assert_eq!(number.phone.as_deref(), Some("+31612345601"));
+        assert_eq!(
+            OrderSearch::new("(020) 555", nl).digits.as_deref(),
+            Some("20555")
+        );
+        for words in ["#3F2B94", "3f2b94", "Keizersgracht 123a", "table 4567"] {
+            let search = OrderSearch::new(words, nl);
+            assert_eq!(search.digits, None, "{words}");
+            assert_eq!(search.phone, None, "{words}");
+            assert_eq!(search.text, fold(words.trim()), "{words}");
+        }
+        assert_eq!(
+            OrderSearch::new("12", nl).digits,
+            None,
+            "fewer than three digits"
+        );
+    }
 
     #[test]
     fn hidden_characters_are_refused_and_joiners_kept() {

@@ -2263,7 +2263,8 @@ export interface operations {
                 /**
                  * @description Search: the customer's name (accents optional: `zoe` finds Zoë), the order's
                  *     code as texts give it (`#AF9473`, with or without `#`), its external_ref, its
-                 *     items and notes, and its phone number (international, national or in part).
+                 *     items and notes, and, when the search is written as a number, its phone number
+                 *     (international, national or in part).
                  */
                 q?: string;
                 /** @description Page size, 1 to 200 (default 50). */
