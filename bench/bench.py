@@ -27,6 +27,7 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 SERVER = os.environ.get("BENCH_SERVER", os.path.join(TARGET, "release", "order-notify"))
 RAW_LIMIT = os.path.join(TARGET, "release", "examples", "raw_limit")
 STUB = os.path.join(TARGET, "release", "examples", "stub_provider")
+OPEN_LOOP = os.path.join(TARGET, "release", "examples", "open_loop")
 ADMIN = "bench-admin-key-0123456789abcdef"
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 ORDERS = 10_000
@@ -231,6 +232,14 @@ def oha(scenario, base, ids, rate, seconds):
     return {"rate": rate, "p50_ms": percentiles["p50"] * 1000, "p99_ms": percentiles["p99"] * 1000, "errors": errors}
 
 
+def open_loop(scenario, base, ids_file, rate, seconds, connections):
+    """A fixed rate, open loop (bench's own generator, examples/open_loop.rs): each
+    latency counts from when the request was due, on `connections` connections."""
+    out = subprocess.run([OPEN_LOOP, base, ADMIN, ids_file, scenario, str(rate), str(seconds), str(connections)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def raw_limit(database_kind, scenario, workdir, seconds, driver="sqlx", per_commit=1):
     database = Database(database_kind, workdir)
     try:
@@ -285,6 +294,12 @@ def api_scenarios(kind, workdir, options, build, limits):
                 for c in (16, 256):
                     log(f"[{kind}] {scenario}: wrk c={c}")
                     row[f"wrk_c{c}"] = wrk(scenario, server.base, ids_file, workdir, c, options.seconds)
+                # The target's comparison: one fixed rate, half the peak, on 16 and on
+                # 256 connections, latency from when each change was due.
+                rate = max(100, int(peak["rps"] * 0.5))
+                for c in (16, 256):
+                    log(f"[{kind}] {scenario}: open loop at {rate}/s on {c} connections")
+                    row[f"open_c{c}"] = open_loop(scenario, server.base, ids_file, rate, options.seconds, c)
             results["scenarios"][scenario] = row
         results["peak_rss_mib"] = rss_kib(server.process.pid, "VmHWM") / 1024
         server.stop()
@@ -390,7 +405,12 @@ def table(results, dispatched):
         extra = ""
         if change and "wrk_c16" in change:
             p16, p256 = change["wrk_c16"]["p99_ms"], change["wrk_c256"]["p99_ms"]
-            extra = f"; status change p99 c=16 {p16:.2f} ms, c=256 {p256:.2f} ms ({p256 / p16:.1f}×)"
+            extra = f"; status change p99 closed loop (wrk) c=16 {p16:.2f} ms, c=256 {p256:.2f} ms ({p256 / p16:.1f}×)"
+        if change and "open_c16" in change:
+            o16, o256 = change["open_c16"], change["open_c256"]
+            extra += (f"; at a fixed {o16['rate']:,.0f}/s (half the peak, open loop) p50 / p99 on 16 connections "
+                      f"{o16['p50_ms']:.2f} / {o16['p99_ms']:.2f} ms, on 256 {o256['p50_ms']:.2f} / {o256['p99_ms']:.2f} ms "
+                      f"({o256['p99_ms'] / max(o16['p99_ms'], 0.001):.1f}×), errors {o16['errors'] + o256['errors']}")
         lines.append(f"- {result['kind']}, {result['build']}: start-up to ready {result['startup_ms']:.0f} ms (median of 5), "
                      f"RSS idle {result['idle_rss_mib']:.1f} MiB, peak {result['peak_rss_mib']:.1f} MiB{extra}")
     for d in dispatched:
