@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock};
 
 use std::time::Duration;
 
@@ -237,18 +237,7 @@ fn query(conn: &Connection, statement: &Statement) -> Result<Vec<QueryResult>, D
         .prepare_cached(&statement.sql)
         .map_err(|e| query_error(&e))?;
     bind(&mut prepared, statement)?;
-    let columns: Vec<(String, Option<Kind>)> = prepared
-        .columns_with_metadata()
-        .iter()
-        .map(|c| {
-            let kind = match (c.table_name(), c.origin_name()) {
-                (Some(table), Some(column)) => SCHEMA.column(table, column),
-                _ => None,
-            }
-            .or_else(|| SCHEMA.by_name(c.name()));
-            (c.name().to_owned(), kind)
-        })
-        .collect();
+    let columns = result_columns(&statement.sql, &prepared);
     let mut rows = prepared.raw_query();
     let mut read = Vec::new();
     while let Some(row) = rows.next().map_err(|e| query_error(&e))? {
@@ -263,6 +252,46 @@ fn query(conn: &Connection, statement: &Statement) -> Result<Vec<QueryResult>, D
         read.push(values);
     }
     Ok(results(read))
+}
+
+/// A statement's result columns: each one's name and the kind its values read as.
+type Columns = Arc<[(String, Option<Kind>)]>;
+
+/// The result columns of every statement seen, by its SQL. Every connection opens the
+/// same schema, so a statement's columns are the same on all of them; working them out
+/// (SQLite's column metadata, looked up in [`SCHEMA`]) on each execution was a read's
+/// most expensive step of ours. Bounded: statements past the bound are worked out each
+/// time, as before (the store builds a few hundred different ones at most).
+static COLUMNS: LazyLock<RwLock<HashMap<String, Columns>>> = LazyLock::new(Default::default);
+const COLUMNS_KEPT: usize = 2048;
+
+fn result_columns(sql: &str, prepared: &rusqlite::Statement<'_>) -> Columns {
+    if let Some(known) = COLUMNS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(sql)
+    {
+        return known.clone();
+    }
+    let columns: Columns = prepared
+        .columns_with_metadata()
+        .iter()
+        .map(|c| {
+            let kind = match (c.table_name(), c.origin_name()) {
+                (Some(table), Some(column)) => SCHEMA.column(table, column),
+                _ => None,
+            }
+            .or_else(|| SCHEMA.by_name(c.name()));
+            (c.name().to_owned(), kind)
+        })
+        .collect();
+    let mut known = COLUMNS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if known.len() < COLUMNS_KEPT {
+        known.insert(sql.to_owned(), columns.clone());
+    }
+    columns
 }
 
 /// sea-orm's results holding `rows`: a row-holding connection of sea-orm's own is
