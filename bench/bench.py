@@ -271,11 +271,12 @@ def api_scenarios(kind, workdir, options, build, limits):
         for scenario in options.scenarios:
             log(f"[{kind}] {scenario}: wrk c=64, {options.seconds} s")
             peak = wrk(scenario, server.base, ids_file, workdir, 64, options.seconds)
+            # The fixed rate of the open-loop runs: half the peak.
+            half = max(100, int(peak["rps"] * 0.5))
             fixed = None
             if shutil.which("oha"):
-                rate = max(100, int(peak["rps"] * 0.5))
-                log(f"[{kind}] {scenario}: oha at {rate}/s")
-                fixed = oha(scenario, server.base, ids, rate, options.seconds)
+                log(f"[{kind}] {scenario}: oha at {half}/s")
+                fixed = oha(scenario, server.base, ids, half, options.seconds)
             if (kind, scenario) not in limits:
                 log(f"[{kind}] {scenario}: raw limit")
                 raw = {"raw_per_second": raw_limit(kind, scenario, workdir, options.raw_seconds)}
@@ -296,10 +297,9 @@ def api_scenarios(kind, workdir, options, build, limits):
                     row[f"wrk_c{c}"] = wrk(scenario, server.base, ids_file, workdir, c, options.seconds)
                 # The target's comparison: one fixed rate, half the peak, on 16 and on
                 # 256 connections, latency from when each change was due.
-                rate = max(100, int(peak["rps"] * 0.5))
                 for c in (16, 256):
-                    log(f"[{kind}] {scenario}: open loop at {rate}/s on {c} connections")
-                    row[f"open_c{c}"] = open_loop(scenario, server.base, ids_file, rate, options.seconds, c)
+                    log(f"[{kind}] {scenario}: open loop at {half}/s on {c} connections")
+                    row[f"open_c{c}"] = open_loop(scenario, server.base, ids_file, half, options.seconds, c)
             results["scenarios"][scenario] = row
         results["peak_rss_mib"] = rss_kib(server.process.pid, "VmHWM") / 1024
         server.stop()
