@@ -438,6 +438,11 @@ def main():
     parser.add_argument("--before-label", default="before")
     options = parser.parse_args()
     options.scenarios = options.scenarios.split(",")
+    # Checked before anything runs, not when the run reaches them minutes later
+    # (bench/run installs both): dispatch's steady phase needs oha.
+    missing = [tool for tool in ["wrk"] + ([] if options.no_dispatch else ["oha"]) if not shutil.which(tool)]
+    if missing:
+        parser.error(f"not installed: {', '.join(missing)} (bench/run installs them)")
     workdir = tempfile.mkdtemp(prefix="order-notify-bench-")
     try:
         builds = ([(options.before_label, options.before)] if options.before else []) + [(options.label, SERVER)]
