@@ -83,6 +83,8 @@ impl clap::ValueEnum for Role {
 
 /// Parses the command line, runs the command and says how it went.
 pub fn run() -> ExitCode {
+    // Before anything opens a database (sqlx's connections and ours share one SQLite).
+    let sqlite_prepared = crate::store::sqlite::prepare_process();
     let cli = Cli::parse();
     if let Some(Command::Openapi { json }) = cli.command {
         let doc = if json {
@@ -105,6 +107,11 @@ pub fn run() -> ExitCode {
         .parse_filters(&settings.log_filter)
         .format(write_log_line)
         .init();
+    if !sqlite_prepared {
+        log::warn!(
+            "SQLite was in use before start-up could configure it; it runs as configured by default"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -48,6 +48,21 @@ pub enum Durability {
     Normal,
 }
 
+/// Settles, before SQLite is first used in this process, what can only be set then:
+/// SQLite keeps no count of the memory it holds (`SQLITE_CONFIG_MEMSTATUS`), which
+/// nobody here reads, and which takes one mutex shared by every connection of the
+/// process around each of SQLite's allocations and frees: the writer's thread and the
+/// readers' would otherwise take turns on it. Returns false when SQLite was already in
+/// use (then nothing changed; everything works as before, a little slower).
+pub fn prepare_process() -> bool {
+    // SAFETY: `sqlite3_config` is called with an option that takes one int; SQLite
+    // refuses it (SQLITE_MISUSE) once initialised instead of changing anything.
+    let code = unsafe {
+        rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int)
+    };
+    code == rusqlite::ffi::SQLITE_OK
+}
+
 /// Prepared statements kept per connection: every query the store builds, with room.
 const STATEMENT_CACHE: usize = 256;
 
@@ -734,6 +749,59 @@ mod tests {
                 "compiled again for a new LIMIT"
             );
         }
+    }
+
+    /// Writes and reads on a new SQLite file; how much memory SQLite counts as held.
+    fn memory_counted_after_some_work() -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("count.db");
+        let writer = open_writer(&path, Durability::Full).unwrap();
+        writer
+            .execute_batch(
+                "CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t (n) VALUES (1), (2);",
+            )
+            .unwrap();
+        let reader = open_reader(&path).unwrap();
+        let n: i64 = reader
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
+        // SAFETY: a plain read of SQLite's statistics.
+        unsafe { rusqlite::ffi::sqlite3_memory_used() }
+    }
+
+    #[test]
+    fn a_prepared_process_keeps_no_count_of_sqlites_memory() {
+        // This process has used SQLite already (other tests): it counts.
+        assert!(memory_counted_after_some_work() > 0);
+        // A process of its own, prepared before its first use, does not.
+        let probe = "store::sqlite::engine::tests::prepared_process_probe";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                probe,
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    #[ignore = "run in a process of its own by a_prepared_process_keeps_no_count_of_sqlites_memory"]
+    fn prepared_process_probe() {
+        assert!(prepare_process(), "SQLite was in use before the probe");
+        assert_eq!(memory_counted_after_some_work(), 0);
+        // Too late once SQLite is in use: refused, nothing changed.
+        assert!(!prepare_process());
     }
 
     #[test]

@@ -7,4 +7,6 @@
 
 pub mod engine;
 
-pub use engine::{Durability, InBatch, ReadConnections, WriteConnection, is_unique_violation};
+pub use engine::{
+    Durability, InBatch, ReadConnections, WriteConnection, is_unique_violation, prepare_process,
+};
