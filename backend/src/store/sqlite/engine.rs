@@ -772,7 +772,7 @@ mod tests {
 
     #[test]
     fn a_prepared_process_keeps_no_count_of_sqlites_memory() {
-        // This process has used SQLite already (other tests): it counts.
+        // This process used SQLite without preparing itself first: it counts.
         assert!(memory_counted_after_some_work() > 0);
         // A process of its own, prepared before its first use, does not.
         let probe = "store::sqlite::engine::tests::prepared_process_probe";
