@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -102,6 +101,8 @@ def measure(label, binary, requests, workdir, env):
                 if dumps:
                     break
                 time.sleep(0.1)
+            else:
+                raise RuntimeError(f"callgrind wrote no dump for {scenario} within 60 s")
             time.sleep(0.5)  # the dump is written before the file is closed
             counts[scenario] = totals(dumps.pop()) / requests
             bench.log(f"{label}: {scenario} {counts[scenario]:,.0f} instructions per request")
@@ -122,13 +123,16 @@ def main():
                         help="set for this build's server only (to weigh a setting against --before)")
     parser.add_argument("--json")
     options = parser.parse_args()
-    builds = ([(options.before_label, options.before)] if options.before else []) + [(options.label, options.binary)]
+    env = dict(kv.split("=", 1) for kv in options.env)
+    builds = ([(options.before_label, options.before, {})] if options.before else []) + \
+        [(options.label, options.binary, env)]
+    labels = [label for label, _, _ in builds]
+    if len(set(labels)) != len(labels):
+        parser.error("--label and --before-label must differ")
     results = {}
     with tempfile.TemporaryDirectory(prefix="order-notify-instructions-") as workdir:
-        for label, binary in builds:
-            env = dict(kv.split("=", 1) for kv in options.env) if label == options.label else {}
-            results[label] = measure(label, binary, options.requests, workdir, env)
-    labels = [label for label, _ in builds]
+        for label, binary, build_env in builds:
+            results[label] = measure(label, binary, options.requests, workdir, build_env)
     print(f"| scenario | {' | '.join(labels)} |{' change |' if len(labels) == 2 else ''}")
     print(f"| --- |{' ---: |' * len(labels)}{' ---: |' if len(labels) == 2 else ''}")
     for scenario in SCENARIOS:
