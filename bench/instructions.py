@@ -5,7 +5,7 @@ server's threads run for each scenario. Unlike requests per second, the count do
 move with whatever else the machine is doing, so a change of a few per cent is seen in
 one run; it says nothing of waiting (fsync, locks), which only the load runs measure.
 
-    python3 bench/instructions.py [--before OTHER_BINARY] [--requests N] [BINARY]
+    python3 bench/instructions.py [--before OTHER_BINARY] [--requests N] [--keep DIR] [BINARY]
 
 Each request is sent alone, so every write is a batch of one. Needs valgrind (on every
 machine kind here; `apt-get install valgrind` elsewhere)."""
@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,7 +71,7 @@ def totals(path):
     raise RuntimeError(f"no totals in {path}")
 
 
-def measure(label, binary, requests, workdir, env):
+def measure(label, binary, requests, workdir, env, keep=None):
     database = bench.Database("sqlite-full", workdir)
     # Seeded at full speed; only the scenarios run under valgrind.
     plain = bench.Server(database, workdir, binary=binary, extra=env)
@@ -104,7 +105,13 @@ def measure(label, binary, requests, workdir, env):
             else:
                 raise RuntimeError(f"callgrind wrote no dump for {scenario} within 60 s")
             time.sleep(0.5)  # the dump is written before the file is closed
-            counts[scenario] = totals(dumps.pop()) / requests
+            dump = dumps.pop()
+            counts[scenario] = totals(dump) / requests
+            if keep:
+                os.makedirs(keep, exist_ok=True)
+                kept = os.path.join(keep, f"{label.replace('/', '_').replace(' ', '_')}.{scenario}.callgrind")
+                shutil.copyfile(dump, kept)
+                bench.log(f"kept {kept} (callgrind_annotate --inclusive=yes {kept})")
             bench.log(f"{label}: {scenario} {counts[scenario]:,.0f} instructions per request")
     finally:
         server.stop()
@@ -122,6 +129,8 @@ def main():
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="set for this build's server only (to weigh a setting against --before)")
     parser.add_argument("--json")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep each scenario's callgrind dump in DIR, to see where the instructions go")
     options = parser.parse_args()
     env = dict(kv.split("=", 1) for kv in options.env)
     builds = ([(options.before_label, options.before, {})] if options.before else []) + \
@@ -132,7 +141,8 @@ def main():
     results = {}
     with tempfile.TemporaryDirectory(prefix="order-notify-instructions-") as workdir:
         for label, binary, build_env in builds:
-            results[label] = measure(label, binary, options.requests, workdir, build_env)
+            results[label] = measure(label, binary, options.requests, workdir, build_env,
+                                     options.keep)
     print(f"| scenario | {' | '.join(labels)} |{' change |' if len(labels) == 2 else ''}")
     print(f"| --- |{' ---: |' * len(labels)}{' ---: |' if len(labels) == 2 else ''}")
     for scenario in SCENARIOS:

@@ -42,10 +42,36 @@ pub mod writer;
 pub use migration::Migrator;
 pub use port::{Reads, StorageError, Writes};
 
+/// A connection the store's queries run on: sea-orm's own (PostgreSQL, and SQLite for
+/// migrations and the command line), or one of the SQLite engine's, which also runs
+/// the store's hot statements as plain SQL (`sqlite::direct`).
+pub trait Conn: ConnectionTrait + Send + Sync {
+    /// The SQLite engine's connection under this one, if it is one of the engine's.
+    fn sqlite(&self) -> Option<sqlite::Direct<'_>> {
+        None
+    }
+}
+
+impl Conn for DatabaseConnection {}
+
+impl Conn for DatabaseTransaction {}
+
+impl Conn for sqlite::ReadConnections {
+    fn sqlite(&self) -> Option<sqlite::Direct<'_>> {
+        Some(sqlite::Direct::Reader(self))
+    }
+}
+
+impl Conn for sqlite::InBatch {
+    fn sqlite(&self) -> Option<sqlite::Direct<'_>> {
+        Some(sqlite::Direct::from(self))
+    }
+}
+
 /// A connection inside a writing transaction: sea-orm's own on PostgreSQL, a batch of
 /// the SQLite engine's writer on SQLite. The store's writes take one, so none of them
 /// can run outside a transaction.
-pub trait InTransaction: ConnectionTrait + Send + Sync {}
+pub trait InTransaction: Conn {}
 
 impl InTransaction for DatabaseTransaction {}
 

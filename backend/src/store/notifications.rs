@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::entities::{notifications, opt_outs};
 use super::port::ReportApplied;
 pub use super::port::{RecentTexts, Requeue};
+use super::sqlite::direct;
 use crate::domain::{DeliveryReport, Notification, NotificationState, Order, SmsText};
 
 /// The texts to `recipient` queued since `since` that were not cancelled, and when
@@ -26,14 +27,7 @@ pub async fn recent_to(
     recipient: &str,
     since: DateTime<Utc>,
 ) -> Result<RecentTexts, DbErr> {
-    use notifications::Column as C;
-    recent(
-        txn,
-        &format!("texts to {recipient}"),
-        C::Recipient.eq(recipient),
-        since,
-    )
-    .await
+    recent(txn, Whose::To(recipient), since).await
 }
 
 /// The texts `key` caused since `since` that were not cancelled, locked on PostgreSQL
@@ -43,18 +37,32 @@ pub async fn recent_by(
     key: Uuid,
     since: DateTime<Utc>,
 ) -> Result<RecentTexts, DbErr> {
-    use notifications::Column as C;
-    recent(txn, &format!("texts by {key}"), C::CausedBy.eq(key), since).await
+    recent(txn, Whose::By(key), since).await
+}
+
+/// Whose texts a sending limit counts.
+#[derive(Clone, Copy)]
+enum Whose<'a> {
+    /// A number's.
+    To(&'a str),
+    /// An integration key's.
+    By(Uuid),
 }
 
 async fn recent(
     txn: &impl super::InTransaction,
-    lock_name: &str,
-    whose: sea_orm::sea_query::SimpleExpr,
+    whose: Whose<'_>,
     since: DateTime<Utc>,
 ) -> Result<RecentTexts, DbErr> {
     use notifications::Column as C;
+    if let Some(sqlite) = txn.sqlite() {
+        return sqlite.run(|conn| recent_on_sqlite(conn, whose, since));
+    }
     if txn.get_database_backend() == DbBackend::Postgres {
+        let lock_name = match whose {
+            Whose::To(recipient) => format!("texts to {recipient}"),
+            Whose::By(key) => format!("texts by {key}"),
+        };
         let lock = Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_advisory_xact_lock(hashtext($1))::text",
@@ -62,6 +70,10 @@ async fn recent(
         );
         txn.execute_raw(lock).await?;
     }
+    let condition = match whose {
+        Whose::To(recipient) => C::Recipient.eq(recipient),
+        Whose::By(key) => C::CausedBy.eq(key),
+    };
     /// Read by name (an expression is named after the column whose type it has), so
     /// every engine hands it over alike.
     #[derive(sea_orm::FromQueryResult)]
@@ -73,7 +85,7 @@ async fn recent(
         .select_only()
         .column_as(C::Id.count(), "count")
         .column_as(C::CreatedAt.min(), "created_at")
-        .filter(whose)
+        .filter(condition)
         .filter(C::CreatedAt.gte(since))
         .filter(C::State.ne(NotificationState::Cancelled.as_str()))
         .into_model::<Recent>()
@@ -84,6 +96,35 @@ async fn recent(
         count: u64::try_from(count).unwrap_or(0),
         oldest,
     })
+}
+
+/// [`recent`]'s count as plain SQL on the SQLite engine's writer (a sending limit
+/// weighs every text queued). No lock is needed there: the writer's transaction holds
+/// SQLite's only write lock until it commits.
+fn recent_on_sqlite(
+    conn: &rusqlite::Connection,
+    whose: Whose<'_>,
+    since: DateTime<Utc>,
+) -> Result<RecentTexts, DbErr> {
+    const TO: &str = "SELECT count(id), min(created_at) FROM notifications \
+        WHERE recipient = ?1 AND created_at >= ?2 AND state <> 'cancelled'";
+    const BY: &str = "SELECT count(id), min(created_at) FROM notifications \
+        WHERE caused_by = ?1 AND created_at >= ?2 AND state <> 'cancelled'";
+    let since = direct::time(&since);
+    let read = |row: &rusqlite::Row<'_>| {
+        Ok(RecentTexts {
+            count: u64::try_from(direct::get::<i64>(row, 0)?).unwrap_or(0),
+            oldest: direct::opt_time_at(row, 1)?,
+        })
+    };
+    let found = match whose {
+        Whose::To(recipient) => direct::rows(conn, TO, &[&recipient, &since], read)?,
+        Whose::By(key) => direct::rows(conn, BY, &[&direct::uuid(&key), &since], read)?,
+    };
+    Ok(found.into_iter().next().unwrap_or(RecentTexts {
+        count: 0,
+        oldest: None,
+    }))
 }
 
 /// Why a text was recorded as `cancelled` for a number that opted out.
@@ -136,6 +177,10 @@ pub async fn queue_notification(
     use sea_orm::sea_query::Query;
 
     let now = super::now();
+    if let Some(sqlite) = txn.sqlite() {
+        return sqlite
+            .run(|conn| queue_on_sqlite(conn, order, text, provider, held, caused_by, now));
+    }
     let opted_out = || {
         Expr::exists(
             Query::select()
@@ -211,6 +256,144 @@ pub async fn queue_notification(
     to_notification(row)
 }
 
+/// [`queue_notification`] as plain SQL on the SQLite engine's writer, and the text
+/// built from what was written instead of read back. The opt-out is looked up first, in
+/// the same transaction: it holds SQLite's only write lock, so no STOP can be recorded
+/// between the look-up and the insert.
+fn queue_on_sqlite(
+    conn: &rusqlite::Connection,
+    order: &Order,
+    text: SmsText,
+    provider: &str,
+    held: Option<&str>,
+    caused_by: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Notification, DbErr> {
+    const OPTED_OUT_SQL: &str = "SELECT EXISTS (SELECT 1 FROM opt_outs WHERE phone = ?1)";
+    const INSERT: &str = "INSERT INTO notifications \
+        (id, order_id, order_status, recipient, encoding, segments, body, state, last_error, \
+         attempts, provider, due_at, created_at, updated_at, caused_by) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?11, ?11, ?12)";
+    let (state, last_error) = match held {
+        Some(reason) => (NotificationState::Cancelled, Some(reason.to_owned())),
+        None => {
+            let phone = order.phone.as_str();
+            let opted_out = direct::rows(conn, OPTED_OUT_SQL, &[&phone], |row| {
+                direct::get::<bool>(row, 0)
+            })?;
+            match opted_out.first() {
+                Some(true) => (NotificationState::Cancelled, Some(OPTED_OUT.to_owned())),
+                _ => (NotificationState::Queued, None),
+            }
+        }
+    };
+    let id = Uuid::now_v7();
+    let encoding = text.encoding();
+    let segments = u32::try_from(text.segments()).unwrap_or(u32::MAX);
+    let body = text.into_body();
+    let at = direct::time(&now);
+    direct::execute(
+        conn,
+        INSERT,
+        &[
+            &direct::uuid(&id),
+            &direct::uuid(&order.id),
+            &order.status.as_str(),
+            &order.phone.as_str(),
+            &encoding.as_str(),
+            &i32::try_from(segments).unwrap_or(i32::MAX),
+            &body,
+            &state.as_str(),
+            &last_error,
+            &provider,
+            &at,
+            &caused_by.as_ref().map(direct::uuid),
+        ],
+    )?;
+    Ok(Notification {
+        seq: conn.last_insert_rowid(),
+        id,
+        order_id: order.id,
+        order_status: order.status,
+        recipient: order.phone.as_str().to_owned(),
+        body,
+        encoding,
+        segments: segments.min(i32::MAX as u32),
+        state,
+        attempts: 0,
+        provider: provider.to_owned(),
+        provider_message_id: None,
+        last_error,
+        created_at: now,
+        sent_at: None,
+        delivered_at: None,
+    })
+}
+
+/// The columns a text is read from on the SQLite engine, as [`text_from_row`] takes
+/// them.
+macro_rules! text_columns {
+    () => {
+        "seq, id, order_id, order_status, recipient, body, encoding, segments, state, \
+         attempts, provider, provider_message_id, last_error, created_at, sent_at, delivered_at"
+    };
+}
+
+/// A text read on the SQLite engine (its columns as `text_columns!` lists them).
+fn text_from_row(row: &rusqlite::Row<'_>) -> Result<Notification, DbErr> {
+    let id = direct::uuid_at(row, 1)?;
+    let invalid =
+        |what: String| DbErr::Custom(format!("notification {id} holds an invalid value: {what}"));
+    Ok(Notification {
+        seq: direct::get(row, 0)?,
+        id,
+        order_id: direct::uuid_at(row, 2)?,
+        order_status: direct::text_at(row, 3)?
+            .parse()
+            .map_err(|e| invalid(format!("{e}")))?,
+        recipient: direct::get(row, 4)?,
+        body: direct::get(row, 5)?,
+        encoding: direct::text_at(row, 6)?.parse().map_err(invalid)?,
+        segments: u32::try_from(direct::get::<i64>(row, 7)?).unwrap_or(0),
+        state: direct::text_at(row, 8)?
+            .parse()
+            .map_err(|e| invalid(format!("{e}")))?,
+        attempts: u32::try_from(direct::get::<i64>(row, 9)?).unwrap_or(0),
+        provider: direct::get(row, 10)?,
+        provider_message_id: direct::get(row, 11)?,
+        last_error: direct::get(row, 12)?,
+        created_at: direct::time_at(row, 13)?,
+        sent_at: direct::opt_time_at(row, 14)?,
+        delivered_at: direct::opt_time_at(row, 15)?,
+    })
+}
+
+/// [`latest_for_orders`] on the SQLite engine: every page of the board reads the last
+/// text of each of its orders. Each order's is one step down the (order_id, seq) index,
+/// by one prepared statement run once per order; the query sea-orm builds (the largest
+/// `seq` of each order, grouped) makes SQLite build and sort a temporary table first.
+fn latest_on_sqlite(
+    conn: &rusqlite::Connection,
+    order_ids: &[Uuid],
+) -> Result<Vec<Notification>, DbErr> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        text_columns!(),
+        " FROM notifications WHERE order_id = ?1 ORDER BY seq DESC LIMIT 1"
+    );
+    let mut statement = direct::prepared(conn, SQL)?;
+    let mut texts = Vec::with_capacity(order_ids.len());
+    for id in order_ids {
+        direct::rows_into(
+            &mut statement,
+            &[&direct::uuid(id)],
+            text_from_row,
+            &mut texts,
+        )?;
+    }
+    Ok(texts)
+}
+
 /// A page of the texts `query` selects, newest first, before `before_seq` when given.
 async fn newest_first(
     db: &impl ConnectionTrait,
@@ -247,11 +430,15 @@ pub async fn list_for_order(
 
 /// The newest text of each of these orders (orders without one are absent).
 pub async fn latest_for_orders(
-    db: &impl ConnectionTrait,
+    db: &impl super::Conn,
     order_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Notification>, DbErr> {
     if order_ids.is_empty() {
         return Ok(HashMap::new());
+    }
+    if let Some(sqlite) = db.sqlite() {
+        let texts = sqlite.run(|conn| latest_on_sqlite(conn, order_ids))?;
+        return Ok(texts.into_iter().map(|t| (t.order_id, t)).collect());
     }
     // Only each order's newest text, found through the (order_id, seq) index: an order
     // that has been texted a hundred times costs one row, not a hundred.

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::entities::{order_events, orders};
 pub use super::port::OrderError;
+use super::sqlite::direct;
 use crate::domain::{
     Actor, ExternalRef, HistoryEntry, NewOrder, Notes, Order, OrderEdit, OrderField, OrderFilter,
     OrderItem, OrderItems, OrderStatus, PhoneNumber, Scope, search_text,
@@ -65,6 +66,29 @@ async fn append_event(
             .collect::<Vec<_>>()
             .join(",")
     });
+    if let Some(sqlite) = txn.sqlite() {
+        // The insert below as plain SQL, without reading the row back.
+        const SQL: &str = "INSERT INTO order_events \
+            (order_id, from_status, to_status, actor, actor_key_id, at, changed, eta) \
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        return sqlite.run(|conn| {
+            direct::execute(
+                conn,
+                SQL,
+                &[
+                    &direct::uuid(&order.id),
+                    &from.map(OrderStatus::as_str),
+                    &order.status.as_str(),
+                    &actor.name,
+                    &actor.key_id.as_ref().map(direct::uuid),
+                    &direct::time(&order.updated_at),
+                    &changed,
+                    &order.eta.as_ref().map(direct::time),
+                ],
+            )
+            .map(|_| ())
+        });
+    }
     order_events::ActiveModel {
         order_id: Set(order.id),
         from_status: Set(from.map(|s| s.as_str().to_owned())),
@@ -132,11 +156,62 @@ pub async fn create_order(
     Ok(order)
 }
 
+/// The columns an order is read from on the SQLite engine, as [`order_from_row`] takes
+/// them.
+macro_rules! order_columns {
+    () => {
+        "seq, id, external_ref, customer_name, phone, items, status, eta, notes, version, \
+         created_by, created_at, updated_at"
+    };
+}
+
+/// An order read on the SQLite engine (its columns as `order_columns!` lists them).
+fn order_from_row(row: &rusqlite::Row<'_>) -> Result<Order, DbErr> {
+    let id = direct::uuid_at(row, 1)?;
+    let items: Vec<OrderItem> = direct::json_at(row, 5).map_err(|e| corrupt(id, e))?;
+    Ok(Order {
+        seq: direct::get(row, 0)?,
+        id,
+        external_ref: direct::get(row, 2)?,
+        customer_name: direct::get(row, 3)?,
+        phone: PhoneNumber::from_trusted(direct::get(row, 4)?),
+        items: OrderItems::from_trusted(items),
+        status: direct::text_at(row, 6)?
+            .parse()
+            .map_err(|e| corrupt(id, e))?,
+        eta: direct::opt_time_at(row, 7)?,
+        notes: direct::get(row, 8)?,
+        version: direct::get(row, 9)?,
+        created_by: direct::opt_uuid_at(row, 10)?,
+        created_at: direct::time_at(row, 11)?,
+        updated_at: direct::time_at(row, 12)?,
+    })
+}
+
 pub async fn find_order(
-    db: &impl ConnectionTrait,
+    db: &impl super::Conn,
     id: Uuid,
     scope: Scope,
 ) -> Result<Option<Order>, DbErr> {
+    if let Some(sqlite) = db.sqlite() {
+        // The query below as plain SQL: every get, status change and text reads it.
+        const ANY: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?1");
+        const OWN: &str = concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE id = ?1 AND created_by = ?2"
+        );
+        let found = sqlite.run(|conn| match scope {
+            Scope::All => direct::rows(conn, ANY, &[&direct::uuid(&id)], order_from_row),
+            Scope::CreatedBy(key) => direct::rows(
+                conn,
+                OWN,
+                &[&direct::uuid(&id), &direct::uuid(&key)],
+                order_from_row,
+            ),
+        })?;
+        return Ok(found.into_iter().next());
+    }
     scoped(orders::Entity::find(), scope)
         .filter(orders::Column::Id.eq(id))
         .one(db)
@@ -163,10 +238,13 @@ fn like_pattern(text: &str) -> String {
 /// keeps pages stable while new orders arrive: they land before the first page, never
 /// between pages.
 pub async fn list_orders(
-    db: &impl ConnectionTrait,
+    db: &impl super::Conn,
     filter: &OrderFilter,
     scope: Scope,
 ) -> Result<(Vec<Order>, bool), DbErr> {
+    if let Some(sqlite) = db.sqlite() {
+        return sqlite.run(|conn| list_orders_on_sqlite(conn, filter, scope));
+    }
     let mut query = scoped(orders::Entity::find(), scope);
     if !filter.statuses.is_empty() {
         query =
@@ -201,6 +279,58 @@ pub async fn list_orders(
     Ok((orders, more))
 }
 
+/// [`list_orders`]'s query as plain SQL on the SQLite engine, condition for condition:
+/// a page of the board is the read the kitchen's tablets make most.
+fn list_orders_on_sqlite(
+    conn: &rusqlite::Connection,
+    filter: &OrderFilter,
+    scope: Scope,
+) -> Result<(Vec<Order>, bool), DbErr> {
+    use rusqlite::types::Value as V;
+    use std::fmt::Write as _;
+
+    let mut sql = String::from(concat!("SELECT ", order_columns!(), " FROM orders WHERE 1"));
+    let mut values: Vec<V> = Vec::new();
+    if let Scope::CreatedBy(key) = scope {
+        sql.push_str(" AND created_by = ?");
+        values.push(V::Blob(direct::uuid(&key).to_vec()));
+    }
+    if !filter.statuses.is_empty() {
+        sql.push_str(" AND status IN (");
+        for (i, status) in filter.statuses.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ", ?" });
+            values.push(V::Text(status.as_str().to_owned()));
+        }
+        sql.push(')');
+    }
+    if let Some(search) = &filter.search {
+        sql.push_str(" AND (search_text LIKE ? ESCAPE '\\'");
+        values.push(V::Text(like_pattern(&search.text)));
+        if let Some(digits) = &search.digits {
+            sql.push_str(" OR phone LIKE ?");
+            values.push(V::Text(format!("%{digits}%")));
+        }
+        if let Some(phone) = &search.phone {
+            sql.push_str(" OR phone = ?");
+            values.push(V::Text(phone.as_str().to_owned()));
+        }
+        sql.push(')');
+    }
+    if let Some(before) = filter.before_seq {
+        sql.push_str(" AND seq < ?");
+        values.push(V::Integer(before));
+    }
+    let _ = write!(sql, " ORDER BY seq DESC LIMIT ?");
+    values.push(V::Integer(
+        i64::try_from(filter.limit.saturating_add(1)).unwrap_or(i64::MAX),
+    ));
+    let params: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as _).collect();
+    let mut orders = direct::rows(conn, &sql, &params, order_from_row)?;
+    let more = orders.len() as u64 > filter.limit;
+    orders.truncate(filter.limit as usize);
+    Ok((orders, more))
+}
+
 /// Writes `changed` (what `order`, as the caller read it, becomes: its status and
 /// promised time, and the details among `fields`) only if the order is still at the
 /// version the caller read, bumping the version, and appends the history step naming
@@ -230,7 +360,33 @@ async fn change_at_version(
         OrderField::Items,
         OrderField::Notes,
     ];
-    if fields.iter().any(|field| details.contains(field)) {
+    let edits_details = fields.iter().any(|field| details.contains(field));
+    if !edits_details && let Some(sqlite) = txn.sqlite() {
+        // A status change (or a new time) as plain SQL: the update below without the
+        // details, at the version read.
+        const SQL: &str = "UPDATE orders SET status = ?1, eta = ?2, version = ?3, updated_at = ?4 \
+            WHERE id = ?5 AND version = ?6";
+        let updated = sqlite.run(|conn| {
+            direct::execute(
+                conn,
+                SQL,
+                &[
+                    &written.status.as_str(),
+                    &written.eta.as_ref().map(direct::time),
+                    &written.version,
+                    &direct::time(&written.updated_at),
+                    &direct::uuid(&order.id),
+                    &order.version,
+                ],
+            )
+        })?;
+        if updated != 1 {
+            return Err(OrderError::ConcurrentChange);
+        }
+        append_event(txn, &written, Some(order.status), actor, fields).await?;
+        return Ok(written);
+    }
+    if edits_details {
         let items = serde_json::to_value(written.items.as_slice())
             .map_err(|e| DbErr::Custom(e.to_string()))?;
         update = update

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::DbErr;
 use uuid::Uuid;
 
 use super::port::{
@@ -45,7 +45,7 @@ impl From<DbErr> for OrderError {
 }
 
 #[async_trait]
-impl<C: ConnectionTrait + Send + Sync> Reads for C {
+impl<C: super::Conn> Reads for C {
     async fn find_order(&self, id: Uuid, scope: Scope) -> Result<Option<Order>, StorageError> {
         Ok(orders::find_order(self, id, scope).await?)
     }

@@ -102,7 +102,10 @@ impl WriteConnection {
         *lock(&self.conn) = None;
     }
 
-    fn with<T>(&self, run: impl FnOnce(&Connection) -> Result<T, DbErr>) -> Result<T, DbErr> {
+    pub(super) fn with<T>(
+        &self,
+        run: impl FnOnce(&Connection) -> Result<T, DbErr>,
+    ) -> Result<T, DbErr> {
         let mut slot = lock(&self.conn);
         if slot.is_none() {
             *slot = Some(open_writer(&self.path, self.durability).map_err(|e| conn_error(&e))?);
@@ -137,7 +140,10 @@ impl ReadConnections {
         })
     }
 
-    fn with<T>(&self, run: impl FnOnce(&Connection) -> Result<T, DbErr>) -> Result<T, DbErr> {
+    pub(super) fn with<T>(
+        &self,
+        run: impl FnOnce(&Connection) -> Result<T, DbErr>,
+    ) -> Result<T, DbErr> {
         let idle = lock(&self.idle).pop();
         let (generation, conn) = match idle {
             Some(idle) => idle,
@@ -401,7 +407,7 @@ fn to_sql(value: &Value) -> Result<Sql, String> {
     })
 }
 
-fn rfc3339<Tz: TimeZone>(t: &DateTime<Tz>) -> String
+pub(super) fn rfc3339<Tz: TimeZone>(t: &DateTime<Tz>) -> String
 where
     Tz::Offset: fmt::Display,
 {
@@ -555,7 +561,7 @@ fn to_value(raw: ValueRef<'_>, kind: Option<Kind>) -> Result<Value, String> {
 }
 
 /// A time as sqlx's SQLite driver reads one: RFC 3339 first, then SQLite's own forms.
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+pub(super) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
@@ -642,7 +648,7 @@ impl DatabaseError for SqliteError {
 }
 
 /// rusqlite's error as sea-orm's, wrapped as `wrap` says (a query's or an execution's).
-fn db_error(error: &rusqlite::Error, wrap: fn(RuntimeErr) -> DbErr) -> DbErr {
+pub(super) fn db_error(error: &rusqlite::Error, wrap: fn(RuntimeErr) -> DbErr) -> DbErr {
     match error {
         rusqlite::Error::SqliteFailure(failure, message) => {
             let database = SqliteError {

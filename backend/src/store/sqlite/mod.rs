@@ -5,7 +5,10 @@
 //! runs on the request's own thread. PostgreSQL stays on sqlx, and migrations run
 //! through sqlx on both.
 
+pub mod direct;
 pub mod engine;
+
+pub use direct::Direct;
 
 pub use engine::{
     Durability, InBatch, ReadConnections, WriteConnection, is_unique_violation, prepare_process,
