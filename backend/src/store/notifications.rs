@@ -368,29 +368,49 @@ fn text_from_row(row: &rusqlite::Row<'_>) -> Result<Notification, DbErr> {
     })
 }
 
-/// [`latest_for_orders`] on the SQLite engine: every page of the board reads the last
-/// text of each of its orders. Each order's is one step down the (order_id, seq) index,
-/// by one prepared statement run once per order; the query sea-orm builds (the largest
-/// `seq` of each order, grouped) makes SQLite build and sort a temporary table first.
+/// [`latest_for_orders`] on the SQLite engine: an order read alone (a get, a status
+/// change) and every page of the board read the last text of their orders. For a few
+/// orders, each one's is one step down the (order_id, seq) index, by one prepared
+/// statement run once per order; for more, one query takes the largest `seq` of each
+/// (as sea-orm's does), which costs SQLite a temporary table to group them but less
+/// per order (callgrind, a page of 50: 3,000 instructions an order grouped, 4,200 one
+/// by one; an order alone: 35,000 grouped, 5,600 by itself).
 fn latest_on_sqlite(
     conn: &rusqlite::Connection,
     order_ids: &[Uuid],
 ) -> Result<Vec<Notification>, DbErr> {
-    const SQL: &str = concat!(
+    const ONE_BY_ONE: usize = 4;
+    const EACH: &str = concat!(
         "SELECT ",
         text_columns!(),
         " FROM notifications WHERE order_id = ?1 ORDER BY seq DESC LIMIT 1"
     );
-    let mut statement = direct::prepared(conn, SQL)?;
     let mut texts = Vec::with_capacity(order_ids.len());
-    for id in order_ids {
-        direct::rows_into(
-            &mut statement,
-            &[&direct::uuid(id)],
-            text_from_row,
-            &mut texts,
-        )?;
+    if order_ids.len() <= ONE_BY_ONE {
+        let mut statement = direct::prepared(conn, EACH)?;
+        for id in order_ids {
+            direct::rows_into(
+                &mut statement,
+                &[&direct::uuid(id)],
+                text_from_row,
+                &mut texts,
+            )?;
+        }
+        return Ok(texts);
     }
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        text_columns!(),
+        " FROM notifications WHERE seq IN (SELECT max(seq) FROM notifications WHERE order_id IN ("
+    ));
+    for i in 0..order_ids.len() {
+        sql.push_str(if i == 0 { "?" } else { ", ?" });
+    }
+    sql.push_str(") GROUP BY order_id) ORDER BY seq ASC");
+    let ids: Vec<&[u8]> = order_ids.iter().map(direct::uuid).collect();
+    let params: Vec<&dyn rusqlite::ToSql> = ids.iter().map(|id| id as _).collect();
+    let mut statement = direct::prepared(conn, &sql)?;
+    direct::rows_into(&mut statement, &params, text_from_row, &mut texts)?;
     Ok(texts)
 }
 

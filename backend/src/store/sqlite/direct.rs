@@ -246,6 +246,9 @@ mod tests {
                         ("Zoë Achterberg", "+31612345678"),
                         ("Ada 50%_off", "+31687654321"),
                         ("Grace", "+447700900123"),
+                        ("Extra One", "+31600000001"),
+                        ("Extra Two", "+31600000002"),
+                        ("Extra Three", "+31600000003"),
                     ]
                     .into_iter()
                     .enumerate()
@@ -393,9 +396,14 @@ mod tests {
             "the filters found too little to compare: {found_any}"
         );
         let ids: Vec<_> = orders.iter().map(|o| o.id).collect();
+        // Six orders are looked up together, one alone.
         let latest = readers.latest_texts(&ids).await.unwrap();
         assert_eq!(latest, db.latest_texts(&ids).await.unwrap());
         assert_eq!(latest.get(&orders[0].id), Some(&texts[1]));
+        assert_eq!(latest.len(), 3, "three of the orders were texted");
+        let alone = readers.latest_texts(&ids[..1]).await.unwrap();
+        assert_eq!(alone, db.latest_texts(&ids[..1]).await.unwrap());
+        assert_eq!(alone.get(&orders[0].id), Some(&texts[1]));
 
         // The counts a sending limit takes, on the writer and through sea-orm.
         let since = store::now() - Duration::hours(1);
