@@ -32,8 +32,7 @@ impl ApiKey {
 /// What a secret (a key's or a stream token's) is kept and looked up as: its SHA-256,
 /// in hex. The secret itself is never stored.
 pub fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// A key's name: one line of 1 to 100 characters, trimmed.

@@ -179,11 +179,7 @@ pub fn fingerprint(method: &str, path: &str, canonical_body: &str) -> String {
     hasher.update(path.as_bytes());
     hasher.update(b"\n");
     hasher.update(canonical_body.as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(hasher.finalize())
 }
 
 #[cfg(test)]

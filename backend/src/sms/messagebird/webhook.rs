@@ -50,10 +50,7 @@ struct Claims {
 }
 
 fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(data))
 }
 
 /// Whether `signature` is the HMAC that `alg` (HS256, HS384 or HS512, as MessageBird's
