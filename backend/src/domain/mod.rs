@@ -8,6 +8,7 @@ mod keyword;
 mod notification;
 mod order;
 mod phone;
+pub mod rfc3339;
 mod role;
 mod secret;
 mod sms;

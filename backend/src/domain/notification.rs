@@ -105,8 +105,11 @@ pub struct Notification {
     pub provider_message_id: Option<String>,
     /// The provider's (or our) reason for the last failure.
     pub last_error: Option<String>,
+    #[serde(serialize_with = "crate::domain::rfc3339::time")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::rfc3339::optional")]
     pub sent_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::domain::rfc3339::optional")]
     pub delivered_at: Option<DateTime<Utc>>,
 }
 

@@ -286,8 +286,12 @@ pub fn order_ref(external_ref: Option<&str>, order_id: Uuid) -> String {
 }
 
 pub fn short_ref(order_id: Uuid) -> String {
-    let hex = order_id.simple().to_string();
-    format!("#{}", hex[hex.len() - 6..].to_uppercase())
+    let mut buf = Uuid::encode_buffer();
+    let hex = order_id.simple().encode_upper(&mut buf);
+    let mut short = String::with_capacity(7);
+    short.push('#');
+    short.push_str(&hex[hex.len() - 6..]);
+    short
 }
 
 fn describe_items(items: &[OrderItem]) -> String {
@@ -323,6 +327,12 @@ pub struct StatusTemplate {
 mod tests {
     use super::*;
     use crate::domain::sms::Encoding;
+
+    #[test]
+    fn a_short_ref_is_a_hash_and_the_ids_last_six_hex_digits_in_capitals() {
+        let id = Uuid::parse_str("01a22fc3-e892-7501-9188-80e94e46348e").unwrap();
+        assert_eq!(short_ref(id), "#46348E");
+    }
 
     fn item(name: &str, quantity: u32) -> OrderItem {
         OrderItem {

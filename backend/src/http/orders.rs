@@ -40,13 +40,16 @@ pub struct OrderView {
     pub items: Vec<OrderItem>,
     pub status: OrderStatus,
     /// The time the customer was promised the order (`{eta}` in texts); `null`: none.
+    #[serde(serialize_with = "crate::domain::rfc3339::optional")]
     pub eta: Option<DateTime<Utc>>,
     /// What the kitchen must know that is not an item (allergies, the door, the bell).
     #[schema(example = "Ring bell 3. No peanuts.")]
     pub notes: Option<String>,
     /// Goes up by one with every change (of status or details); the ETag is `"v<version>"`.
     pub version: i32,
+    #[serde(serialize_with = "crate::domain::rfc3339::time")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::rfc3339::time")]
     pub updated_at: DateTime<Utc>,
     /// The latest text sent (or queued) about this order.
     pub last_notification: Option<Notification>,
@@ -282,12 +285,14 @@ pub struct OrderEventView {
     pub to: OrderStatus,
     /// The name of the API key that made the change.
     pub actor: String,
+    #[serde(serialize_with = "crate::domain::rfc3339::time")]
     pub at: DateTime<Utc>,
     /// The details this step changed: those an edit corrected (its `from` and `to` are
     /// the status the order kept), or `eta` when a status change also promised a time.
     /// Empty for a status change alone.
     pub changed: Vec<OrderField>,
     /// The order's promised time right after this step.
+    #[serde(serialize_with = "crate::domain::rfc3339::optional")]
     pub eta: Option<DateTime<Utc>>,
 }
 
