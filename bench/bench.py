@@ -443,6 +443,11 @@ def main():
     missing = [tool for tool in ["wrk"] + ([] if options.no_dispatch else ["oha"]) if not shutil.which(tool)]
     if missing:
         parser.error(f"not installed: {', '.join(missing)} (bench/run installs them)")
+    helpers = [RAW_LIMIT, OPEN_LOOP] + ([] if options.no_dispatch else [STUB])
+    unbuilt = [os.path.basename(h) for h in helpers if not os.path.exists(h)]
+    if unbuilt:
+        parser.error(f"not built in {TARGET}: {', '.join(unbuilt)} (bench/run builds them: "
+                     "cargo build --release --example raw_limit --example stub_provider --example open_loop)")
     workdir = tempfile.mkdtemp(prefix="order-notify-bench-")
     try:
         builds = ([(options.before_label, options.before)] if options.before else []) + [(options.label, SERVER)]
