@@ -287,7 +287,6 @@ fn list_orders_on_sqlite(
     scope: Scope,
 ) -> Result<(Vec<Order>, bool), DbErr> {
     use rusqlite::types::Value as V;
-    use std::fmt::Write as _;
 
     let mut sql = String::from(concat!("SELECT ", order_columns!(), " FROM orders WHERE 1"));
     let mut values: Vec<V> = Vec::new();
@@ -320,7 +319,7 @@ fn list_orders_on_sqlite(
         sql.push_str(" AND seq < ?");
         values.push(V::Integer(before));
     }
-    let _ = write!(sql, " ORDER BY seq DESC LIMIT ?");
+    sql.push_str(" ORDER BY seq DESC LIMIT ?");
     values.push(V::Integer(
         i64::try_from(filter.limit.saturating_add(1)).unwrap_or(i64::MAX),
     ));

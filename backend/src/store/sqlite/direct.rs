@@ -4,7 +4,8 @@
 //! (`store::orders`, `store::notifications`), prepared once per connection and read
 //! straight into the domain's types. Through sea-orm each of them built a sea-query
 //! statement, converted every value to and from sea-orm's, and read each row into a
-//! map of column names; on the writer's thread that was a fifth of a status change.
+//! map of column names: callgrind put that at a third to a half of the instructions of
+//! each of those requests (`bench/README.md`).
 //!
 //! Values are written in the forms the rest of the engine writes them (`engine`), so a
 //! row reads the same whichever path wrote it: UUIDs as 16-byte blobs, times as

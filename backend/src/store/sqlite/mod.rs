@@ -2,8 +2,8 @@
 //! the queries sea-orm builds. sqlx runs each SQLite connection on a thread of its own
 //! and every statement crosses a channel to it and back, several times per request;
 //! here the writer's thread runs a whole batch of writes on its connection, and a read
-//! runs on the request's own thread. PostgreSQL stays on sqlx, and migrations run
-//! through sqlx on both.
+//! runs on the request's own thread. The store's hot statements skip sea-orm there
+//! (`direct`). PostgreSQL stays on sqlx, and migrations run through sqlx on both.
 
 pub mod direct;
 pub mod engine;
