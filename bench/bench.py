@@ -259,6 +259,7 @@ def api_scenarios(kind, workdir, options, build, limits):
     label, binary = build
     database = Database(kind, workdir)
     results = {"kind": kind, "build": label, "scenarios": {}}
+    server = None
     try:
         server = Server(database, workdir, binary=binary)
         log(f"[{kind}] seeding {ORDERS} orders")
@@ -310,6 +311,9 @@ def api_scenarios(kind, workdir, options, build, limits):
             again.stop()
         results["startup_ms"] = statistics.median(starts)
     finally:
+        # A run that fails half-way must not leave its server running under the next.
+        if server is not None and server.process.poll() is None:
+            server.stop()
         database.drop()
     return results
 
