@@ -403,9 +403,7 @@ fn latest_on_sqlite(
         text_columns!(),
         " FROM notifications WHERE seq IN (SELECT max(seq) FROM notifications WHERE order_id IN ("
     ));
-    for i in 0..order_ids.len() {
-        sql.push_str(if i == 0 { "?" } else { ", ?" });
-    }
+    direct::push_placeholders(&mut sql, order_ids.len());
     sql.push_str(") GROUP BY order_id) ORDER BY seq ASC");
     let ids: Vec<&[u8]> = order_ids.iter().map(direct::uuid).collect();
     let params: Vec<&dyn rusqlite::ToSql> = ids.iter().map(|id| id as _).collect();

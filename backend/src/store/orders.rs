@@ -296,11 +296,14 @@ fn list_orders_on_sqlite(
     }
     if !filter.statuses.is_empty() {
         sql.push_str(" AND status IN (");
-        for (i, status) in filter.statuses.iter().enumerate() {
-            sql.push_str(if i == 0 { "?" } else { ", ?" });
-            values.push(V::Text(status.as_str().to_owned()));
-        }
+        direct::push_placeholders(&mut sql, filter.statuses.len());
         sql.push(')');
+        values.extend(
+            filter
+                .statuses
+                .iter()
+                .map(|s| V::Text(s.as_str().to_owned())),
+        );
     }
     if let Some(search) = &filter.search {
         sql.push_str(" AND (search_text LIKE ? ESCAPE '\\'");
@@ -348,9 +351,6 @@ async fn change_at_version(
         updated_at: super::now(),
         ..changed
     };
-    let mut update = orders::Entity::update_many()
-        .col_expr(orders::Column::Status, Expr::value(written.status.as_str()))
-        .col_expr(orders::Column::Eta, Expr::value(written.eta));
     // A status change (with or without a new time) leaves the details, and what search
     // looks through, as they are: only an edit writes them.
     let details = [
@@ -360,55 +360,58 @@ async fn change_at_version(
         OrderField::Notes,
     ];
     let edits_details = fields.iter().any(|field| details.contains(field));
-    if !edits_details && let Some(sqlite) = txn.sqlite() {
-        // A status change (or a new time) as plain SQL: the update below without the
-        // details, at the version read.
-        const SQL: &str = "UPDATE orders SET status = ?1, eta = ?2, version = ?3, updated_at = ?4 \
-            WHERE id = ?5 AND version = ?6";
-        let updated = sqlite.run(|conn| {
-            direct::execute(
-                conn,
-                SQL,
-                &[
-                    &written.status.as_str(),
-                    &written.eta.as_ref().map(direct::time),
-                    &written.version,
-                    &direct::time(&written.updated_at),
-                    &direct::uuid(&order.id),
-                    &order.version,
-                ],
-            )
-        })?;
-        if updated != 1 {
-            return Err(OrderError::ConcurrentChange);
+    let updated = match txn.sqlite() {
+        // A status change (or a new time) as plain SQL on SQLite's engine: the update
+        // below without the details, at the version read.
+        Some(sqlite) if !edits_details => {
+            const SQL: &str = "UPDATE orders SET status = ?1, eta = ?2, version = ?3, \
+                updated_at = ?4 WHERE id = ?5 AND version = ?6";
+            sqlite.run(|conn| {
+                direct::execute(
+                    conn,
+                    SQL,
+                    &[
+                        &written.status.as_str(),
+                        &written.eta.as_ref().map(direct::time),
+                        &written.version,
+                        &direct::time(&written.updated_at),
+                        &direct::uuid(&order.id),
+                        &order.version,
+                    ],
+                )
+            })? as u64
         }
-        append_event(txn, &written, Some(order.status), actor, fields).await?;
-        return Ok(written);
-    }
-    if edits_details {
-        let items = serde_json::to_value(written.items.as_slice())
-            .map_err(|e| DbErr::Custom(e.to_string()))?;
-        update = update
-            .col_expr(
-                orders::Column::CustomerName,
-                Expr::value(written.customer_name.clone()),
-            )
-            .col_expr(orders::Column::Phone, Expr::value(written.phone.as_str()))
-            .col_expr(orders::Column::Items, Expr::value(items))
-            .col_expr(orders::Column::Notes, Expr::value(written.notes.clone()))
-            .col_expr(
-                orders::Column::SearchText,
-                Expr::value(written.search_text()),
-            );
-    }
-    let updated = update
-        .col_expr(orders::Column::Version, Expr::value(written.version))
-        .col_expr(orders::Column::UpdatedAt, Expr::value(written.updated_at))
-        .filter(orders::Column::Id.eq(order.id))
-        .filter(orders::Column::Version.eq(order.version))
-        .exec(txn)
-        .await?;
-    if updated.rows_affected != 1 {
+        _ => {
+            let mut update = orders::Entity::update_many()
+                .col_expr(orders::Column::Status, Expr::value(written.status.as_str()))
+                .col_expr(orders::Column::Eta, Expr::value(written.eta));
+            if edits_details {
+                let items = serde_json::to_value(written.items.as_slice())
+                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+                update = update
+                    .col_expr(
+                        orders::Column::CustomerName,
+                        Expr::value(written.customer_name.clone()),
+                    )
+                    .col_expr(orders::Column::Phone, Expr::value(written.phone.as_str()))
+                    .col_expr(orders::Column::Items, Expr::value(items))
+                    .col_expr(orders::Column::Notes, Expr::value(written.notes.clone()))
+                    .col_expr(
+                        orders::Column::SearchText,
+                        Expr::value(written.search_text()),
+                    );
+            }
+            update
+                .col_expr(orders::Column::Version, Expr::value(written.version))
+                .col_expr(orders::Column::UpdatedAt, Expr::value(written.updated_at))
+                .filter(orders::Column::Id.eq(order.id))
+                .filter(orders::Column::Version.eq(order.version))
+                .exec(txn)
+                .await?
+                .rows_affected
+        }
+    };
+    if updated != 1 {
         return Err(OrderError::ConcurrentChange);
     }
     append_event(txn, &written, Some(order.status), actor, fields).await?;

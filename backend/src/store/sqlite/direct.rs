@@ -89,6 +89,13 @@ pub fn execute(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> Result<us
     statement.execute(params).map_err(fail)
 }
 
+/// Appends `count` parameters, separated by commas, to `sql` (for an `IN (…)`).
+pub fn push_placeholders(sql: &mut String, count: usize) {
+    for i in 0..count {
+        sql.push_str(if i == 0 { "?" } else { ", ?" });
+    }
+}
+
 /// A time as the engine stores one.
 pub fn time(t: &DateTime<Utc>) -> String {
     engine::rfc3339(t)
@@ -121,16 +128,9 @@ pub fn text_at<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r str, DbErr> {
 pub fn opt_uuid_at(row: &Row<'_>, index: usize) -> Result<Option<Uuid>, DbErr> {
     match raw(row, index)? {
         ValueRef::Null => Ok(None),
-        ValueRef::Blob(bytes) => Uuid::from_slice(bytes)
+        value => engine::stored_uuid(value)
             .map(Some)
             .map_err(|e| invalid(index, e)),
-        ValueRef::Text(text) => Uuid::try_parse_ascii(text)
-            .map(Some)
-            .map_err(|e| invalid(index, e)),
-        other => Err(invalid(
-            index,
-            format!("{:?} is no UUID", other.data_type()),
-        )),
     }
 }
 
@@ -141,19 +141,9 @@ pub fn uuid_at(row: &Row<'_>, index: usize) -> Result<Uuid, DbErr> {
 pub fn opt_time_at(row: &Row<'_>, index: usize) -> Result<Option<DateTime<Utc>>, DbErr> {
     match raw(row, index)? {
         ValueRef::Null => Ok(None),
-        ValueRef::Text(text) => {
-            let text = std::str::from_utf8(text).map_err(|e| invalid(index, e))?;
-            engine::parse_time(text)
-                .map(Some)
-                .ok_or_else(|| invalid(index, format!("{text:?} is no time")))
-        }
-        ValueRef::Integer(seconds) => DateTime::from_timestamp(seconds, 0)
+        value => engine::stored_time(value)
             .map(Some)
-            .ok_or_else(|| invalid(index, format!("{seconds} is no time"))),
-        other => Err(invalid(
-            index,
-            format!("{:?} is no time", other.data_type()),
-        )),
+            .map_err(|e| invalid(index, e)),
     }
 }
 

@@ -525,24 +525,11 @@ fn to_value(raw: ValueRef<'_>, kind: Option<Kind>) -> Result<Value, String> {
         (Some(Kind::Bool), R::Null) => Value::Bool(None),
         (Some(Kind::Bool), R::Integer(i)) => Value::Bool(Some(i != 0)),
         (Some(Kind::Uuid), R::Null) => Value::Uuid(None),
-        (Some(Kind::Uuid), R::Blob(bytes)) => Value::Uuid(Some(
-            uuid::Uuid::from_slice(bytes).map_err(|e| e.to_string())?,
-        )),
-        (Some(Kind::Uuid), R::Text(text)) => Value::Uuid(Some(
-            uuid::Uuid::try_parse_ascii(text).map_err(|e| e.to_string())?,
-        )),
+        (Some(Kind::Uuid), R::Blob(_) | R::Text(_)) => Value::Uuid(Some(stored_uuid(raw)?)),
         (Some(Kind::Time), R::Null) => Value::ChronoDateTimeUtc(None),
-        (Some(Kind::Time), R::Text(text)) => {
-            let text = std::str::from_utf8(text).map_err(|e| e.to_string())?;
-            Value::ChronoDateTimeUtc(Some(
-                parse_time(text).ok_or_else(|| format!("{text:?} is no time"))?,
-            ))
+        (Some(Kind::Time), R::Text(_) | R::Integer(_)) => {
+            Value::ChronoDateTimeUtc(Some(stored_time(raw)?))
         }
-        (Some(Kind::Time), R::Integer(seconds)) => Value::ChronoDateTimeUtc(Some(
-            Utc.timestamp_opt(seconds, 0)
-                .single()
-                .ok_or_else(|| format!("{seconds} is no time"))?,
-        )),
         (Some(Kind::Json), R::Null) => Value::Json(None),
         (Some(Kind::Json), R::Text(text)) => Value::Json(Some(Box::new(
             serde_json::from_slice(text).map_err(|e| e.to_string())?,
@@ -558,6 +545,31 @@ fn to_value(raw: ValueRef<'_>, kind: Option<Kind>) -> Result<Value, String> {
         )),
         (_, R::Blob(bytes)) => Value::Bytes(Some(bytes.to_vec())),
     })
+}
+
+/// A UUID as the engine stores one (16 bytes), or as text.
+pub(super) fn stored_uuid(raw: ValueRef<'_>) -> Result<uuid::Uuid, String> {
+    match raw {
+        ValueRef::Blob(bytes) => uuid::Uuid::from_slice(bytes).map_err(|e| e.to_string()),
+        ValueRef::Text(text) => uuid::Uuid::try_parse_ascii(text).map_err(|e| e.to_string()),
+        other => Err(format!("{:?} is no UUID", other.data_type())),
+    }
+}
+
+/// A time as the engine stores one (RFC 3339 text, or SQLite's own forms), or as
+/// seconds since 1970.
+pub(super) fn stored_time(raw: ValueRef<'_>) -> Result<DateTime<Utc>, String> {
+    match raw {
+        ValueRef::Text(text) => {
+            let text = std::str::from_utf8(text).map_err(|e| e.to_string())?;
+            parse_time(text).ok_or_else(|| format!("{text:?} is no time"))
+        }
+        ValueRef::Integer(seconds) => Utc
+            .timestamp_opt(seconds, 0)
+            .single()
+            .ok_or_else(|| format!("{seconds} is no time")),
+        other => Err(format!("{:?} is no time", other.data_type())),
+    }
 }
 
 /// A time as sqlx's SQLite driver reads one: RFC 3339 first, then SQLite's own forms.
