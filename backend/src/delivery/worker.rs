@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::pace::{HORIZON, Pacer};
@@ -115,7 +115,17 @@ impl Worker {
             self.providers.names().join(", then "),
             self.settings.send_concurrency
         );
+        // A slot is a call to a provider in flight (ORDER_NOTIFY_SEND_CONCURRENCY of
+        // them). It is handed back as soon as the provider answers, while the outcome
+        // waits for the ack writer's next commit: a slot held through that commit sat
+        // idle for it, and the worker sent at three quarters of what its slots allow.
+        // A text claimed and not yet recorded holds a permit of `unrecorded` until its
+        // outcome is written, so no more than twice the slots' texts are ever leased
+        // here, and a stopping worker waits for their records, not only for the calls.
         let slots = Arc::new(Semaphore::new(self.settings.send_concurrency));
+        let unrecorded = Arc::new(Semaphore::new(
+            self.settings.send_concurrency.saturating_mul(2),
+        ));
         let mut pacer = self
             .settings
             .send_rate_limit
@@ -124,7 +134,9 @@ impl Worker {
             self.services.metrics().worker_beat(self.services.now());
             // Claim only what may start soon: under a rate limit, what the pacer has
             // room for in the next second, so no claimed text outwaits its lease.
-            let idle_slots = slots.available_permits();
+            let idle_slots = slots
+                .available_permits()
+                .min(unrecorded.available_permits());
             let room = pacer
                 .as_ref()
                 .map_or(usize::MAX, |p| p.room(Instant::now()));
@@ -143,7 +155,11 @@ impl Worker {
                     Ok(batch) => {
                         more_waiting = batch.len() == free;
                         for notification in batch {
-                            let Ok(slot) = slots.clone().acquire_owned().await else {
+                            // Both are free: no more was claimed than either has.
+                            let (Ok(slot), Ok(record)) = (
+                                slots.clone().acquire_owned().await,
+                                unrecorded.clone().acquire_owned().await,
+                            ) else {
                                 return;
                             };
                             let start = pacer.as_mut().map(|p| p.book(Instant::now()));
@@ -152,8 +168,8 @@ impl Worker {
                                 if let Some(start) = start {
                                     tokio::time::sleep_until(start).await;
                                 }
-                                worker.attempt(notification).await;
-                                drop(slot);
+                                worker.attempt(notification, slot).await;
+                                drop(record);
                                 worker.wake.notify_one();
                             });
                         }
@@ -186,14 +202,17 @@ impl Worker {
                 }
             }
         }
-        self.drain(&slots).await;
+        self.drain(&unrecorded).await;
     }
 
-    async fn drain(&self, slots: &Semaphore) {
-        let all = u32::try_from(self.settings.send_concurrency).unwrap_or(u32::MAX);
-        let in_flight = self.settings.send_concurrency - slots.available_permits();
+    /// Waits for every text this worker claimed to be sent and recorded (`unrecorded`
+    /// has all its permits back), then hands back what is still leased.
+    async fn drain(&self, unrecorded: &Semaphore) {
+        let capacity = self.settings.send_concurrency.saturating_mul(2);
+        let all = u32::try_from(capacity).unwrap_or(u32::MAX);
+        let in_flight = capacity - unrecorded.available_permits();
         log::info!("{} stopping: {in_flight} texts in flight", self.id);
-        if tokio::time::timeout(DRAIN_LIMIT, slots.acquire_many(all))
+        if tokio::time::timeout(DRAIN_LIMIT, unrecorded.acquire_many(all))
             .await
             .is_err()
         {
@@ -214,8 +233,9 @@ impl Worker {
         }
     }
 
-    /// One attempt at one text, and its record.
-    async fn attempt(&self, notification: Notification) {
+    /// One attempt at one text, and its record. `slot` is handed back once the provider
+    /// has answered.
+    async fn attempt(&self, notification: Notification, slot: OwnedSemaphorePermit) {
         let sms = OutgoingSms {
             reference: notification.id,
             recipient: notification.recipient.clone(),
@@ -232,6 +252,8 @@ impl Worker {
             .then_some(notification.provider.as_str());
         let at = self.services.now();
         let attempted = self.providers.send(&sms, failed_last).await;
+        drop(slot);
+        self.wake.notify_one();
         let (provider, answer, elapsed) = (attempted.provider, attempted.outcome, attempted.took);
         let (result, error) = match &answer {
             SendOutcome::Accepted { .. } => (AttemptResult::Accepted, None),
@@ -285,8 +307,6 @@ impl Worker {
             },
             outcome,
         };
-        // The slot stays taken until the outcome is written, so a stopping worker
-        // waits for the record, not only for the provider.
         let (written, recorded) = oneshot::channel();
         let ack = Ack { settled, written };
         let result = match self.acks.send(ack) {

@@ -270,3 +270,76 @@ async fn a_rate_limited_worker_spaces_its_sends_on_sqlite() {
 async fn a_rate_limited_worker_spaces_its_sends_on_postgres() {
     rate_limited_worker(DbKind::Postgres).await;
 }
+
+/// A MessageBird stand-in that notes when each text reaches it and accepts it after
+/// `delay`.
+struct Timed {
+    arrived: Arc<std::sync::Mutex<Vec<Instant>>>,
+    delay: Duration,
+}
+
+impl wiremock::Respond for Timed {
+    fn respond(&self, _: &wiremock::Request) -> wiremock::ResponseTemplate {
+        self.arrived.lock().unwrap().push(Instant::now());
+        wiremock::ResponseTemplate::new(201)
+            .set_body_json(json!({"id": "mb-1", "recipients": {"totalCount": 1}}))
+            .set_delay(self.delay)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_texts_than_the_send_concurrency_are_with_the_provider_at_once() {
+    const AT_ONCE: usize = 3;
+    const TEXTS: usize = 12;
+    let delay = Duration::from_millis(300);
+    let arrived = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let provider = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/messages"))
+        .respond_with(Timed {
+            arrived: arrived.clone(),
+            delay,
+        })
+        .mount(&provider)
+        .await;
+    let uri = provider.uri();
+    let app = spawn_app_with(
+        DbKind::Sqlite,
+        &[
+            ("ORDER_NOTIFY_SMS_PROVIDER", "messagebird"),
+            ("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "test-access-key"),
+            ("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", &uri),
+            ("ORDER_NOTIFY_SEND_CONCURRENCY", "3"),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..TEXTS {
+        let order = app.create_order(&format!("Guest {i}")).await;
+        ids.push(order["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        app.change_status(id, "confirmed").await;
+    }
+    for id in &ids {
+        app.wait_for_text(id, &["sent"]).await;
+    }
+    let mut arrived = arrived.lock().unwrap().clone();
+    arrived.sort();
+    assert_eq!(arrived.len(), TEXTS);
+    // Every text that reached the provider less than `delay` after another was sent
+    // while that one was still unanswered: in any such stretch there are at most
+    // AT_ONCE arrivals, and with twelve texts queued the worker uses all of them.
+    let stretch = delay - Duration::from_millis(20);
+    let most = (0..arrived.len())
+        .map(|i| {
+            arrived[..=i]
+                .iter()
+                .filter(|t| arrived[i].duration_since(**t) < stretch)
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(most, AT_ONCE, "texts with the provider at once");
+}
