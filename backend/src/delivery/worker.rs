@@ -123,9 +123,7 @@ impl Worker {
         // outcome is written, so no more than twice the slots' texts are ever leased
         // here, and a stopping worker waits for their records, not only for the calls.
         let slots = Arc::new(Semaphore::new(self.settings.send_concurrency));
-        let unrecorded = Arc::new(Semaphore::new(
-            self.settings.send_concurrency.saturating_mul(2),
-        ));
+        let unrecorded = Arc::new(Semaphore::new(self.most_unrecorded()));
         let mut pacer = self
             .settings
             .send_rate_limit
@@ -205,10 +203,16 @@ impl Worker {
         self.drain(&unrecorded).await;
     }
 
+    /// How many texts this worker may hold claimed and not yet recorded: those with
+    /// the provider and as many again waiting for their outcome's commit.
+    fn most_unrecorded(&self) -> usize {
+        self.settings.send_concurrency.saturating_mul(2)
+    }
+
     /// Waits for every text this worker claimed to be sent and recorded (`unrecorded`
     /// has all its permits back), then hands back what is still leased.
     async fn drain(&self, unrecorded: &Semaphore) {
-        let capacity = self.settings.send_concurrency.saturating_mul(2);
+        let capacity = self.most_unrecorded();
         let all = u32::try_from(capacity).unwrap_or(u32::MAX);
         let in_flight = capacity - unrecorded.available_permits();
         log::info!("{} stopping: {in_flight} texts in flight", self.id);

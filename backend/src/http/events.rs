@@ -39,7 +39,7 @@ pub struct StreamParams {
     /// A token from `POST /events/token`, instead of the Authorization header.
     pub token: Option<String>,
     /// Resume after this event id (what the `Last-Event-ID` header does; this wins).
-    #[param(pattern = "^[0-9]{1,19}-[0-9]{1,19}$")]
+    #[param(pattern = "^[0-9]{1,18}-[0-9]{1,18}$")]
     pub last_event_id: Option<String>,
 }
 
@@ -66,7 +66,7 @@ pub struct NotificationChanged {
 #[derive(ToSchema)]
 pub struct StreamEvent {
     /// The position after this event, for `Last-Event-ID` (`reset` carries none).
-    #[schema(pattern = "^[0-9]{1,19}-[0-9]{1,19}$")]
+    #[schema(pattern = "^[0-9]{1,18}-[0-9]{1,18}$")]
     pub id: Option<String>,
     pub event: StreamEventKind,
     /// JSON: `{}` for `ready` and `reset`, an [`OrderChanged`] for `order`, a
@@ -490,6 +490,35 @@ mod tests {
             text.contains(r#""status":"confirmed","version":2"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn every_id_the_schema_admits_is_a_position_the_server_reads() {
+        // The longest id the documented pattern allows must still parse: a part one
+        // digit longer than i64 holds is well-formed to a client and refused here.
+        let doc = serde_json::to_value(crate::http::openapi::spec()).unwrap_or_default();
+        let params = &doc["paths"]["/events"]["get"]["parameters"];
+        let pattern = params
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "last_event_id"))
+            .and_then(|p| p["schema"]["pattern"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let schema = &doc["components"]["schemas"]["StreamEvent"]["properties"]["id"];
+        assert_eq!(schema["pattern"].as_str(), Some(pattern.as_str()));
+        let digits: usize = pattern
+            .split_once(",")
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or_default();
+        assert!(digits > 0, "no part length in {pattern:?}");
+        let part = "9".repeat(digits);
+        let largest = format!("{part}-{part}");
+        assert!(
+            largest.parse::<Cursor>().is_ok(),
+            "{largest} under {pattern}"
+        );
+        assert!("41-9698986079708316176".parse::<Cursor>().is_err());
     }
 
     #[test]

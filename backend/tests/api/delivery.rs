@@ -281,9 +281,7 @@ struct Timed {
 impl wiremock::Respond for Timed {
     fn respond(&self, _: &wiremock::Request) -> wiremock::ResponseTemplate {
         self.arrived.lock().unwrap().push(Instant::now());
-        wiremock::ResponseTemplate::new(201)
-            .set_body_json(json!({"id": "mb-1", "recipients": {"totalCount": 1}}))
-            .set_delay(self.delay)
+        messagebird_accepted(self.delay)
     }
 }
 
@@ -309,7 +307,7 @@ async fn no_more_texts_than_the_send_concurrency_are_with_the_provider_at_once()
             ("ORDER_NOTIFY_SMS_PROVIDER", "messagebird"),
             ("ORDER_NOTIFY_MESSAGEBIRD_ACCESS_KEY", "test-access-key"),
             ("ORDER_NOTIFY_MESSAGEBIRD_BASE_URL", &uri),
-            ("ORDER_NOTIFY_SEND_CONCURRENCY", "3"),
+            ("ORDER_NOTIFY_SEND_CONCURRENCY", &AT_ONCE.to_string()),
         ],
     )
     .await

@@ -535,16 +535,19 @@ pub async fn create_order_at(
     response.json().await.unwrap()
 }
 
+/// MessageBird's answer to a text it accepted, given after `delay`.
+pub fn messagebird_accepted(delay: Duration) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(201)
+        .set_body_json(json!({"id": "mb-1", "recipients": {"totalCount": 1}}))
+        .set_delay(delay)
+}
+
 /// A MessageBird stand-in that accepts every text after `delay`.
 pub async fn messagebird_accepting_after(delay: Duration) -> wiremock::MockServer {
     let provider = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))
         .and(wiremock::matchers::path("/messages"))
-        .respond_with(
-            wiremock::ResponseTemplate::new(201)
-                .set_body_json(json!({"id": "mb-1", "recipients": {"totalCount": 1}}))
-                .set_delay(delay),
-        )
+        .respond_with(messagebird_accepted(delay))
         .mount(&provider)
         .await;
     provider
