@@ -394,7 +394,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ApiError::field("query", format!("The query string is not valid: {err}.")).into()
     }))
     .configure(|cfg| routes::register(cfg, routes::all()))
-    .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", openapi::spec()));
+    .route("/openapi.json", web::get().to(openapi_json))
+    .service(
+        SwaggerUi::new("/swagger-ui/{_:.*}")
+            .config(utoipa_swagger_ui::Config::from("/openapi.json")),
+    );
+}
+
+/// `GET /openapi.json`: the API's description, the same bytes for every request.
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(header::ContentType::json())
+        .body(openapi::json())
 }
 
 /// The default service of both servers: a 404 problem for any path no route matched.

@@ -296,6 +296,19 @@ pub fn spec() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The document as `/openapi.json` serves it, built once per process. Built, the
+/// document is a few MiB of maps and lists; each HTTP worker kept one of its own, a
+/// tenth of an idle server's memory, to serve the same bytes from.
+pub fn json() -> actix_web::web::Bytes {
+    static JSON: std::sync::LazyLock<actix_web::web::Bytes> = std::sync::LazyLock::new(|| {
+        let text = spec()
+            .to_json()
+            .unwrap_or_else(|e| panic!("the OpenAPI document cannot be written as JSON: {e}"));
+        actix_web::web::Bytes::from(text)
+    });
+    JSON.clone()
+}
+
 /// The document as YAML, exactly as `openapi.yaml` should hold it.
 pub fn yaml() -> String {
     spec()

@@ -32,6 +32,10 @@ both_databases! {
         let ui = app.client.get(app.url("/swagger-ui/")).send().await.unwrap();
         assert_eq!(ui.status(), StatusCode::OK);
         assert!(ui.text().await.unwrap().contains("swagger"));
+        // The page is told where the document is.
+        let start = app.client.get(app.url("/swagger-ui/swagger-initializer.js")).send().await.unwrap();
+        assert_eq!(start.status(), StatusCode::OK);
+        assert!(start.text().await.unwrap().contains("\"/openapi.json\""));
     }
 
     async fn unknown_paths_and_methods_are_problems(app) {
