@@ -281,6 +281,7 @@ async fn write_batches(
             connection.reopen();
             metrics.record_writer_reconnect();
         }
+        connection.checkpoint_if_due();
     }
 }
 
