@@ -281,7 +281,6 @@ async fn write_batches(
             connection.reopen();
             metrics.record_writer_reconnect();
         }
-        connection.checkpoint_if_due();
     }
 }
 

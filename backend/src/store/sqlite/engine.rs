@@ -36,7 +36,6 @@ use sea_orm::{
     MockDatabase, MockDatabaseTrait, MockExecResult, QueryResult, RuntimeErr, Statement,
 };
 
-use super::checkpoint::{self, WalWatch};
 use crate::store::entities;
 use crate::store::fault::{self, FaultKind};
 
@@ -70,21 +69,12 @@ const STATEMENT_CACHE: usize = 256;
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long the writer's checkpoint waits for readers still on the log before it
-/// leaves starting the log again to a later batch.
-const RESTART_WAIT: Duration = Duration::from_millis(20);
-
 /// The writer's connection: the one that writes, owned by the writer's thread, which
 /// runs every batch's statements (and its BEGIN, savepoints and COMMIT) through it.
 pub struct WriteConnection {
     path: PathBuf,
     durability: Durability,
     conn: Mutex<Option<Connection>>,
-    /// The log's length as the connection's commits leave it, for the checkpointer
-    /// (`checkpoint`); declared after `conn`, so it outlives the connection's hook.
-    /// None when the checkpointer's thread could not start: SQLite then checkpoints
-    /// inside the writer's commits, as it does by itself.
-    wal: Option<Arc<WalWatch>>,
 }
 
 impl fmt::Debug for WriteConnection {
@@ -98,19 +88,10 @@ impl WriteConnection {
     /// again after [`WriteConnection::reopen`]), so a file that cannot be opened yet
     /// fails the writes that need it instead of the start.
     pub fn new(path: PathBuf, durability: Durability) -> Arc<WriteConnection> {
-        let watch = WalWatch::new();
-        let wal = match checkpoint::start(path.clone(), durability, watch.clone()) {
-            Ok(()) => Some(watch),
-            Err(e) => {
-                log::warn!("cannot start the SQLite checkpointer ({e}); the writer checkpoints");
-                None
-            }
-        };
         Arc::new(WriteConnection {
             path,
             durability,
             conn: Mutex::new(None),
-            wal,
         })
     }
 
@@ -121,53 +102,15 @@ impl WriteConnection {
         *lock(&self.conn) = None;
     }
 
-    /// Between two batches, after the first is answered: when the checkpointer has
-    /// copied nearly all of the log (or the log has grown too long), copies the rest
-    /// and starts the log again, waiting at most [`RESTART_WAIT`] for readers still
-    /// on it (their reads began before the last pages were copied, and take
-    /// microseconds); if they are not done by then, it is tried again later.
-    pub fn checkpoint_if_due(&self) {
-        let Some(watch) = &self.wal else { return };
-        if !watch.writer_should_checkpoint() {
-            return;
-        }
-        let done = self.with(|conn| {
-            let fail = |e: rusqlite::Error| conn_error(&e);
-            conn.busy_timeout(RESTART_WAIT).map_err(fail)?;
-            let done = checkpoint::checkpoint(conn, checkpoint::Mode::Restart);
-            conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
-            done.map_err(fail)
-        });
-        match done {
-            Ok(done) => {
-                watch.checkpointed(done);
-            }
-            // The next batch meets whatever broke it, and says so.
-            Err(e) => log::debug!("the writer's checkpoint failed: {e}"),
-        }
-    }
-
     pub(super) fn with<T>(
         &self,
         run: impl FnOnce(&Connection) -> Result<T, DbErr>,
     ) -> Result<T, DbErr> {
         let mut slot = lock(&self.conn);
         if slot.is_none() {
-            let conn = open_writer(&self.path, self.durability).map_err(|e| conn_error(&e))?;
-            if let Some(watch) = &self.wal {
-                checkpoint::watch_commits(&conn, watch);
-            }
-            *slot = Some(conn);
+            *slot = Some(open_writer(&self.path, self.durability).map_err(|e| conn_error(&e))?);
         }
         run(slot.as_ref().expect("opened above"))
-    }
-}
-
-impl Drop for WriteConnection {
-    fn drop(&mut self) {
-        if let Some(watch) = &self.wal {
-            watch.stop();
-        }
     }
 }
 
@@ -297,7 +240,7 @@ fn keep_plans(conn: &Connection) -> rusqlite::Result<()> {
         .map(|_| ())
 }
 
-pub(super) fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

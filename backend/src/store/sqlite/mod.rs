@@ -5,7 +5,6 @@
 //! runs on the request's own thread. The store's hot statements skip sea-orm there
 //! (`direct`). PostgreSQL stays on sqlx, and migrations run through sqlx on both.
 
-mod checkpoint;
 pub mod direct;
 pub mod engine;
 
