@@ -48,6 +48,13 @@ struct Ack {
 /// call may take, so normally every one of them finishes and is recorded.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 
+/// A text's call to a provider: its slot (one of ORDER_NOTIFY_SEND_CONCURRENCY) and
+/// its claim's place among the texts not yet answered; both go back together.
+struct SendSlot {
+    _slot: OwnedSemaphorePermit,
+    _claim: OwnedSemaphorePermit,
+}
+
 pub struct Worker {
     /// Claims, outcomes and handed-back leases are use cases (`service::delivery`): they
     /// go through the writer, so on SQLite they share commits with the API's writes
@@ -122,7 +129,11 @@ impl Worker {
         // A text claimed and not yet recorded holds a permit of `unrecorded` until its
         // outcome is written, so no more than twice the slots' texts are ever leased
         // here, and a stopping worker waits for their records, not only for the calls.
+        // A quarter as many texts again may be claimed ahead and wait for a slot: a
+        // freed slot starts the next text at once instead of after a claim's commit
+        // (they wait one provider call at most, well inside their lease).
         let slots = Arc::new(Semaphore::new(self.settings.send_concurrency));
+        let unsent = Arc::new(Semaphore::new(self.most_unsent()));
         let unrecorded = Arc::new(Semaphore::new(self.most_unrecorded()));
         let mut pacer = self
             .settings
@@ -132,7 +143,7 @@ impl Worker {
             self.services.metrics().worker_beat(self.services.now());
             // Claim only what may start soon: under a rate limit, what the pacer has
             // room for in the next second, so no claimed text outwaits its lease.
-            let idle_slots = slots
+            let idle_slots = unsent
                 .available_permits()
                 .min(unrecorded.available_permits());
             let room = pacer
@@ -154,18 +165,26 @@ impl Worker {
                         more_waiting = batch.len() == free;
                         for notification in batch {
                             // Both are free: no more was claimed than either has.
-                            let (Ok(slot), Ok(record)) = (
-                                slots.clone().acquire_owned().await,
+                            let (Ok(claim), Ok(record)) = (
+                                unsent.clone().acquire_owned().await,
                                 unrecorded.clone().acquire_owned().await,
                             ) else {
                                 return;
                             };
                             let start = pacer.as_mut().map(|p| p.book(Instant::now()));
                             let worker = self.clone();
+                            let slots = slots.clone();
                             tokio::spawn(async move {
                                 if let Some(start) = start {
                                     tokio::time::sleep_until(start).await;
                                 }
+                                let Ok(slot) = slots.acquire_owned().await else {
+                                    return;
+                                };
+                                let slot = SendSlot {
+                                    _slot: slot,
+                                    _claim: claim,
+                                };
                                 worker.attempt(notification, slot).await;
                                 drop(record);
                                 worker.wake.notify_one();
@@ -203,10 +222,21 @@ impl Worker {
         self.drain(&unrecorded).await;
     }
 
+    /// How many texts this worker may hold claimed and not yet answered by the
+    /// provider: one per slot, and a quarter as many again waiting for one.
+    fn most_unsent(&self) -> usize {
+        let concurrency = self.settings.send_concurrency;
+        concurrency.saturating_add((concurrency / 4).max(1))
+    }
+
     /// How many texts this worker may hold claimed and not yet recorded: those with
-    /// the provider and as many again waiting for their outcome's commit.
+    /// the provider or waiting for a slot, and as many again waiting for their
+    /// outcome's commit.
     fn most_unrecorded(&self) -> usize {
-        self.settings.send_concurrency.saturating_mul(2)
+        self.settings
+            .send_concurrency
+            .saturating_mul(2)
+            .max(self.most_unsent())
     }
 
     /// Waits for every text this worker claimed to be sent and recorded (`unrecorded`
@@ -239,7 +269,7 @@ impl Worker {
 
     /// One attempt at one text, and its record. `slot` is handed back once the provider
     /// has answered.
-    async fn attempt(&self, notification: Notification, slot: OwnedSemaphorePermit) {
+    async fn attempt(&self, notification: Notification, slot: SendSlot) {
         let sms = OutgoingSms {
             reference: notification.id,
             recipient: notification.recipient.clone(),
