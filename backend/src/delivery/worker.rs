@@ -229,14 +229,12 @@ impl Worker {
         concurrency.saturating_add((concurrency / 4).max(1))
     }
 
-    /// How many texts this worker may hold claimed and not yet recorded: those with
-    /// the provider or waiting for a slot, and as many again waiting for their
-    /// outcome's commit.
+    /// How many texts this worker may hold claimed and not yet recorded: twice the
+    /// slots. That holds every unsent text (the concurrency is at least 1, so
+    /// `most_unsent` is never more) and leaves room for those whose outcome waits
+    /// for its commit.
     fn most_unrecorded(&self) -> usize {
-        self.settings
-            .send_concurrency
-            .saturating_mul(2)
-            .max(self.most_unsent())
+        self.settings.send_concurrency.saturating_mul(2)
     }
 
     /// Waits for every text this worker claimed to be sent and recorded (`unrecorded`
