@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Where a status change's time goes on SQLite: the release server on a fresh
 `synchronous=full` database in DIR, seeded with 10k orders, driven by wrk (status
-change, closed loop) while `perf trace` records every fsync, fdatasync and pwrite of
-the `sqlite-writer` thread. Prints the requests' latency beside the writer's cycle:
+change, closed loop) while `perf trace` records every fsync and fdatasync of the
+`sqlite-writer` thread (and, with `--writes`, every pwrite). Prints the requests' latency beside the writer's cycle:
 how many writes each commit carried, how long the log's sync took (p50 / p99 / max),
 what the checkpoints cost, and how the writer's time splits between running SQLite,
 waiting for the disk and waiting for work.
 
-    bench/commit_profile.py [--dir DIR] [--seconds 10] [--connections 64]
+    bench/commit_profile.py [--dir DIR] [--seconds 10] [--connections 64] [--writes]
 
 Run it twice, once on the disk (the default: a directory under /var/tmp) and once on a
 tmpfs (`--dir /dev/shm`), to see what the same build does when a sync costs nothing.
@@ -68,7 +68,7 @@ def files_of(pid):
     return names
 
 
-def profile(directory, seconds, connections, writes):
+def profile(directory, seconds, connections, trace_writes):
     os.makedirs(directory, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="commit-profile-", dir=directory)
     database = bench.Database("sqlite-full", workdir)
@@ -82,16 +82,17 @@ def profile(directory, seconds, connections, writes):
         time.sleep(1)
         pid = server.process.pid
         tid = writer_thread(pid)
-        tracer = subprocess.Popen(["perf", "trace", "-a", "-e", "fdatasync,fsync" + (",pwrite64" if writes else ""), "-o", trace_file],
+        tracer = subprocess.Popen(["perf", "trace", "-a", "-e", "fdatasync,fsync" + (",pwrite64" if trace_writes else ""), "-o", trace_file],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)  # perf trace takes a moment to attach everywhere
-        batches, writes = metric(server.base, "order_notify_write_batches_total"), metric(server.base, "order_notify_batched_writes_total")
+        batches = metric(server.base, "order_notify_write_batches_total")
+        carried = metric(server.base, "order_notify_batched_writes_total")
         cpu, started = cpu_seconds(pid, tid), time.perf_counter()
         peak = bench.wrk("status-change", server.base, ids_file, workdir, connections, seconds)
         wall = time.perf_counter() - started
         cpu = cpu_seconds(pid, tid) - cpu
         batches = metric(server.base, "order_notify_write_batches_total") - batches
-        writes = metric(server.base, "order_notify_batched_writes_total") - writes
+        carried = metric(server.base, "order_notify_batched_writes_total") - carried
         tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=30)
         files = files_of(pid)
@@ -105,7 +106,8 @@ def profile(directory, seconds, connections, writes):
                 if int(thread) == tid:
                     calls.append((float(at), float(took), call, files.get(int(fd), f"fd {fd}")))
     shutil.rmtree(workdir, ignore_errors=True)
-    # The load ran for `wall` seconds inside the trace; keep the calls of that stretch.
+    # The trace began a second before the load and ended just after it: keep the calls
+    # of the load's last `wall` seconds, counted back from the trace's last call.
     if calls:
         last = calls[-1][0]
         calls = [c for c in calls if c[0] >= last - wall * 1000]
@@ -116,12 +118,14 @@ def profile(directory, seconds, connections, writes):
     sync_ms = [c[1] for c in log_syncs]
     ends = [c[0] + c[1] for c in log_syncs]
     cycles = [b - a for a, b in zip(ends, ends[1:])]
-    window_ms = wall * 1000
-    share = lambda calls_: sum(c[1] for c in calls_) / window_ms
+
+    def share(of):
+        return sum(c[1] for c in of) / (wall * 1000)
+
     return {
-        "directory": directory,
+        "directory": directory, "connections": connections, "writes_traced": trace_writes,
         "rps": peak["rps"], "p50_ms": peak["p50_ms"], "p99_ms": peak["p99_ms"], "errors": peak["errors"],
-        "commits_per_second": batches / wall, "writes_per_commit": writes / batches if batches else 0,
+        "commits_per_second": batches / wall, "writes_per_commit": carried / batches if batches else 0,
         "log_syncs": len(log_syncs),
         "log_sync_ms": (percentile(sync_ms, 0.5), percentile(sync_ms, 0.99), max(sync_ms, default=0)),
         "log_syncs_over_5ms": sum(1 for s in sync_ms if s > 5),
@@ -135,7 +139,7 @@ def profile(directory, seconds, connections, writes):
 
 def report(r):
     lines = [f"## {r['directory']}",
-             f"- status change, wrk c={options.connections}: {r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, "
+             f"- status change, wrk c={r['connections']}: {r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, "
              f"p99 {r['p99_ms']:.2f} ms, errors {r['errors']}",
              f"- commits: {r['commits_per_second']:,.0f}/s carrying {r['writes_per_commit']:.1f} writes each; "
              f"writer's cycle (one log sync's end to the next) p50 {r['cycle_ms'][0]:.2f} ms, "
@@ -144,9 +148,10 @@ def report(r):
              f"max {r['log_sync_ms'][2]:.2f} ms; {r['log_syncs_over_5ms']} over 5 ms",
              f"- checkpoints: {r['checkpoints']}, their database sync p50 {r['checkpoint_sync_ms'][0]:.2f} ms, "
              f"max {r['checkpoint_sync_ms'][1]:.2f} ms",
-             f"- the writer thread's time: on the CPU {r['cpu'] * 100:.0f} % (of it in writing the log "
-             f"{r['log_write_share'] * 100:.0f} %, copying pages in checkpoints {r['checkpoint_write_share'] * 100:.0f} %), "
-             f"waiting for the log's sync {r['log_sync_share'] * 100:.0f} %, for checkpoints' syncs "
+             f"- the writer thread's time: on the CPU {r['cpu'] * 100:.0f} %"
+             + (f" (of it in writing the log {r['log_write_share'] * 100:.0f} %, copying pages in checkpoints "
+                f"{r['checkpoint_write_share'] * 100:.0f} %)" if r["writes_traced"] else "")
+             + f", waiting for the log's sync {r['log_sync_share'] * 100:.0f} %, for checkpoints' syncs "
              f"{r['checkpoint_sync_share'] * 100:.0f} %, the rest (waiting for work or for a core) "
              f"{max(0.0, 1 - r['cpu'] - r['log_sync_share'] - r['checkpoint_sync_share']) * 100:.0f} %"]
     return "\n".join(lines)
