@@ -30,10 +30,13 @@ TRACE_LINE = re.compile(
     r"^\s*([\d.]+) \(\s*([\d.]+) ms\): sqlite-writer/(\d+) (\w+)\(fd: (\d+)")
 
 
-def metric(base, name):
+def commits(base):
+    """Transactions the writer committed and the requests' writes they carried, read
+    from one scrape of `/metrics`, so the two figures are of the same moment."""
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
         text = response.read().decode()
-    return float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))
+    return tuple(float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))
+                 for name in ("order_notify_write_batches_total", "order_notify_batched_writes_total"))
 
 
 def writer_thread(pid):
@@ -85,14 +88,13 @@ def profile(directory, seconds, connections, trace_writes):
         tracer = subprocess.Popen(["perf", "trace", "-a", "-e", "fdatasync,fsync" + (",pwrite64" if trace_writes else ""), "-o", trace_file],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)  # perf trace takes a moment to attach everywhere
-        batches = metric(server.base, "order_notify_write_batches_total")
-        carried = metric(server.base, "order_notify_batched_writes_total")
+        batches, carried = commits(server.base)
         cpu, started = cpu_seconds(pid, tid), time.perf_counter()
         peak = bench.wrk("status-change", server.base, ids_file, workdir, connections, seconds)
         wall = time.perf_counter() - started
         cpu = cpu_seconds(pid, tid) - cpu
-        batches = metric(server.base, "order_notify_write_batches_total") - batches
-        carried = metric(server.base, "order_notify_batched_writes_total") - carried
+        batches_after, carried_after = commits(server.base)
+        batches, carried = batches_after - batches, carried_after - carried
         tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=30)
         files = files_of(pid)
