@@ -16,9 +16,9 @@ all strings, is sent as generated and must be refused. One call in four is forge
 instead (signed with the wrong secret, or for another URL, or for Bird ten minutes ago)
 and marked `X-St-Forged`; the check `forged_callbacks_are_refused` then demands 401.
 
-Links from nullable fields: a path parameter that a stateful link took from a `null`
-field is sent as a fresh UUID, as Schemathesis does itself for a link whose only value
-is `null` (see `without_null_path_parameters`).
+Links from nullable fields: an id (`format: uuid`) that a stateful link took from a
+`null` field is sent as a fresh UUID, as Schemathesis does itself for a link whose
+only value is `null` (see `without_null_path_parameters`).
 
 Inbound texts: random text is almost never STOP or START, so the text of generated
 inbound calls is drawn from the keywords half the time; that way the stateful phase
@@ -156,20 +156,24 @@ def sign_bird(case, headers, name):
 
 
 def without_null_path_parameters(case):
-    """A path parameter a link took from a `null` field gets a fresh UUID instead.
+    """An id a link took from a `null` field is sent as a fresh UUID instead.
 
     Schemathesis (4.32.5) skips a link's value when it is `null`, except when a
     wildcard link (`$response.body#/items/*/order_id`) matched several items: it then
     picks one of them, `null` included, and sends it as the text `None`
-    (`GET /orders/None/events`, after a page of webhook deliveries where the
-    endpoint's test event has no order). The server rightly answers 400 to a
-    malformed id, which Schemathesis then reports as a valid request refused. A
-    fresh UUID is what it sends for a link whose one value is `null`: a value drawn
-    from the parameter's schema (`format: uuid`).
+    (`GET /orders/None/events` after a page of webhook deliveries, where the opt-out
+    and opt-in events have no order). The server rightly answers 400 to a malformed
+    id, which Schemathesis then reports as a valid request refused. A fresh UUID is
+    what it sends for a link whose one value is `null`: a value drawn from the
+    parameter's schema (`format: uuid`). Only such ids are replaced; every id in this
+    document is one, and a `null` in another path parameter is sent as drawn, to be
+    judged.
     """
     parameters = case.path_parameters or {}
-    for name, value in parameters.items():
-        if value is None:
+    for parameter in case.operation.path_parameters:
+        name = parameter.name
+        schema = parameter.definition.get("schema") or {}
+        if parameters.get(name, "") is None and schema.get("format") == "uuid":
             parameters[name] = str(uuid.uuid4())
 
 
