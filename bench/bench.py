@@ -134,6 +134,15 @@ def seed(base, count=ORDERS, notify=False):
         return list(pool.map(create, range(count)))
 
 
+def write_ids(ids, workdir):
+    """Writes the orders' ids, one a line, where the load scripts read them; returns
+    the file's path."""
+    path = os.path.join(workdir, "ids.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(ids) + "\n")
+    return path
+
+
 # ---------------------------------------------------------------- load generators
 
 WRK_COMMON = """
@@ -267,9 +276,7 @@ def api_scenarios(kind, workdir, options, build, limits):
         server = Server(database, workdir, binary=binary)
         log(f"[{kind}] seeding {ORDERS} orders")
         ids = seed(server.base)
-        ids_file = os.path.join(workdir, "ids.txt")
-        with open(ids_file, "w") as f:
-            f.write("\n".join(ids) + "\n")
+        ids_file = write_ids(ids, workdir)
         time.sleep(1)
         results["idle_rss_mib"] = rss_kib(server.process.pid) / 1024
         for scenario in options.scenarios:

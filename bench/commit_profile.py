@@ -78,10 +78,7 @@ def profile(directory, seconds, connections, trace_writes):
     server = bench.Server(database, workdir)
     trace_file = os.path.join(workdir, "trace.txt")
     try:
-        ids = bench.seed(server.base)
-        ids_file = os.path.join(workdir, "ids.txt")
-        with open(ids_file, "w") as f:
-            f.write("\n".join(ids) + "\n")
+        ids_file = bench.write_ids(bench.seed(server.base), workdir)
         time.sleep(1)
         pid = server.process.pid
         tid = writer_thread(pid)
