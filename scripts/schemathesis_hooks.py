@@ -173,7 +173,7 @@ def without_null_path_parameters(case):
     for parameter in case.operation.path_parameters:
         name = parameter.name
         schema = parameter.definition.get("schema") or {}
-        if parameters.get(name, "") is None and schema.get("format") == "uuid":
+        if name in parameters and parameters[name] is None and schema.get("format") == "uuid":
             parameters[name] = str(uuid.uuid4())
 
 
